@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -157,10 +158,23 @@ def user_model_spec(path: Path, preprocess: str = "unit") -> ModelSpec:
     )
 
 
+def keras_home() -> str:
+    """Keras' home folder, computed as Keras does (``$KERAS_HOME``, else ``~/.keras``, else ``/tmp/.keras``)
+    without importing Keras: a no-op rebuild must not pay TensorFlow's start-up."""
+    if "keras" in sys.modules:
+        from keras.src.backend.config import keras_home as _home
+
+        return _home()
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):
+        base = "/tmp"
+    return os.path.join(base, ".keras")
+
+
 def keras_cache_dir() -> Path:
     """The folder Keras reads and writes pretrained weights in (``$KERAS_HOME/models``)."""
-    from keras.src.backend.config import keras_home
-
     base = Path(os.path.expanduser(keras_home()))
     if not os.access(base, os.W_OK) and base.exists():
         base = Path("/tmp/.keras")  # the same fallback keras.utils.get_file uses

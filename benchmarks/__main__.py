@@ -1,0 +1,71 @@
+"""``python -m benchmarks [--quick] [--full] [--models a,b] [--json PATH]``.
+
+Default: extraction throughput for every search model + a 2-dataset precompute and its no-op rebuild +
+the feature-visualization benchmark. ``--full`` also times the full default precompute (4 datasets x 9
+models, random weights) — many minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+def main() -> None:
+    from precompute.catalog import SEARCH_MODELS
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks")
+    ap.add_argument("--models", default=",".join(SEARCH_MODELS))
+    ap.add_argument("--datasets", default=str(SHARED), help="folder holding the four shared datasets")
+    ap.add_argument("--quick", action="store_true", help="fewer models and images")
+    ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
+    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis")
+    ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    models = ["mobilenet_075", "resnet50"] if args.quick else args.models.split(",")
+    shared = Path(args.datasets)
+    results: dict = {}
+
+    if "extract" not in skip:
+        from benchmarks import bench_extract
+
+        print("== extraction throughput (CPU, batch 32, random weights)")
+        results["extract"] = bench_extract.run(models, shared / "iconic200", 32 if args.quick else 64)
+
+    if "pipeline" not in skip:
+        from benchmarks import bench_pipeline
+
+        print("== precompute wall time")
+        with tempfile.TemporaryDirectory(prefix="pg-bench-", dir=REPO / "build" if (REPO / "build").exists()
+                                         else None) as tmp:
+            results["pipeline_small"] = bench_pipeline.run(
+                [shared / "iconic200", shared / "cifar10"], ["mobilenet_075", "resnet50"], Path(tmp) / "small")
+            if args.full:
+                ds = [shared / n for n in ("iconic200", "fashion200", "tinyimagenet200", "cifar10")]
+                results["pipeline_full"] = bench_pipeline.run(ds, list(SEARCH_MODELS), Path(tmp) / "full")
+
+    if "featurevis" not in skip:
+        try:
+            from benchmarks import bench_featurevis
+        except ImportError:
+            print("feature-visualization benchmark not available")
+        else:
+            print("== feature visualization")
+            results["featurevis"] = bench_featurevis.main(quick=args.quick)
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results -> {args.json}")
+
+
+if __name__ == "__main__":
+    main()
