@@ -19,7 +19,7 @@ SHARED = (REPO.parent / "shared").resolve()
 SHARED_DATASETS = SHARED / "datasets"
 SHARED_KERAS = SHARED / "keras"
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _keras_home = Path(tempfile.mkdtemp(prefix="pg-keras-home-"))
 if SHARED_KERAS.is_dir():
     shutil.copytree(SHARED_KERAS / "models", _keras_home / "models")
