@@ -257,6 +257,17 @@ def projection(emb: np.ndarray, emb_key: str, cfg: BuildConfig, cache: Cache) ->
     return got["xy"]
 
 
+def prune_site_images(site: Path, keep: set[str]) -> None:
+    """Remove thumbnails and display images of datasets that are no longer part of the build."""
+    import shutil
+
+    for kind in ("thumbs", "images"):
+        folder = site / kind
+        for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if sub.is_dir() and sub.name not in keep:
+                shutil.rmtree(sub)
+
+
 def _mean(x: np.ndarray | None) -> float | None:
     return None if x is None else round(float(np.mean(x)), 3)
 
@@ -284,6 +295,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
     t = time.perf_counter()
     for ds in log.progress(datasets, desc="site images", unit="dataset"):
         write_site_images(ds, site)
+    prune_site_images(site, {ds.slug for ds in datasets})
     timings["site_images_s"] = time.perf_counter() - t
 
     # embeddings: one model at a time, loaded only if something is missing
