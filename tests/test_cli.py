@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_pipeline import small_copy
+from tests.helpers import small_copy
 
 
 def playground(*args: str, check: bool = True) -> subprocess.CompletedProcess:

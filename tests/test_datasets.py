@@ -20,9 +20,10 @@ from precompute.datasets import (
     sort_key,
     write_site_images,
 )
+from tests.conftest import SHARED_DATASETS as SHARED  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(not (SHARED / "iconic200").is_dir(), reason=f"reference datasets not in {SHARED}")
+# ../shared is part of the test environment (CI clones main beside it): its absence fails, never skips
+needs_shared = pytest.mark.usefixtures("shared_datasets")
 
 HOSTILE = "<script>alert('x')"  # a path component cannot hold "/", so no closing tag
 HOSTILE_FILE = '<img src=x onerror="alert(1)">'

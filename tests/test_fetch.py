@@ -21,9 +21,10 @@ from PIL import Image
 from precompute import fetch
 from precompute.datasets import PROJECT_DATASETS_DIR, load_dataset
 from precompute.fetch import FetchError, fetch_dataset, list_datasets, load_manifest, make_manifest
+from tests.conftest import SHARED_DATASETS as SHARED  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(not (SHARED / "iconic200").is_dir(), reason=f"reference datasets not in {SHARED}")
+# ../shared is part of the test environment (CI clones main beside it): its absence fails, never skips
+needs_shared = pytest.mark.usefixtures("shared_datasets")
 STANDARD = ("iconic200", "fashion200", "tinyimagenet200", "cifar10")
 
 

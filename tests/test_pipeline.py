@@ -13,15 +13,7 @@ from precompute import catalog, extract, log
 from precompute.config import load_config
 from precompute.pipeline import BuildError, run_precompute
 from precompute.sitedata import read_key
-
-
-def small_copy(src: Path, dest: Path, classes: int = 3, per_class: int = 6) -> Path:
-    """A real-image subset: the first ``classes`` classes, ``per_class`` images each."""
-    for cls in sorted(p for p in src.iterdir() if p.is_dir())[:classes]:
-        (dest / cls.name).mkdir(parents=True)
-        for f in sorted(cls.iterdir())[:per_class]:
-            shutil.copy(f, dest / cls.name / f.name)
-    return dest
+from tests.helpers import small_copy
 
 
 @pytest.fixture
