@@ -145,6 +145,10 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> 
                    if manifest.exists() else "check the folder: <dataset>/<class>/<image> or a flat folder of images")
             missing.append({"what": f"dataset {name}", "why": str(exc), "how": how})
             continue
+        if len(ds.images) < 2:
+            missing.append({"what": f"dataset {name}", "why": "fewer than 2 readable images: nothing to search",
+                            "how": "add images to the folder"})
+            continue
         if ds.slug in slugs:
             raise BuildError(f"dataset '{name}' is listed twice")
         slugs.add(ds.slug)

@@ -173,3 +173,35 @@ def test_missing_pieces_are_skipped_with_one_warning_each(tmp_path: Path, two_sm
     with pytest.raises(BuildError, match="nothing to build"):
         run_precompute(load_config(out=tmp_path / "o", datasets=(str(two_small[0]),), models=("vgg16",),
                                    weights="imagenet"))
+
+
+@pytest.mark.backend
+def test_a_saved_keras_model_is_a_model(tmp_path: Path, two_small: list[Path]) -> None:
+    import keras
+
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, name="c2")(x)
+    x = keras.layers.BatchNormalization(name="c2_bn")(x)
+    x = keras.layers.ReLU(name="c2_relu")(x)
+    x = keras.layers.SeparableConv2D(16, 3, name="c3")(x)
+    path = tmp_path / "my net.keras"
+    keras.Model(inputs, x).save(path)
+    summary = run_precompute(cfg_for(tmp_path / "o", two_small[:1], models=(str(path),), metrics=("cosine",)))
+    assert summary["models"][0]["layers"] == ["c1", "c2", "c3"]
+    index = read_key(tmp_path / "o" / "site", "index")
+    model = index["models"][0]
+    assert model["input_size"] == 64 and model["weights"] == "file" and not model["random"]
+    assert [la["type"] for la in model["layers"]] == ["Conv2D", "Conv2D", "SeparableConv2D"]
+    got = read_key(tmp_path / "o" / "site", f"iconic_small/{model['slug']}/c2/cosine")
+    assert len(got["ids"]) == 18
+
+
+def test_a_dataset_with_one_image_is_skipped_not_fatal(tmp_path: Path, two_small: list[Path]) -> None:
+    lonely = tmp_path / "lonely" / "only"
+    lonely.mkdir(parents=True)
+    first = sorted(two_small[0].rglob("*.jpg"))[0]
+    (lonely / first.name).write_bytes(first.read_bytes())
+    summary = run_precompute(cfg_for(tmp_path / "o", [two_small[0], lonely.parent], metrics=("cosine",)))
+    assert [m["what"] for m in summary["missing"]] == ["dataset " + str(lonely.parent)]
+    assert list(summary["scores"]) == ["iconic_small"]
