@@ -139,6 +139,8 @@ def get_spec(name: str) -> ModelSpec:
     """Resolve a catalogue name, a registered name, or a path to a user's ``.keras`` model file."""
     if name in CATALOG:
         return CATALOG[name]
+    from . import playground_net  # noqa: F401  (registers the built-in "playground-net"; imports no Keras)
+
     if name in _extra_specs:
         return _extra_specs[name]()
     path = Path(name)
@@ -237,7 +239,12 @@ def weights_id(spec: ModelSpec, weights: str) -> str:
     if spec.family == "file":
         return "file:" + _sha256(spec.path)  # type: ignore[arg-type]
     if spec.family == "playground_net":
-        return "trained:" + str(spec.extra.get("recipe_hash", ""))
+        recipe = str(spec.extra.get("recipe_hash", ""))
+        if weights == "random":
+            return f"random:{RANDOM_SEED}:{recipe}"
+        if weights in ("trained", "imagenet"):
+            return "trained:" + recipe
+        return "file:" + _sha256(Path(weights))
     if weights == "random":
         return f"random:{RANDOM_SEED}"
     if weights == "imagenet":
@@ -269,8 +276,7 @@ def load_model(spec: ModelSpec, weights: str = "imagenet", input_shape: tuple | 
     if spec.family == "file":
         return keras.saving.load_model(spec.path, compile=False)
     if spec.family == "playground_net":
-        loader = spec.extra["loader"]
-        return loader()
+        return spec.extra["loader"](weights, input_shape)
     if spec.constructor is None:
         raise ModelUnavailable(f"model '{spec.name}' has no constructor")
     shape = input_shape or (spec.input_size, spec.input_size, 3)

@@ -137,10 +137,11 @@ def precompute(ctx: click.Context, **kw: Any) -> None:
 
 def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None) -> dict[str, Any] | None:
     from .featurevis.stage import run_featurevis
-    from .pipeline import resolve_datasets
+    from .pipeline import prepare_runtime, resolve_datasets
 
     fv = replace(cfg.featurevis, quick=quick or cfg.featurevis.quick)
     cfg = replace(cfg, featurevis=fv)
+    prepare_runtime(cfg)
     datasets, _ = resolve_datasets(cfg)
     return run_featurevis(cfg, datasets, list(models if models is not None else fv.models), cfg.weights)
 
@@ -218,11 +219,18 @@ def serve(ctx: click.Context, out: Path | None, host: str, port: int) -> None:
 @cli.command()
 def models() -> None:
     """List the model catalogue."""
-    from .catalog import CATALOG, SEARCH_MODELS
+    from .catalog import CATALOG, SEARCH_MODELS, get_spec
+    from .playground_net import NAME
 
-    for name, spec in CATALOG.items():
-        role = "search+explorer" if name in SEARCH_MODELS else ("explorer" if not spec.search else "search (opt-in)")
-        click.echo(f"{name:16} {spec.display:24} {spec.input_size:4d} px  {role:16} {spec.weights_file}")
+    for name in [*CATALOG, NAME]:
+        spec = get_spec(name)
+        if spec.family == "playground_net":
+            role, source = "search+explorer", "trained by the build (build/cache)"
+        else:
+            role = ("search+explorer" if name in SEARCH_MODELS
+                    else "explorer" if not spec.search else "search (opt-in)")
+            source = spec.weights_file
+        click.echo(f"{name:16} {spec.display:30} {spec.input_size:4d} px  {role:16} {source}")
 
 
 @cli.group()

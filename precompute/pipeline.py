@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,22 @@ def backend_name() -> str:
 
 
 # --------------------------------------------------------------------------------------------- selection
+def prepare_runtime(cfg: BuildConfig) -> None:
+    """Process-wide settings every stage needs before it loads a model."""
+    from .playground_net import set_cache_dir
+
+    set_cache_dir(cfg.cache_dir)  # the trained playground-net lives in this build's cache
+
+
+def train_embedded_models(entries: list[ModelEntry], cfg: BuildConfig) -> None:
+    """Train (or find cached) the project's own models first, so training has its own progress and timing."""
+    from .playground_net import ensure_trained
+
+    for entry in entries:
+        if entry.spec.family == "playground_net" and entry.weights == "trained":
+            ensure_trained(cfg.cache_dir, progress=not cfg.quiet)  # logs its own line when it trains
+
+
 def parse_model_arg(item: str, default_weights: str) -> tuple[str, str]:
     """``name`` or ``name@weights`` (per-model weights, e.g. ``mobilenet_075@imagenet``)."""
     if "@" in item and not Path(item).exists():
@@ -136,9 +152,12 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> 
                 from .shapes import ensure_shapes_dataset
 
                 path = ensure_shapes_dataset(cfg.cache_dir / "datasets")
+                ds = load_dataset(path)
+                from .shapes import META
+
+                ds = replace(ds, meta={**ds.meta, **{k: v for k, v in META.items() if k != "name"}})
             else:
-                path = resolve(name, cfg.datasets_dir)
-            ds = load_dataset(path)
+                ds = load_dataset(resolve(name, cfg.datasets_dir))
         except (DatasetError, FileNotFoundError, NotADirectoryError) as exc:
             manifest = cfg.datasets_dir / f"{name}.json"
             how = (f"playground datasets fetch {name}  (online), or: playground datasets fetch {name} --from DIR"
@@ -285,6 +304,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
     site = cfg.site_dir
 
     t = time.perf_counter()
+    prepare_runtime(cfg)
     datasets, missing_ds = resolve_datasets(cfg)
     entries, missing_models = resolve_models(cfg)
     missing = missing_ds + missing_models
@@ -301,6 +321,10 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
         write_site_images(ds, site)
     prune_site_images(site, {ds.slug for ds in datasets})
     timings["site_images_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    train_embedded_models(entries, cfg)
+    timings["train_s"] = time.perf_counter() - t
 
     # embeddings: one model at a time, loaded only if something is missing
     t = time.perf_counter()

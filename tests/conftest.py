@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,25 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.fail(f"../shared/datasets not found beside the repo ({SHARED_DATASETS})")
     return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, float]:
+    """One full training of playground-net per test session, in a temporary cache:
+    (cache folder, model file, training record, seconds it took)."""
+    from precompute import playground_net
+
+    cache = tmp_path_factory.mktemp("playground_net_cache")
+    t = time.perf_counter()
+    path, record = playground_net.ensure_trained(cache, progress=False)
+    return cache, path, record, time.perf_counter() - t
+
+
+@pytest.fixture
+def seed_trained_net(trained: tuple[Path, Path, dict, float]):
+    """Copy the session's trained playground-net into a build's cache folder (so a build does not retrain)."""
+
+    def seed(cache_dir: Path) -> None:
+        shutil.copytree(trained[0] / "playground-net", Path(cache_dir) / "playground-net", dirs_exist_ok=True)
+
+    return seed

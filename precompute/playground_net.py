@@ -1,0 +1,352 @@
+"""``playground-net``: a small CNN that the project trains itself, at build time, on generated ``shapes``.
+
+It makes the playground work offline: no downloaded weights are needed to see a real layer hierarchy. The
+architecture is VGG-like, 8 conv layers in 5 blocks (Conv2D 3x3 + BatchNorm + ReLU, max-pooling between
+blocks), global average pooling and a softmax over the 10 shape classes; every layer has an explicit, stable
+name (``block3_conv2``, ``block3_bn2``, ``block3_relu2``, ``block3_pool``, ``avg_pool``, ``predictions``). With
+8 conv layers, the playground's 8-layer selection is every conv layer of the net.
+
+Training (``ensure_trained``): ``n_per_class`` freshly generated images per class from the ``train`` stream of
+``shapes`` (a different seed tree from the 200 ``site`` images shown on the site, which are never trained on),
+Adam with a cosine-decayed learning rate, a seeded shuffle and seeded initialisation; accuracy is then measured
+on images from the ``val`` stream. The model is cached as ``<cache_dir>/playground-net/<recipe_hash>/model.keras``
+with ``record.json`` beside it, and reused until the recipe (architecture, data recipe, seeds, training settings,
+Keras backend) changes.
+
+This module imports no Keras at import time: registering the spec and computing its recipe hash are cheap, so a
+no-op rebuild does not pay for Keras. Training only happens when the model is loaded with trained weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import log
+from .atomic import dumps, write_json
+from .catalog import RANDOM_SEED, ModelSpec, ModelUnavailable, register
+from .config import REPO_ROOT
+from .shapes import CLASSES, generate_arrays
+from .shapes import recipe as shapes_recipe
+
+NAME = "playground-net"
+DISPLAY = "Playground-Net (trained here)"
+# Bump when the code below changes what is trained (it is part of the recipe hash).
+NET_VERSION = 1
+INPUT_SIZE = 64
+# (filters, conv layers) per block; a 2x2 max-pooling follows every block but the last.
+BLOCKS: tuple[tuple[int, int], ...] = ((16, 1), (32, 1), (48, 2), (96, 2), (128, 2))
+BN_MOMENTUM = 0.9
+TRAIN: dict[str, Any] = {
+    "n_per_class": 800,
+    "val_per_class": 100,
+    "epochs": 6,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "cosine",
+    "seed": 7,  # weight initialisation and the per-epoch shuffle
+    "data_seed": 1,  # shapes seed of the train and val streams (the site images use shapes.SITE_SEED)
+}
+ACCURACY_BAR = 0.95
+TRUNK_OUTPUT = f"block{len(BLOCKS)}_relu{BLOCKS[-1][1]}"
+
+_state: dict[str, Path | None] = {"cache_dir": None}
+
+
+# --------------------------------------------------------------------------------------------- recipe
+
+
+def backend_name() -> str:
+    """The Keras backend that will be used, without importing Keras when it is not imported yet."""
+    if "keras" in sys.modules:
+        import keras
+
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    cfg = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return str(json.loads(cfg.read_text()).get("backend", "tensorflow"))
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def recipe() -> dict[str, Any]:
+    """Everything the trained weights depend on."""
+    seed = TRAIN["data_seed"]
+    return {
+        "net": NET_VERSION,
+        "input_size": INPUT_SIZE,
+        "blocks": [list(b) for b in BLOCKS],
+        "bn_momentum": BN_MOMENTUM,
+        "classes": list(CLASSES),
+        "train": dict(TRAIN),
+        "data": {
+            "train": shapes_recipe(TRAIN["n_per_class"], INPUT_SIZE, seed, "train"),
+            "val": shapes_recipe(TRAIN["val_per_class"], INPUT_SIZE, seed, "val"),
+        },
+        "preprocess": "unit",
+        "backend": backend_name(),
+    }
+
+
+def recipe_hash() -> str:
+    return hashlib.sha256(dumps(recipe()).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+def build_model(input_shape: tuple[int | None, int | None, int] = (INPUT_SIZE, INPUT_SIZE, 3), *,
+                include_top: bool = True) -> Any:
+    """The architecture, untrained (initialised from Keras' global seed: call ``set_random_seed`` first).
+
+    ``include_top=False`` stops at the last block's ReLU, like Keras Applications without their top.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for b, (filters, n_conv) in enumerate(BLOCKS, start=1):
+        for j in range(1, n_conv + 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{b}_conv{j}")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{b}_bn{j}")(x)
+            x = layers.ReLU(name=f"block{b}_relu{j}")(x)
+        if b < len(BLOCKS):
+            x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(len(CLASSES), activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, x, name="playground_net")
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
+    """Shuffled float batches of uint8 images, a fresh seeded permutation every epoch (remainder dropped)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = self._order()
+
+        def _order(self) -> np.ndarray:
+            return np.random.default_rng([seed, self.epoch]).permutation(len(x))
+
+        def __len__(self) -> int:
+            return len(x) // batch_size
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            return x[idx].astype(np.float32) / 255.0, y[idx]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = self._order()
+
+    return Batches()
+
+
+def _progress_callback(bar: Any, epochs: int, history: list[dict[str, float]]) -> Any:
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            bar.update(1)
+            acc = (logs or {}).get("accuracy")
+            if acc is not None:
+                bar.set_postfix_str(f"epoch {self.epoch + 1}/{epochs}, accuracy {float(acc):.3f}", refresh=False)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            history.append({"epoch": epoch + 1, "accuracy": round(float(logs.get("accuracy", 0.0)), 4),
+                            "loss": round(float(logs.get("loss", 0.0)), 4)})
+
+    return Progress()
+
+
+def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    """Top-1 accuracy of the full (with top) model on uint8 images."""
+    probs = model.predict(x.astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(probs, axis=1) == y))
+
+
+def _train(folder: Path, h: str, progress: bool) -> dict[str, Any]:
+    import keras
+
+    cfg = TRAIN
+    t0 = time.perf_counter()
+    n_train = cfg["n_per_class"] * len(CLASSES)
+    log.info(f"{NAME}: training on {n_train} generated images (first build only; cached in {folder})")
+    gen_bar = log.bar(desc=f"{NAME}: drawing images", total=n_train, unit="img") if progress else None
+
+    def advance(done: int) -> None:
+        if gen_bar is not None:
+            gen_bar.update(done - gen_bar.n)
+
+    x_train, y_train = generate_arrays(cfg["n_per_class"], INPUT_SIZE, cfg["data_seed"], stream="train",
+                                       progress=advance)
+    if gen_bar is not None:
+        gen_bar.close()
+    x_val, y_val = generate_arrays(cfg["val_per_class"], INPUT_SIZE, cfg["data_seed"], stream="val")
+    t_data = time.perf_counter() - t0
+
+    # Seeds alone make a rerun on the same machine bit-identical (measured, TF and JAX on CPU), so TF's
+    # process-wide enable_op_determinism() is not used: it would also change every later op of the build.
+    keras.utils.set_random_seed(cfg["seed"])
+    model = build_model()
+    data = _batches(x_train, y_train, cfg["batch_size"], cfg["seed"])
+    steps = len(data) * cfg["epochs"]
+    schedule = keras.optimizers.schedules.CosineDecay(cfg["learning_rate"], steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history: list[dict[str, float]] = []
+    bar = log.bar(desc=f"{NAME}: training", total=steps, unit="step") if progress else _NullBar()
+    t1 = time.perf_counter()
+    try:
+        model.fit(data, epochs=cfg["epochs"], verbose=0, shuffle=False,  # the batches shuffle themselves
+                  callbacks=[_progress_callback(bar, cfg["epochs"], history)])
+    finally:
+        bar.close()
+    t_train = time.perf_counter() - t1
+    val_acc = accuracy(model, x_val, y_val)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".model.{os.getpid()}.tmp.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, folder / "model.keras")
+    finally:
+        tmp.unlink(missing_ok=True)
+    record = {
+        "name": NAME,
+        "recipe_hash": h,
+        "recipe": recipe(),
+        "val_accuracy": round(val_acc, 4),
+        "train_accuracy": history[-1]["accuracy"] if history else None,
+        "meets_bar": val_acc >= ACCURACY_BAR,
+        "epochs": cfg["epochs"],
+        "n_train": int(len(x_train)),
+        "n_val": int(len(x_val)),
+        "history": history,
+        "data_seconds": round(t_data, 1),
+        "train_seconds": round(t_train, 1),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+    }
+    write_json(folder / "record.json", record, pretty=True)
+    msg = (f"{NAME}: trained in {record['seconds']:.0f}s ({cfg['epochs']} epochs), "
+           f"validation accuracy {val_acc:.1%} on {len(x_val)} fresh images")
+    if val_acc < ACCURACY_BAR:
+        log.warn(msg + f" -- below the {ACCURACY_BAR:.0%} bar")
+    else:
+        log.info(msg)
+    return record
+
+
+class _NullBar:
+    n = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def ensure_trained(cache_dir: Path, progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """The trained model file and its record, training it first when this recipe has no cached model.
+
+    The model is saved under a temporary name and moved into place (``os.replace``), the record written
+    after it: an interrupted training leaves nothing that looks finished.
+    """
+    h = recipe_hash()
+    folder = Path(cache_dir) / NAME / h
+    model_path, record_path = folder / "model.keras", folder / "record.json"
+    if model_path.is_file() and record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = {}
+        if record.get("recipe_hash") == h:
+            return model_path, record
+    record = _train(folder, h, progress and not log.is_quiet())
+    return model_path, record
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def set_cache_dir(path: Path | None) -> None:
+    """Where the loader keeps the trained model (the pipeline passes its ``cache_dir``; default build/cache)."""
+    _state["cache_dir"] = Path(path) if path is not None else None
+
+
+def cache_dir() -> Path:
+    return _state["cache_dir"] or (REPO_ROOT / "build" / "cache")
+
+
+def load(weights: str = "trained", input_shape: tuple | None = None, cache: Path | None = None) -> Any:
+    """The conv trunk (no top) with ``weights``: ``trained`` (``imagenet`` is taken to mean the same: the net's
+    own pretrained weights), ``random`` (untrained, seeded with ``catalog.RANDOM_SEED``) or a path to a saved
+    ``playground-net`` ``.keras`` file. ``input_shape`` defaults to ``(64, 64, 3)``; ``(None, None, 3)`` works.
+    """
+    import keras
+
+    shape = tuple(input_shape) if input_shape else (INPUT_SIZE, INPUT_SIZE, 3)
+    if weights == "random":
+        keras.utils.set_random_seed(RANDOM_SEED)
+        return build_model(shape, include_top=False)
+    if weights in ("trained", "imagenet"):
+        path, _ = ensure_trained(cache or cache_dir())
+    elif Path(weights).is_file() and Path(weights).suffix == ".keras":
+        path = Path(weights)
+    else:
+        raise ModelUnavailable(f"{NAME} takes weights 'trained' or 'random' (or a saved {NAME} .keras file), "
+                               f"not '{weights}'")
+    source = keras.saving.load_model(path, compile=False)
+    trunk = build_model(shape, include_top=False)
+    for layer in trunk.layers:
+        if layer.weights:
+            try:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+            except ValueError as exc:
+                raise ModelUnavailable(f"{path} is not a {NAME} model of this architecture: {exc}") from exc
+    return trunk
+
+
+def _loader(weights: str = "trained", input_shape: tuple | None = None) -> Any:
+    return load(weights, input_shape)
+
+
+def spec() -> ModelSpec:
+    """The catalogue entry (cheap: no Keras, no training)."""
+    return ModelSpec(
+        name=NAME,
+        display=DISPLAY,
+        input_size=INPUT_SIZE,
+        preprocess_module="unit",
+        family="playground_net",
+        extra={"loader": _loader, "recipe_hash": recipe_hash()},
+    )
+
+
+register(NAME, spec)
