@@ -1,0 +1,446 @@
+"""The render step (``precompute.site``): escaping, relative paths, no external URLs, budgets.
+
+Two kinds of site are used:
+
+* a small synthetic data folder written here with the pipeline's own writer (``sitedata.write_data_file``)
+  and hostile names everywhere, for the fast unit tests of the templates;
+* a REAL build (``real_site()``): the real pipeline run once per session on a copy of
+  ``../shared/datasets/iconic200`` plus a generated dataset whose folder, class and file names contain
+  ``<script>``, ``<img onerror>``, quotes and ``&``, with two small models (the real MobileNet(alpha=0.75)
+  ImageNet weights and MobileNet with ``random`` weights), feature visualizations with ``--quick`` when
+  that stage exists, then rendered. The budgets are measured on it (and on ``build/site`` or
+  ``$PG_BUDGET_SITE`` when present). The browser tests use the same build.
+
+Set ``PG_TEST_SITE_OUT=DIR`` to reuse a build made earlier by ``real_site()`` (development only).
+"""
+
+from __future__ import annotations
+
+import atexit
+import gzip
+import html.parser
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from precompute.site import SiteDataMissing, render_site
+from precompute.sitedata import read_data_file, write_data_file
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+ARTIFACTS = REPO / "test-artifacts"
+
+KB = 1024
+FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
+SWITCH_BUDGET = 50 * KB
+
+HOSTILE_DATASET = "hostile<svg onload=window.__pwned=5>"
+HOSTILE_CLASSES = (
+    '<img src=x onerror="window.__pwned=1">',
+    "Tom & Jerry's \"best\"",
+    "<script>window.__pwned=2<\\script>",
+)
+HOSTILE_FILES = (
+    "<img src=y onerror=window.__pwned=4> {j}.png",
+    "a&amp;b \"q\" '{j}'.png",
+    "<b>{j}<\\b>.png",
+)
+# what may legitimately look like a URL inside the site's own code: the SVG namespace, an identifier
+ALLOWED_URLS = {"http://www.w3.org/2000/svg"}
+URL_RE = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s"'<>)]*""", re.I)
+
+
+# ---------------------------------------------------------------------------------------------- real build
+@dataclass
+class SiteBuild:
+    out: Path
+    site: Path
+    index: dict[str, Any]
+    hostile_slug: str
+    main_slug: str
+    featurevis: bool
+    log: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_hostile_dataset(root: Path) -> Path:
+    """3 classes x 6 small generated images; every name is an HTML injection attempt."""
+    from PIL import Image, ImageDraw
+
+    ds = root / HOSTILE_DATASET
+    colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200)]
+    for ci, cls in enumerate(HOSTILE_CLASSES):
+        folder = ds / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        for j in range(6):
+            im = Image.new("RGB", (96, 96), colours[ci])
+            ImageDraw.Draw(im).ellipse((10 + j * 5, 10, 60 + j * 4, 70), fill=(240, 240, 240 - j * 30))
+            im.save(folder / HOSTILE_FILES[ci].format(j=j))
+    return ds
+
+
+def _playground() -> list[str]:
+    exe = Path(sys.executable).with_name("playground")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "from precompute.cli import main; main()"]
+
+
+def _run(args: list[str], log: list[str]) -> None:
+    proc = subprocess.run(_playground() + args, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    log.append(f"$ playground {' '.join(args)}\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"playground {args[1] if len(args) > 1 else args} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def _has_featurevis(site: Path) -> bool:
+    path = site / "data" / "explorer" / "index.js"
+    return path.exists() and any(m.get("layers") for m in read_data_file(path).get("models", []))
+
+
+@lru_cache(maxsize=1)
+def real_site() -> SiteBuild:
+    """Run the real pipeline once per test session and render the site (see the module docstring)."""
+    reuse = os.environ.get("PG_TEST_SITE_OUT")
+    log: list[str] = []
+    if reuse and (Path(reuse) / "site" / "data" / "index.js").exists():
+        out = Path(reuse)
+        render_site(out / "site")
+    else:
+        if not (SHARED / "datasets" / "iconic200").is_dir():
+            pytest.fail(f"../shared/datasets/iconic200 not found beside the repo ({SHARED})")
+        tmp = Path(tempfile.mkdtemp(prefix="pg-site-build-"))
+        if not reuse:
+            atexit.register(shutil.rmtree, tmp, True)
+        out = Path(reuse) if reuse else tmp / "out"
+        dsroot = tmp / "datasets"
+        shutil.copytree(SHARED / "datasets" / "iconic200", dsroot / "iconic200",
+                        ignore=shutil.ignore_patterns("*.txt", "*.md"))
+        hostile = make_hostile_dataset(dsroot)
+        common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
+        _run(["-q", "precompute", *common, "--models", "mobilenet_075@imagenet,mobilenet@random"], log)
+        if importlib.util.find_spec("precompute.featurevis.stage") is not None:
+            try:
+                _run(["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"],
+                     log)
+            except RuntimeError as err:  # the explorer tests then check the "not built" state
+                log.append(f"featurevis failed: {err}")
+        _run(["-q", "render", "--out", str(out)], log)
+        render_site(out / "site")  # the render under test, whatever the CLI wiring does
+    site = out / "site"
+    index = read_data_file(site / "data" / "index.js")
+    slugs = {d["name"]: d["slug"] for d in index["datasets"]}
+    hostile_slug = next(s for n, s in slugs.items() if n.startswith("hostile"))
+    build = SiteBuild(out=out, site=site, index=index, hostile_slug=hostile_slug,
+                      main_slug=slugs.get("iconic200", index["defaults"]["dataset"]),
+                      featurevis=_has_featurevis(site), log="\n".join(log))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "real-build.log").write_text(build.log or f"reused {out}")
+    return build
+
+
+# ------------------------------------------------------------------------------------ synthetic data folder
+def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str, Any]:
+    """A tiny but complete, contract-conformant data folder with hostile names in every string."""
+    import random
+
+    rnd = random.Random(0)
+    classes = list(HOSTILE_CLASSES)
+    models = []
+    for m, random_w in (("m_one", False), ("m_two", True)):
+        layers = [{"slug": f"l{i}", "name": f"<b>layer{i}</b>&\"", "type": "Conv2D", "depth_index": i * 3,
+                   "conv_index": i, "n_conv": 4, "params": 100 * (i + 1), "channels": 8 * (i + 1),
+                   "output_shape": [None, 8, 8, 8 * (i + 1)]} for i in range(4)]
+        models.append({"slug": m, "name": m, "display": f"<i>{m}</i> & \"co\"", "weights": "random" if random_w
+                       else "imagenet", "random": random_w, "params": 12345, "input_size": 224, "n_layers": 12,
+                       "explorer_only": False, "layers": layers})
+    ds = {"slug": "hostile", "name": HOSTILE_DATASET, "labeled": True, "n_images": n_images, "classes": classes,
+          "description": "<script>window.__pwned=6</script> described", "source": "https://example.org/x?a=1&b=2",
+          "licence": "<b>CC</b>", "attribution": "\"Quote\" & <em>co</em>"}
+    metrics = [{"slug": "cosine", "name": "cosine", "description": "<u>angle</u>"}]
+    write_data_file(site, "index", {
+        "build": {"backend": "tensorflow", "version": "<script>v</script>"}, "datasets": [ds], "models": models,
+        "metrics": metrics, "k": k, "defaults": {"dataset": "hostile", "model": "m_one", "layer": "l3",
+                                                 "metric": "cosine"},
+        "missing": [{"what": "<img src=x onerror=alert(7)>", "why": "because & \"so\"", "how": "<code>run</code>"}],
+        "featurevis": False})
+    labels = [i % len(classes) for i in range(n_images)]
+    write_data_file(site, "datasets/hostile", {
+        "slug": "hostile", "name": HOSTILE_DATASET, "classes": classes,
+        "images": [{"id": i, "file": f"{classes[labels[i]]}/{HOSTILE_FILES[labels[i]].format(j=i)}", "label": labels[i]}
+                   for i in range(n_images)], "thumb": "thumbs/hostile/", "full": "images/hostile/"})
+    lb: dict[str, Any] = {"score": {"hostile": {"cosine": {}}}, "precision": {"hostile": {"cosine": {}}}}
+    for m in models:
+        for layer in m["layers"]:
+            ids = [[(q + 1 + j) % n_images for j in range(k)] for q in range(n_images)]
+            write_data_file(site, f"hostile/{m['slug']}/{layer['slug']}/cosine", {
+                "k": k, "ids": ids, "dist": [[round(0.1 * (j + 1), 3) for j in range(k)] for _ in ids],
+                "sim": [[90 - 5 * j for j in range(k)] for _ in ids], "score": [50.0] * n_images,
+                "hits": [2] * n_images, "mean_score": 50.0, "mean_precision": 0.4})
+            write_data_file(site, f"hostile/{m['slug']}/{layer['slug']}/umap",
+                            {"xy": [[round(rnd.random(), 3), round(rnd.random(), 3)] for _ in range(n_images)]})
+        lb["score"]["hostile"]["cosine"][m["slug"]] = [10.0, 20.0, 30.0, 40.0]
+        lb["precision"]["hostile"]["cosine"][m["slug"]] = [0.1, 0.2, 0.3, 0.4]
+    write_data_file(site, "leaderboard", lb)
+    return {"index": ds, "models": models}
+
+
+@pytest.fixture()
+def synthetic_site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    write_synthetic_site(site)
+    render_site(site)
+    return site
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+class _Collector(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(path: Path) -> _Collector:
+    c = _Collector()
+    c.feed(path.read_text("utf-8"))
+    return c
+
+
+def url_attrs(c: _Collector) -> list[tuple[str, str, str]]:
+    out = []
+    for tag, attrs in c.elements:
+        for a in ("src", "href", "action", "poster", "srcset", "data"):
+            v = attrs.get(a)
+            if v is not None and not (tag == "html" and a == "data"):
+                out.append((tag, a, v))
+    return out
+
+
+def pages(site: Path) -> list[Path]:
+    return sorted(site.glob("*.html"))
+
+
+# -------------------------------------------------------------------------------------------- unit tests
+def test_render_reports_pages_and_hashed_assets(synthetic_site: Path) -> None:
+    names = {p.name for p in pages(synthetic_site)}
+    assert {"index.html", "explorer.html", "about.html"} <= names
+    assets = sorted(p.name for p in (synthetic_site / "assets").iterdir())
+    assert assets and all(re.fullmatch(r"[a-z]+\.[0-9a-f]{10}\.(js|css)", a) for a in assets), assets
+
+
+def test_render_is_deterministic_and_removes_stale_assets(synthetic_site: Path) -> None:
+    before = {p: p.read_bytes() for p in synthetic_site.rglob("*") if p.is_file()}
+    stale = synthetic_site / "assets" / "site.0000000000.css"
+    stale.write_text("old")
+    render_site(synthetic_site)
+    after = {p: p.read_bytes() for p in synthetic_site.rglob("*") if p.is_file()}
+    assert not stale.exists()
+    assert after == before
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SiteDataMissing, match="playground precompute"):
+        render_site(tmp_path / "nothing")
+
+
+def test_hostile_names_are_escaped(synthetic_site: Path) -> None:
+    for page in pages(synthetic_site):
+        text = page.read_text("utf-8")
+        c = parse(page)
+        # the only scripts are our own files: no inline script, no injected element, no handler attribute
+        scripts = [a for t, a in c.elements if t == "script"]
+        assert scripts and all((a.get("src") or "").startswith("assets/") for a in scripts), (page.name, scripts)
+        for tag, attrs in c.elements:
+            assert not any(k.startswith("on") for k in attrs), (page.name, tag, attrs)
+            assert "pwned" not in json.dumps(attrs), (page.name, tag, attrs)
+        assert "<img src=x" not in text and "<script>window" not in text and "<svg onload" not in text
+    about = (synthetic_site / "about.html").read_text("utf-8")
+    # the names are there, as text
+    assert "&lt;img src=x onerror=&#34;window.__pwned=1&#34;&gt;" in about
+    assert "Tom &amp; Jerry&#39;s &#34;best&#34;" in about
+    assert "hostile&lt;svg onload=window.__pwned=5&gt;" in about
+    text = "".join(parse(synthetic_site / "about.html").text)
+    assert '<img src=x onerror="window.__pwned=1">' in text  # round-trips as plain text
+
+
+def test_relative_urls_only(synthetic_site: Path) -> None:
+    for page in pages(synthetic_site):
+        for tag, attr, url in url_attrs(parse(page)):
+            if url.startswith("#") or url == "data:,":
+                continue
+            assert not re.match(r"^[a-z][a-z0-9+.-]*:", url, re.I), (page.name, tag, attr, url)
+            assert not url.startswith("/"), (page.name, tag, attr, url)
+            target = (synthetic_site / url.split("#")[0]).resolve()
+            assert target.is_file(), (page.name, url)
+            assert synthetic_site.resolve() in target.parents
+
+
+def test_base_url_prefixes_every_link(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_synthetic_site(site)
+    render_site(site, base_url="/convnet-playground")
+    c = parse(site / "index.html")
+    urls = [u for _, _, u in url_attrs(c) if not u.startswith("#") and u != "data:,"]
+    assert urls and all(u.startswith("/convnet-playground/") for u in urls), urls
+    assert any(a.get("data-root") == "/convnet-playground/" for t, a in c.elements if t == "html")
+
+
+def test_every_page_has_a_strict_content_security_policy(synthetic_site: Path) -> None:
+    for page in pages(synthetic_site):
+        metas = [a for t, a in parse(page).elements if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+        assert len(metas) == 1, page.name
+        csp = metas[0]["content"] or ""
+        for directive in ("default-src 'self'", "script-src 'self'", "connect-src 'none'", "object-src 'none'"):
+            assert directive in csp, (page.name, directive)
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def _no_external_urls(site: Path) -> list[str]:
+    """URLs in built files that could make a request: site code (scripts, styles, any HTML attribute) must
+    have none; a dataset's source URL may appear only as attribution text (index.js "source" etc., shown as
+    text in the pages, never as a link)."""
+    problems = []
+    for path in site.rglob("*"):
+        if not path.is_file() or path.suffix not in (".html", ".js", ".css", ".json", ".svg", ".txt"):
+            continue
+        rel = path.relative_to(site).as_posix()
+        if path.suffix == ".html":
+            # pages may name a dataset's source as text (attribution); no attribute may hold a URL
+            text = json.dumps([attrs for _, attrs in parse(path).elements])
+        elif rel == "data/index.js":
+            data = read_data_file(path)
+            for d in data.get("datasets", []):
+                for key in ("source", "attribution", "description", "licence"):
+                    d.pop(key, None)
+            text = json.dumps(data)
+        else:
+            text = path.read_text("utf-8", errors="replace")
+        for m in URL_RE.finditer(text):
+            if m.group(0).rstrip(".,;") not in ALLOWED_URLS:
+                problems.append(f"{rel}: {m.group(0)}")
+    return problems
+
+
+def test_no_external_urls_in_synthetic_site(synthetic_site: Path) -> None:
+    assert _no_external_urls(synthetic_site) == []
+    # the source URL of a dataset is shown as text, never linked
+    assert "https://example.org/x?a=1&amp;b=2" in (synthetic_site / "about.html").read_text()
+    assert not any("example.org" in (a.get("href") or "") for _, a in parse(synthetic_site / "about.html").elements)
+
+
+def test_missing_notes_are_rendered(synthetic_site: Path) -> None:
+    text = (synthetic_site / "index.html").read_text("utf-8")
+    assert 'id="missing"' in text and "&lt;img src=x onerror=alert(7)&gt;" in text
+
+
+# ------------------------------------------------------------------------------------- budgets, real build
+def _gz(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), 9))
+
+
+def measure_budgets(site: Path) -> dict[str, Any]:
+    """Sizes that bound what a visitor transfers (raw bytes, and gzip as GitHub Pages serves text)."""
+    data = site / "data"
+    index = read_data_file(data / "index.js")
+    d = index["defaults"]
+    per_switch: dict[str, list[tuple[int, int, str]]] = {"rankings": [], "umap": [], "datasets": [], "compare": []}
+    for p in data.rglob("*.js"):
+        rel = p.relative_to(data).as_posix()
+        parts = rel[:-3].split("/")
+        if parts[0] in ("explorer",) or rel in ("index.js", "leaderboard.js"):
+            continue
+        kind = ("datasets" if parts[0] == "datasets" else "compare" if len(parts) > 1 and parts[1] == "compare"
+                else "umap" if parts[-1] == "umap" else "rankings")
+        per_switch[kind].append((p.stat().st_size, _gz(p), rel))
+    html = [site / "index.html"]
+    assets = re.findall(r'(?:href|src)="(assets/[^"]+)"', (site / "index.html").read_text())
+    ds_file = data / "datasets" / f"{d['dataset']}.js"
+    n_images = len(read_data_file(ds_file)["images"])
+    thumbs = sorted((site / "thumbs" / d["dataset"]).glob("*.webp"))
+    first_files = html + [site / a for a in assets] + [
+        data / "index.js", data / "leaderboard.js", ds_file,
+        data / d["dataset"] / d["model"] / d["layer"] / f"{d['metric']}.js",
+        data / d["dataset"] / d["model"] / d["layer"] / "umap.js",
+        site / "images" / d["dataset"] / "0.webp",
+    ] + thumbs  # upper bound: as if every thumbnail of the dataset grid were loaded at once
+    first_raw = sum(p.stat().st_size for p in first_files if p.exists())
+    first_text_gz = sum(_gz(p) if p.suffix in (".js", ".css", ".html") else p.stat().st_size
+                        for p in first_files if p.exists())
+    total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+    result = {
+        "site": str(site),
+        "n_images_default_dataset": n_images,
+        "first_view_upper_bound_bytes": first_raw,
+        "first_view_upper_bound_gzip_bytes": first_text_gz,
+        "total_site_bytes": total,
+        "files": sum(1 for p in site.rglob("*") if p.is_file()),
+    }
+    for kind, rows in per_switch.items():
+        if rows:
+            raw, gz, rel = max(rows)
+            result[f"max_{kind}_bytes"] = raw
+            result[f"max_{kind}_gzip_bytes"] = max(r[1] for r in rows)
+            result[f"max_{kind}_file"] = rel
+    return result
+
+
+def _budget_sites() -> list[str]:
+    sites = ["real"]
+    env = os.environ.get("PG_BUDGET_SITE")
+    if env:
+        sites.append(env)
+    elif (REPO / "build" / "site" / "data" / "index.js").exists() and (REPO / "build" / "site" / "index.html").exists():
+        sites.append(str(REPO / "build" / "site"))
+    return sites
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", _budget_sites())
+def test_budgets_measured_on_a_built_site(which: str) -> None:
+    site = real_site().site if which == "real" else Path(which)
+    b = measure_budgets(site)
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = "real" if which == "real" else re.sub(r"[^a-z0-9]+", "_", which.lower()).strip("_")
+    (ARTIFACTS / f"budgets-{name}.json").write_text(json.dumps(b, indent=2))
+    print(json.dumps(b, indent=2))
+    assert b["first_view_upper_bound_bytes"] <= FIRST_VIEW_BUDGET, b
+    # one view switch = one rankings file (plus the ~3 KB map file while the map is on screen): every file
+    # <= 50 KB as stored; rankings + map together <= 50 KB as transferred (GitHub Pages serves text gzipped)
+    assert b["max_rankings_bytes"] <= SWITCH_BUDGET, b
+    assert b.get("max_umap_bytes", 0) <= SWITCH_BUDGET, b
+    assert b["max_rankings_gzip_bytes"] + b.get("max_umap_gzip_bytes", 0) <= SWITCH_BUDGET, b
+    assert b.get("max_compare_bytes", 0) <= SWITCH_BUDGET, b
+    assert b.get("max_datasets_bytes", 0) <= SWITCH_BUDGET, b
+
+
+@pytest.mark.slow
+def test_real_build_has_no_external_urls_and_escapes_names() -> None:
+    build = real_site()
+    assert _no_external_urls(build.site) == []
+    for page in pages(build.site):
+        text = page.read_text("utf-8")
+        assert "<svg onload" not in text and "<img src=x" not in text and "<script>window" not in text
+        for tag, attrs in parse(page).elements:
+            assert not any(k.startswith("on") for k in attrs), (page.name, tag)
+        for _tag, _attr, url in url_attrs(parse(page)):
+            assert url.startswith(("#", "data:,")) or not re.match(r"^([a-z][a-z0-9+.-]*:|/)", url, re.I), url
+    about = (build.site / "about.html").read_text("utf-8")
+    assert "hostile&lt;svg onload=window.__pwned=5&gt;" in about
