@@ -9,6 +9,7 @@ cached file fails in seconds with the file name and the folder to put it in, ins
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -187,7 +188,12 @@ def _reachable(origin: str | None, timeout: float = 3.0) -> str | None:
     """None when ``origin``'s host accepts a TCP connection quickly, else the reason it does not."""
     if not origin:
         return "no download address"
-    host = urllib.parse.urlparse(origin).hostname or ""
+    return _host_reachable(urllib.parse.urlparse(origin).hostname or "", timeout)
+
+
+@functools.lru_cache(maxsize=16)
+def _host_reachable(host: str, timeout: float) -> str | None:
+    """Probed once per host and process: a build checks many models against the same server."""
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
         return None
@@ -221,7 +227,7 @@ def _fail_fast_downloads(model: str) -> Iterator[None]:
 
 
 def weights_available(spec: ModelSpec, weights: str) -> str | None:
-    """Pre-flight check without building anything: None if loading can work, else why not."""
+    """Pre-flight check without building anything: None if loading can work, else a short reason why not."""
     if weights == "random" or spec.family != _APP:
         return None
     if weights != "imagenet":
@@ -231,7 +237,7 @@ def weights_available(spec: ModelSpec, weights: str) -> str | None:
     reason = _reachable("https://storage.googleapis.com/")
     if reason is None:
         return None
-    return str(WeightsUnavailable(spec.name, spec.weights_file or "?", keras_cache_dir(), None, reason))
+    return f"{spec.weights_file} is not in the Keras cache and there is {reason}"
 
 
 def weights_id(spec: ModelSpec, weights: str) -> str:

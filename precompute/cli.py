@@ -267,6 +267,7 @@ def datasets_fetch(ctx: click.Context, name: str, from_dir: Path | None) -> None
 
 
 def main() -> None:
+    log.quiet_native_imports()
     cli(prog_name="playground")
 
 

@@ -294,9 +294,9 @@ def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
     fetchable = [n for n in available_manifests(datasets_dir) if n not in available]
     msg = f"unknown dataset '{text}': no folder {candidate} and no folder at that path."
     if text in fetchable:
-        msg = (
+        raise DatasetError(
             f"dataset '{text}' is not fetched yet: run `playground datasets fetch {text}` "
-            f"(or `playground datasets fetch {text} --from DIR` to import a local copy)."
+            f"(or `playground datasets fetch {text} --from DIR` to import a local copy)"
         )
     msg += f" Available in {datasets_dir}: {', '.join(available) if available else '(none)'}"
     if fetchable:
@@ -323,17 +323,18 @@ def _stamp_params() -> dict[str, Any]:
     }
 
 
-def write_site_images(ds: Dataset, site_dir: Path) -> None:
+def write_site_images(ds: Dataset, site_dir: Path, state_dir: Path | None = None) -> None:
     """Thumbnails ``thumbs/<slug>/<id>.webp`` (max side 128) and display images ``images/<slug>/<id>.webp``
     (max side 384; small images are not upscaled) under ``site_dir``.
 
-    Incremental: ``images/<slug>/.sources.json`` records the source sha256 behind each id (and the encoder
-    settings); ids whose source is unchanged and whose files exist are not rewritten, files of ids that no
+    Incremental: ``<state_dir>/<slug>.json`` (default ``images/<slug>/.sources.json``; the pipeline keeps it
+    in ``build/cache/site-images`` so it is not published) records the source sha256 behind each id (and the
+    encoder settings); ids whose source is unchanged and whose files exist are not rewritten, files of ids that no
     longer exist are removed. Same inputs give identical bytes (WebP encoding is deterministic; no metadata).
     """
     site_dir = Path(site_dir)
     thumbs, full = site_dir / "thumbs" / ds.slug, site_dir / "images" / ds.slug
-    stamp_path = full / _STAMP
+    stamp_path = Path(state_dir) / f"{ds.slug}.json" if state_dir else full / _STAMP
     params = _stamp_params()
     done: dict[str, str] = {}
     if stamp_path.is_file():

@@ -6,10 +6,12 @@ One place decides how the pipeline talks to the user: ``warn`` prints a one-line
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -72,3 +74,65 @@ def bar(*, desc: str, total: int, unit: str = "it") -> tqdm:
     """A manually updated progress bar (``.update(n)``), disabled in quiet mode."""
     return tqdm(desc=desc, total=total, unit=unit, disable=_state["quiet"], leave=False, dynamic_ncols=True,
                 file=sys.stderr)
+
+
+class _QuietImport:
+    """A ``sys.meta_path`` finder that runs the first import of a chatty native package with the process's
+    stderr (file descriptor 2) sent to a temporary file, and replays that file only if the import fails.
+
+    TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) through absl before Python can
+    configure anything, ignoring ``TF_CPP_MIN_LOG_LEVEL``; they are noise in a CLI and in CI logs.
+    """
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        import importlib.util
+
+        if name not in self.names:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        original = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            with _stderr_to_file() as captured:
+                try:
+                    original(module)
+                except BaseException:
+                    captured.seek(0)
+                    sys.__stderr__.write(captured.read().decode(errors="replace"))
+                    raise
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+@contextlib.contextmanager
+def _stderr_to_file() -> Iterator[Any]:
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield tmp
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_native_imports(names: tuple[str, ...] = ("tensorflow",)) -> None:
+    """Install the quiet-import hook once (the CLI does; library users keep TensorFlow's own output)."""
+    if not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport(names))

@@ -20,10 +20,10 @@ import numpy as np
 
 from . import __version__, log
 from .cache import Cache, key
-from .catalog import ModelSpec, ModelUnavailable, get_spec, weights_available, weights_id
+from .catalog import ModelSpec, ModelUnavailable, get_spec, keras_cache_dir, weights_available, weights_id
 from .config import BuildConfig
 from .search import METRIC_DESCRIPTIONS, precision_at_k, rank, search_scores
-from .sitedata import DataDir, round_matrix, sig_matrix
+from .sitedata import DataDir, round_matrix, scaled_ints
 
 EXTRACT_VERSION = 1  # bump when embedding extraction changes meaning
 BUILTIN_DATASETS = ("shapes",)
@@ -129,12 +129,9 @@ def resolve_models(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> tu
         seen.add(spec.slug)
         reason = weights_available(spec, weights)
         if reason:
-            missing.append({
-                "what": f"model {name} ({weights} weights)",
-                "why": reason,
-                "how": f"put {spec.weights_file} in the Keras cache folder (KERAS_HOME/models), "
-                "connect to the internet once, or build with --weights random",
-            })
+            how = (f"copy it into {keras_cache_dir()}, build once online, or use --weights random"
+                   if weights == "imagenet" else "check the path")
+            missing.append({"what": f"model {name} ({weights} weights)", "why": reason, "how": how})
             continue
         entries.append(ModelEntry(spec, weights))
     return entries, missing
@@ -160,7 +157,8 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> 
                 ds = load_dataset(resolve(name, cfg.datasets_dir))
         except (DatasetError, FileNotFoundError, NotADirectoryError) as exc:
             manifest = cfg.datasets_dir / f"{name}.json"
-            how = (f"playground datasets fetch {name}  (online), or: playground datasets fetch {name} --from DIR"
+            how = ("" if "datasets fetch" in str(exc) else  # the message already says how
+                   f"playground datasets fetch {name} (online) or playground datasets fetch {name} --from DIR"
                    if manifest.exists() else "check the folder: <dataset>/<class>/<image> or a flat folder of images")
             missing.append({"what": f"dataset {name}", "why": str(exc), "how": how})
             continue
@@ -177,7 +175,7 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> 
 
 def report_missing(missing: list[dict], strict: bool) -> None:
     for m in missing:
-        log.warn(f"skipped {m['what']}: {m['why']} -> {m['how']}")
+        log.warn(f"skipped {m['what']}: {m['why']}" + (f"; {m['how']}" if m["how"] else ""))
     if strict and missing:
         raise BuildError(f"--strict: {len(missing)} missing piece(s): " + "; ".join(m["what"] for m in missing))
 
@@ -318,7 +316,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
 
     t = time.perf_counter()
     for ds in log.progress(datasets, desc="site images", unit="dataset"):
-        write_site_images(ds, site)
+        write_site_images(ds, site, cfg.cache_dir / "site-images")
     prune_site_images(site, {ds.slug for ds in datasets})
     timings["site_images_s"] = time.perf_counter() - t
 
@@ -350,6 +348,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
         ekey = embedding_key(ds, entry, layer, cfg)
         labels = _labels(ds)
         base = f"{ds.slug}/{entry.slug}/{layer['slug']}"
+        xy = round_matrix(projection(emb, ekey, cfg, cache), 3)
         for metric in cfg.metrics:
             r = rankings(emb, ekey, metric, cfg, cache)
             scores = None if labels is None else search_scores(r["ids"], labels)
@@ -358,18 +357,20 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
             results.setdefault(ds.slug, {}).setdefault(metric, {}).setdefault(entry.slug, []).append(
                 {"layer": layer["slug"], "scores": scores, "mean_score": _mean(scores),
                  "mean_precision": _mean(prec)})
+            dist, dist_scale = scaled_ints(r["dist"])
+            # one file per view: a dataset/model/layer/metric switch is exactly one request
             data.put(f"{base}/{metric}", {
                 "k": int(r["ids"].shape[1]),
                 "ids": r["ids"].tolist(),
-                "dist": sig_matrix(r["dist"], 3),
+                "dist": dist,
+                "dist_scale": dist_scale,
                 "sim": np.rint(r["sim"] * 100).astype(int).tolist(),  # percent, see search.py
                 "score": None if scores is None else np.round(scores, 2).tolist(),
                 "hits": None if hits is None else hits.tolist(),
                 "mean_score": _mean(scores),
                 "mean_precision": _mean(prec),
+                "xy": xy,
             })
-        xy = projection(emb, ekey, cfg, cache)
-        data.put(f"{base}/umap", {"xy": round_matrix(xy, 3)})
     timings["rankings_umap_s"] = time.perf_counter() - t
 
     write_summary_files(data, cfg, datasets, entries, results, missing)

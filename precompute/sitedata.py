@@ -50,19 +50,20 @@ def read_key(site_dir: Path, key: str) -> Any:
     return read_data_file(Path(site_dir) / "data" / f"{key}.js")
 
 
-def sig(x: float, digits: int = 4) -> float:
-    """Round to ``digits`` significant digits (compact, byte-stable)."""
-    if not math.isfinite(x) or x == 0:
-        return 0.0 if x == 0 else x
-    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+def scaled_ints(a: np.ndarray, digits: int = 4) -> tuple[list, float]:
+    """Encode non-negative values as integers times one power-of-ten scale: the largest value gets
+    ``digits`` digits. Shorter than floats in JSON (``6590`` instead of ``6.59e-06``), exact to
+    ``scale / 2``. Decode with ``value = int * scale``."""
+    a = np.asarray(a, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    top = float(finite.max()) if finite.size else 0.0
+    scale = 10.0 ** (math.floor(math.log10(top)) - (digits - 1)) if top > 0 else 1.0
+    scale = float(f"{scale:.0e}")  # an exact short decimal in the JSON
+    return np.rint(np.where(np.isfinite(a), a, top) / scale).astype(np.int64).tolist(), scale
 
 
 def round_matrix(a: np.ndarray, decimals: int) -> list:
     return np.round(np.asarray(a, dtype=np.float64), decimals).tolist()
-
-
-def sig_matrix(a: np.ndarray, digits: int = 4) -> list:
-    return [[sig(float(v), digits) for v in row] for row in np.asarray(a)]
 
 
 class DataDir:

@@ -249,8 +249,7 @@ def test_first_view_basic_search_and_budget(build: SiteBuild, server: str, new_p
     first_bytes = sum(p.stat().st_size for p in own if p and p.is_file())
     assert first_bytes <= FIRST_VIEW_BUDGET, first_bytes
     data_keys = page.evaluate("PG.requests.slice()")
-    if page.evaluate("document.querySelector('#map-section').getBoundingClientRect().top > innerHeight"):
-        assert not any(k.endswith("/umap") for k in data_keys), "the map file loads only when the map is on screen"
+    assert not any(k.endswith("/umap") for k in data_keys), "the map travels inside the rankings file"
 
     # click the 3rd result: it becomes the query; score and hits follow the data
     third = page.locator("#results li .result").nth(2)
@@ -338,7 +337,7 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     li2 = page.evaluate(CHECKED_LAYER)
     assert li2 == (li - 1 if li > 0 else li + 1)
     assert page.evaluate("document.activeElement.getAttribute('aria-checked')") == "true"  # focus follows
-    # with the map on screen, a layer switch also fetches the map file: still <= 50 KB together
+    # with the map on screen too, a layer switch is ONE request (the map travels in the rankings file)
     show_map(page)
     s = state(page)
     seen = set(page.evaluate("PG.requests.slice()"))
@@ -352,9 +351,7 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     keys = requests_after(page, n)
     measured["layer_with_map"] = {"requests": keys, "bytes": key_bytes(build, keys),
                                   "gzip_bytes": key_bytes(build, keys, gz=True)}
-    # rankings + map: each request <= 50 KB; together <= 50 KB as transferred (GitHub Pages gzips text)
-    assert len(keys) == 2 and all(key_bytes(build, [k]) <= SWITCH_BUDGET for k in keys), keys
-    assert key_bytes(build, keys, gz=True) <= SWITCH_BUDGET, keys
+    assert len(keys) == 1 and key_bytes(build, keys) <= SWITCH_BUDGET, keys
     record("switches", measured)
     page.click("#adv-toggle")
     assert page.locator("#advanced").is_hidden() and "adv=1" not in page.url
@@ -445,7 +442,7 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
     wait_ready(page, tok)
     page.wait_for_function("() => window.__animSeen === true")
     page.wait_for_function("() => PG.page.map().anim === null")
-    xy = data(build, f"{s['ds']}/{s['model']}/{other}/umap")["xy"]
+    xy = data(build, f"{s['ds']}/{s['model']}/{other}/{s['metric']}")["xy"]
     got = page.evaluate("[PG.page.map().x[3], PG.page.map().y[3]]")
     assert abs(got[0] - xy[3][0]) < 1e-3 and abs(got[1] - xy[3][1]) < 1e-3
 

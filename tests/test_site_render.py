@@ -185,11 +185,10 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
         for layer in m["layers"]:
             ids = [[(q + 1 + j) % n_images for j in range(k)] for q in range(n_images)]
             write_data_file(site, f"hostile/{m['slug']}/{layer['slug']}/cosine", {
-                "k": k, "ids": ids, "dist": [[round(0.1 * (j + 1), 3) for j in range(k)] for _ in ids],
+                "k": k, "ids": ids, "dist": [[100 * (j + 1) for j in range(k)] for _ in ids], "dist_scale": 0.001,
                 "sim": [[90 - 5 * j for j in range(k)] for _ in ids], "score": [50.0] * n_images,
-                "hits": [2] * n_images, "mean_score": 50.0, "mean_precision": 0.4})
-            write_data_file(site, f"hostile/{m['slug']}/{layer['slug']}/umap",
-                            {"xy": [[round(rnd.random(), 3), round(rnd.random(), 3)] for _ in range(n_images)]})
+                "hits": [2] * n_images, "mean_score": 50.0, "mean_precision": 0.4,
+                "xy": [[round(rnd.random(), 3), round(rnd.random(), 3)] for _ in range(n_images)]})
         lb["score"]["hostile"]["cosine"][m["slug"]] = [10.0, 20.0, 30.0, 40.0]
         lb["precision"]["hostile"]["cosine"][m["slug"]] = [0.1, 0.2, 0.3, 0.4]
     write_data_file(site, "leaderboard", lb)
@@ -361,14 +360,14 @@ def measure_budgets(site: Path) -> dict[str, Any]:
     data = site / "data"
     index = read_data_file(data / "index.js")
     d = index["defaults"]
-    per_switch: dict[str, list[tuple[int, int, str]]] = {"rankings": [], "umap": [], "datasets": [], "compare": []}
+    per_switch: dict[str, list[tuple[int, int, str]]] = {"rankings": [], "datasets": [], "compare": []}
     for p in data.rglob("*.js"):
         rel = p.relative_to(data).as_posix()
         parts = rel[:-3].split("/")
         if parts[0] in ("explorer",) or rel in ("index.js", "leaderboard.js"):
             continue
         kind = ("datasets" if parts[0] == "datasets" else "compare" if len(parts) > 1 and parts[1] == "compare"
-                else "umap" if parts[-1] == "umap" else "rankings")
+                else "rankings")
         per_switch[kind].append((p.stat().st_size, _gz(p), rel))
     html = [site / "index.html"]
     assets = re.findall(r'(?:href|src)="(assets/[^"]+)"', (site / "index.html").read_text())
@@ -378,7 +377,6 @@ def measure_budgets(site: Path) -> dict[str, Any]:
     first_files = html + [site / a for a in assets] + [
         data / "index.js", data / "leaderboard.js", ds_file,
         data / d["dataset"] / d["model"] / d["layer"] / f"{d['metric']}.js",
-        data / d["dataset"] / d["model"] / d["layer"] / "umap.js",
         site / "images" / d["dataset"] / "0.webp",
     ] + thumbs  # upper bound: as if every thumbnail of the dataset grid were loaded at once
     first_raw = sum(p.stat().st_size for p in first_files if p.exists())
@@ -422,11 +420,8 @@ def test_budgets_measured_on_a_built_site(which: str) -> None:
     (ARTIFACTS / f"budgets-{name}.json").write_text(json.dumps(b, indent=2))
     print(json.dumps(b, indent=2))
     assert b["first_view_upper_bound_bytes"] <= FIRST_VIEW_BUDGET, b
-    # one view switch = one rankings file (plus the ~3 KB map file while the map is on screen): every file
-    # <= 50 KB as stored; rankings + map together <= 50 KB as transferred (GitHub Pages serves text gzipped)
+    # one view switch = one rankings file (rankings, scores and the UMAP map): <= 50 KB as stored
     assert b["max_rankings_bytes"] <= SWITCH_BUDGET, b
-    assert b.get("max_umap_bytes", 0) <= SWITCH_BUDGET, b
-    assert b["max_rankings_gzip_bytes"] + b.get("max_umap_gzip_bytes", 0) <= SWITCH_BUDGET, b
     assert b.get("max_compare_bytes", 0) <= SWITCH_BUDGET, b
     assert b.get("max_datasets_bytes", 0) <= SWITCH_BUDGET, b
 

@@ -3,7 +3,7 @@
  * State (all of it in the URL hash): ds, model, layer, metric, q (query image id), adv (advanced panel),
  * view (dataset browser: all | cat), tab (leaderboard | compare), lb (score | precision).
  * Data: index, leaderboard (first view), datasets/<ds>, <ds>/<model>/<layer>/<metric> (one file per
- * switch), <ds>/<model>/<layer>/umap (only while the map is on screen), <ds>/compare/<metric> (only while
+ * switch: rankings, scores and the UMAP map), <ds>/compare/<metric>/<chunk> (only while
  * the compare tab is open), explorer/index (only while the advanced panel is open, for layer tiles).
  */
 (function () {
@@ -17,6 +17,7 @@
   var EX = null; // explorer index (feature visualizations), when built
   var DS = null; // current datasets/<ds> file
   var RANK = null; // current rankings file
+  var RANK_FOR = ""; // "<ds>/<model>/<layer>" the current rankings file (and its map) belongs to
   var MODELS = [];
   var S = { ds: "", model: "", layer: "", metric: "", q: 0, adv: false, view: "all", tab: "leaderboard", lb: "score" };
   var last = "layer"; // the control ←/→ steps through
@@ -138,12 +139,14 @@
     var cfgChanged = !prev || prev.ds !== S.ds || prev.model !== S.model || prev.layer !== S.layer || prev.metric !== S.metric;
     renderStatic(prev);
     document.body.setAttribute("aria-busy", "true");
+    var rankFor = S.ds + "/" + S.model + "/" + S.layer;
     Promise.all([PG.load("datasets/" + S.ds), PG.load(S.ds + "/" + S.model + "/" + S.layer + "/" + S.metric)])
       .then(function (res) {
         if (token !== seq) return;
         var dsChanged = !DS || DS.slug !== res[0].slug || (prev && prev.ds !== S.ds);
         DS = res[0];
         RANK = res[1];
+        RANK_FOR = rankFor;
         if (RANK.simScale === undefined) detectSimScale(RANK);
         if (S.q >= DS.images.length) S.q = 0;
         if (dsChanged || !$("grid").firstChild || (prev && prev.view !== S.view)) renderBrowser();
@@ -478,7 +481,10 @@
     var ol = PG.clear($("results"));
     var ids = RANK.ids[S.q] || [];
     var sims = ((RANK.sim && RANK.sim[S.q]) || []).map(simFraction);
-    var dists = (RANK.dist && RANK.dist[S.q]) || [];
+    var scale = typeof RANK.dist_scale === "number" ? RANK.dist_scale : 1; // distance = int * dist_scale
+    var dists = ((RANK.dist && RANK.dist[S.q]) || []).map(function (d) {
+      return d * scale;
+    });
     var qrec = imageRec(S.q);
     var lab = labeled();
     $("k-label").textContent = String(ids.length);
@@ -729,39 +735,37 @@
     return r.top < window.innerHeight && r.bottom > 0 && r.width > 0;
   }
 
-  /* The UMAP file is requested only while the map is on screen: a switch with the map scrolled away
-     costs one request (the rankings); with it in view, two. */
+  /* The UMAP coordinates travel inside the rankings file, so a switch is one request whether or not the map
+     is on screen; the map is only drawn (and animated) while it is visible. */
   function ensureMap() {
     if (!map || !DS || !RANK) return;
     map.setSelection(S.q, RANK.ids[S.q] || []);
-    var key = S.ds + "/" + S.model + "/" + S.layer + "/umap";
+    var key = RANK_FOR; // not S: the state may already point at a file that is still loading
     var status = $("map-status");
-    if (mapDs && mapDs !== S.ds) {
-      // never show another dataset's points: clear now, load when the map comes into view
+    if (mapDs && mapDs !== DS.slug) {
+      // never show another dataset's points
       map.setData([], [], [], false);
       map.setSelection(-1, []);
       mapKey = "";
       mapDs = "";
     }
     if (key === mapKey || !mapOnScreen()) return;
-    PG.load(key).then(function (u) {
-      var now = S.ds + "/" + S.model + "/" + S.layer + "/umap";
-      if (now !== key || !DS || DS.slug !== S.ds) return;
-      var animate = mapDs === S.ds && !!mapKey;
-      mapKey = key;
-      mapDs = S.ds;
-      var labels = DS.images.map(function (im) {
-        return im.label === null || im.label === undefined ? -1 : im.label;
-      });
-      map.setData(u.xy || [], labels, DS.classes, animate);
-      map.setSelection(S.q, RANK.ids[S.q] || []);
-      status.hidden = true;
-      var m = modelInfo(S.model);
-      $("map").setAttribute("aria-label", "Embedding map of " + DS.images.length + " images for " + (m.display || m.name) + ", layer " + S.layer + ". Use the dataset grid to choose images with the keyboard.");
-    }, function () {
+    if (!RANK.xy) {
       status.textContent = "No map for this layer.";
       status.hidden = false;
+      return;
+    }
+    var animate = mapDs === DS.slug && !!mapKey;
+    mapKey = key;
+    mapDs = DS.slug;
+    var labels = DS.images.map(function (im) {
+      return im.label === null || im.label === undefined ? -1 : im.label;
     });
+    map.setData(RANK.xy, labels, DS.classes, animate);
+    map.setSelection(S.q, RANK.ids[S.q] || []);
+    status.hidden = true;
+    var m = modelInfo(S.model);
+    $("map").setAttribute("aria-label", "Embedding map of " + DS.images.length + " images for " + (m.display || m.name) + ", layer " + S.layer + ". Use the dataset grid to choose images with the keyboard.");
   }
 
   function renderLegend() {
