@@ -188,6 +188,8 @@ def _reachable(origin: str | None, timeout: float = 3.0) -> str | None:
     """None when ``origin``'s host accepts a TCP connection quickly, else the reason it does not."""
     if not origin:
         return "no download address"
+    if os.environ.get("PLAYGROUND_OFFLINE", "").strip() not in ("", "0"):
+        return "no network: PLAYGROUND_OFFLINE is set"
     return _host_reachable(urllib.parse.urlparse(origin).hostname or "", timeout)
 
 

@@ -50,7 +50,7 @@ class BuildConfig:
     pooling: str = "avg"
     layers_per_model: int = 8
     umap_neighbors: int = 15
-    umap_min_dist: float = 0.1
+    umap_min_dist: float = 0.5
     seed: int = 42
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     featurevis: FeatureVisConfig = field(default_factory=FeatureVisConfig)

@@ -50,6 +50,13 @@ def read_key(site_dir: Path, key: str) -> Any:
     return read_data_file(Path(site_dir) / "data" / f"{key}.js")
 
 
+def sig(x: float, digits: int = 4) -> float:
+    """Round to ``digits`` significant digits (compact, byte-stable)."""
+    if not math.isfinite(x) or x == 0:
+        return 0.0 if x == 0 else x
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
 def scaled_ints(a: np.ndarray, digits: int = 4) -> tuple[list, float]:
     """Encode non-negative values as integers times one power-of-ten scale: the largest value gets
     ``digits`` digits. Shorter than floats in JSON (``6590`` instead of ``6.59e-06``), exact to

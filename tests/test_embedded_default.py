@@ -1,0 +1,107 @@
+"""A fresh clone with no network and an empty Keras cache: `playground build` with the DEFAULT config builds
+the embedded default (`shapes` x `playground-net`), skips everything else with one warning per missing piece,
+and the site works in a real browser and says what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from precompute.catalog import SEARCH_MODELS
+from precompute.sitedata import read_key
+from tests.conftest import REPO
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Watch, _attach, wait_ready
+
+pytestmark = [pytest.mark.slow]
+STANDARD = ["iconic200", "fashion200", "tinyimagenet200", "cifar10"]
+
+
+@pytest.fixture(scope="module")
+def fresh_build(tmp_path_factory: pytest.TempPathFactory, trained: tuple) -> tuple[Path, subprocess.CompletedProcess]:
+    """The repo's own playground.toml, but datasets/ as a fresh clone has it (manifests only) and an empty
+    KERAS_HOME; the trained playground-net is seeded into the cache so the test does not train twice
+    (training itself is covered by test_playground_net)."""
+    root = tmp_path_factory.mktemp("fresh-clone")
+    ddir = root / "datasets"
+    ddir.mkdir()
+    for manifest in (REPO / "datasets").glob("*.json"):
+        shutil.copy(manifest, ddir / manifest.name)
+    text = (REPO / "playground.toml").read_text()
+    assert 'datasets_dir = "datasets"' in text
+    (root / "playground.toml").write_text(text.replace('datasets_dir = "datasets"', f'datasets_dir = "{ddir}"'))
+    out = root / "build"
+    shutil.copytree(trained[0] / "playground-net", out / "cache" / "playground-net")
+    env = {**os.environ, "KERAS_HOME": str(root / "keras-home"), "PLAYGROUND_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "precompute.cli", "--config", str(root / "playground.toml"), "-q",
+                           "build", "--quick"], capture_output=True, text=True, env=env, cwd=root, timeout=1500)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc
+
+
+def test_offline_build_makes_the_embedded_default_and_names_what_is_missing(fresh_build: tuple) -> None:
+    out, proc = fresh_build
+    assert "built 1 dataset(s) x 1 model(s) x 8 layers x 4 metrics" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: skipped")]
+    assert len(warnings) == len(STANDARD) + len(SEARCH_MODELS)  # one per missing piece, no more
+    index = read_key(out / "site", "index")
+    assert [d["slug"] for d in index["datasets"]] == ["shapes"]
+    assert [m["name"] for m in index["models"]] == ["playground-net"] and index["models"][0]["weights"] == "trained"
+    missing = [m["what"] for m in index["missing"]]
+    assert missing == [f"dataset {d}" for d in STANDARD] + [f"model {m} (imagenet weights)" for m in SEARCH_MODELS]
+    assert all(m["how"] or "datasets fetch" in m["why"] for m in index["missing"])
+    summary = json.loads((out / "summary.json").read_text())
+    layers = summary["models"][0]["layers"]
+    scores = summary["scores"]["shapes"]["playground-net"]
+    first, last = (scores[layers[i]]["cosine"]["mean_search_score"] for i in (0, -1))
+    print(f"\nshapes x playground-net, cosine: first layer {first:.1f}, last layer {last:.1f}")
+    assert last >= first + 30
+    explorer = read_key(out / "site", "explorer/index")
+    assert "playground-net" in json.dumps(explorer)
+    assert (out / "site" / "index.html").is_file() and (out / "site" / "explorer.html").is_file()
+
+
+def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: tuple) -> None:
+    out, _ = fresh_build
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    site = out / "site"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = Watch(origin=site.as_uri())
+        _attach(page, watch)
+        page.goto((site / "index.html").as_uri())
+        wait_ready(page)
+        assert page.locator("#results li").count() == 15
+        assert page.evaluate("PG.page.state()")["ds"] == "shapes"
+        notice = page.locator("#missing")
+        assert notice.count() == 1 and "13 parts" in notice.locator("summary").inner_text()
+        notice.locator("summary").click()
+        assert "iconic200" in notice.inner_text() and "vgg16" in notice.inner_text()
+        first = page.locator("#results li .result").first
+        target = int(first.get_attribute("data-id"))
+        tok = page.evaluate("document.body.dataset.ready")
+        first.click()
+        wait_ready(page, tok)
+        assert page.evaluate("PG.page.state()")["q"] == target
+        page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-search.png"), full_page=True)
+
+        page.goto((site / "explorer.html").as_uri())
+        page.wait_for_selector("#channels img", timeout=15000)
+        shown: Any = page.evaluate("[...document.querySelectorAll('#channels img')].filter(i => i.complete "
+                                   "&& i.naturalWidth > 0).length")
+        assert shown > 0
+        page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-explorer.png"), full_page=True)
+        browser.close()
+    assert watch.errors == [] and watch.dialogs == []
+    assert all(u.startswith("file://") or u.startswith("data:") for u in watch.requests), watch.requests
