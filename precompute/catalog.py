@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import socket
 import sys
@@ -176,6 +177,20 @@ def keras_home() -> str:
     return os.path.join(base, ".keras")
 
 
+def backend_name() -> str:
+    """The Keras backend in use (or that will be), without importing Keras when it is not imported yet."""
+    if "keras" in sys.modules:
+        import keras
+
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    try:
+        return str(json.loads((Path(keras_home()) / "keras.json").read_text()).get("backend", "tensorflow"))
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
 def keras_cache_dir() -> Path:
     """The folder Keras reads and writes pretrained weights in (``$KERAS_HOME/models``)."""
     base = Path(os.path.expanduser(keras_home()))
@@ -261,11 +276,8 @@ def weights_id(spec: ModelSpec, weights: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def load_model(spec: ModelSpec, weights: str = "imagenet", input_shape: tuple | None = None):

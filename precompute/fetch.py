@@ -284,11 +284,8 @@ def _png_bytes(arr: np.ndarray) -> bytes:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
 def _batch_from_tarball(path: Path, archive: dict[str, Any]) -> bytes:

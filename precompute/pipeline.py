@@ -8,8 +8,6 @@ rebuild with nothing changed loads no model (and does not even import Keras) and
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -20,7 +18,15 @@ import numpy as np
 
 from . import __version__, log
 from .cache import Cache, key
-from .catalog import ModelSpec, ModelUnavailable, get_spec, keras_cache_dir, weights_available, weights_id
+from .catalog import (
+    ModelSpec,
+    ModelUnavailable,
+    backend_name,
+    get_spec,
+    keras_cache_dir,
+    weights_available,
+    weights_id,
+)
 from .config import BuildConfig
 from .search import METRIC_DESCRIPTIONS, precision_at_k, rank, search_scores
 from .sitedata import DataDir, round_matrix, scaled_ints
@@ -68,20 +74,6 @@ def package_versions() -> dict[str, str]:
         if version != "?":
             out[pkg] = version
     return out
-
-
-def backend_name() -> str:
-    if "keras" in sys.modules:
-        import keras
-
-        return keras.backend.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    cfg = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-    try:
-        return json.loads(cfg.read_text()).get("backend", "tensorflow")
-    except (OSError, ValueError):
-        return "tensorflow"
 
 
 # --------------------------------------------------------------------------------------------- selection

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 
 from . import log
 from .atomic import dumps, write_json
-from .catalog import RANDOM_SEED, ModelSpec, ModelUnavailable, register
+from .catalog import RANDOM_SEED, ModelSpec, ModelUnavailable, backend_name, register
 from .config import REPO_ROOT
 from .shapes import CLASSES, generate_arrays
 from .shapes import recipe as shapes_recipe
@@ -62,21 +61,6 @@ _state: dict[str, Path | None] = {"cache_dir": None}
 
 
 # --------------------------------------------------------------------------------------------- recipe
-
-
-def backend_name() -> str:
-    """The Keras backend that will be used, without importing Keras when it is not imported yet."""
-    if "keras" in sys.modules:
-        import keras
-
-        return keras.backend.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    cfg = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-    try:
-        return str(json.loads(cfg.read_text()).get("backend", "tensorflow"))
-    except (OSError, ValueError):
-        return "tensorflow"
 
 
 def recipe() -> dict[str, Any]:

@@ -470,16 +470,11 @@
     });
     PG.radioGroup(lbox, pickLayer);
     setupDialogs();
-    window.addEventListener("popstate", function () {
+    PG.followHash(validate, function () {
+      return S;
+    }, function (next) {
       var prev = S;
-      S = validate(PG.readHash());
-      update(prev);
-    });
-    window.addEventListener("hashchange", function () {
-      var h = validate(PG.readHash());
-      if (JSON.stringify(h) === JSON.stringify(S)) return;
-      var prev = S;
-      S = h;
+      S = next;
       update(prev);
     });
     S = validate(PG.readHash());

@@ -263,6 +263,22 @@
     });
   };
 
+  /* Follow the URL hash (back/forward and edited links): ``apply(next)`` runs with the validated state when
+     it differs from ``current()`` (always on popstate). Shared by both pages. */
+  PG.followHash = function (validate, current, apply) {
+    function go(always) {
+      var next = validate(PG.readHash());
+      if (!always && JSON.stringify(next) === JSON.stringify(current())) return;
+      apply(next);
+    }
+    window.addEventListener("popstate", function () {
+      go(true);
+    });
+    window.addEventListener("hashchange", function () {
+      go(false);
+    });
+  };
+
   PG.error = function (msg) {
     var box = PG.$("page-error");
     if (!box) {
