@@ -11,7 +11,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO.parent / "shared").resolve()
 SHARED_DATASETS = SHARED / "datasets"
 SHARED_KERAS = SHARED / "keras"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make browser`); Playwright cannot download browsers here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _keras_home = Path(tempfile.mkdtemp(prefix="pg-keras-home-"))
@@ -59,11 +64,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
     return cache, path, record, time.perf_counter() - t
 
 
-@pytest.fixture
-def seed_trained_net(trained: tuple[Path, Path, dict, float]):
-    """Copy the session's trained playground-net into a build's cache folder (so a build does not retrain)."""
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole session (Playwright allows one sync driver per process)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
 
-    def seed(cache_dir: Path) -> None:
-        shutil.copytree(trained[0] / "playground-net", Path(cache_dir) / "playground-net", dirs_exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
-    return seed
+

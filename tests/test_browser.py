@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from precompute.sitedata import read_data_file
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: F401  (the `browser` fixture lives there)
 from tests.test_site_render import (
     ARTIFACTS,
     FIRST_VIEW_BUDGET,
@@ -38,9 +39,6 @@ from tests.test_site_render import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
 SUBPATH = "convnet-playground"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
@@ -75,18 +73,6 @@ def server(build: SiteBuild) -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}/{SUBPATH}/"
     httpd.shutdown()
     shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 from precompute.catalog import SEARCH_MODELS
 from precompute.sitedata import read_key
 from tests.conftest import REPO
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Watch, _attach, wait_ready
+from tests.test_browser import Watch, _attach, wait_ready
 
 pytestmark = [pytest.mark.slow]
 STANDARD = ["iconic200", "fashion200", "tinyimagenet200", "cifar10"]
@@ -68,16 +68,14 @@ def test_offline_build_makes_the_embedded_default_and_names_what_is_missing(fres
     assert (out / "site" / "index.html").is_file() and (out / "site" / "explorer.html").is_file()
 
 
-def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: tuple) -> None:
+@pytest.mark.browser
+def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: tuple, browser: Any) -> None:
     out, _ = fresh_build
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run `make browser`")
-    from playwright.sync_api import sync_playwright
-
     site = out / "site"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    (REPO / "test-artifacts").mkdir(exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = ctx.new_page()
         watch = Watch(origin=site.as_uri())
         _attach(page, watch)
         page.goto((site / "index.html").as_uri())
@@ -102,6 +100,7 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
                                    "&& i.naturalWidth > 0).length")
         assert shown > 0
         page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-explorer.png"), full_page=True)
-        browser.close()
+    finally:
+        ctx.close()
     assert watch.errors == [] and watch.dialogs == []
     assert all(u.startswith("file://") or u.startswith("data:") for u in watch.requests), watch.requests
