@@ -199,28 +199,39 @@ class Renderer:
         return int(self.submodel.outputs[0].shape[-1])
 
     def live_channels(self, n_probe: int = 4) -> np.ndarray:
-        """Boolean mask of the channels whose map depends on the input image at all.
+        """Boolean mask of the channels a render can excite.
 
-        A channel is *dead* when its map is (practically) the same for every image: an all-zero kernel (10 of
-        MobileNet(alpha=0.75)'s 24 first-layer filters have weights below 1e-6), or a filter that only sees
-        dead channels of the layer before. Nothing can excite it, so it is not worth a render. Probed with
-        uniform noise and flat colours fed like the render's images (fixed seed); dead means the map varies
-        by less than 1e-4 of the layer's median channel variation (or only by float noise).
+        Excluded are channels whose map does not move with the input:
+
+        * *dead* channels, the same map for every image: an all-zero filter (10 of MobileNet(alpha=0.75)'s 24
+          first-layer filters have weights below 1e-6), or one that only sees dead channels of the layer
+          before. Probed with uniform noise and flat colours;
+        * channels *stuck at the start image*: constant over the render's own faint-grey start images, i.e.
+          everything they see is cut off by a ReLU below them there, so their gradient is zero and the render
+          would stay grey (3 of 384 in MobileNet(alpha=0.75)'s ``conv_dw_8``). Probed with start images drawn
+          like the render's (fixed seed).
+
+        "Constant" means the map varies by less than 1e-4 of the layer's median channel variation over the
+        same probes, or by less than 1e-6 of its own magnitude (float noise). Both are relative, so the tiny
+        signals of deep random-weight models count as live.
         """
         from keras import ops
 
         size = self.settings.size
         rng = np.random.default_rng(20170907)
-        probes = [rng.random((size, size, 3))]
-        probes += [np.broadcast_to(rng.random(3), (size, size, 3)) for _ in range(max(1, n_probe - 1))]
-        x = np.stack(probes).astype(np.float32)
-        identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (len(x), 1))
-        inp = self._model_input(ops.convert_to_tensor(x), ops.convert_to_tensor(identity))
-        maps = np.asarray(ops.convert_to_numpy(self.submodel(inp, training=False)), dtype=np.float64)
-        spread = np.abs(maps - maps[:1]).max(axis=(0, 1, 2))
-        scale = np.abs(maps).max(axis=(0, 1, 2))
-        floor = np.maximum(1e-4 * np.median(spread), 1e-5 * (1.0 + scale))
-        return spread > floor
+        noise = [rng.random((size, size, 3))]
+        noise += [np.broadcast_to(rng.random(3), (size, size, 3)) for _ in range(max(1, n_probe - 1))]
+        start = ops.convert_to_numpy(self.image.to_rgb(ops.convert_to_tensor(self.image.init(rng, n_probe))))
+        live = np.ones(self.n_channels, dtype=bool)
+        for probes in (np.stack(noise), np.asarray(start)):
+            x = probes.astype(np.float32)
+            identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (len(x), 1))
+            inp = self._model_input(ops.convert_to_tensor(x), ops.convert_to_tensor(identity))
+            maps = np.asarray(ops.convert_to_numpy(self.submodel(inp, training=False)), dtype=np.float64)
+            spread = np.abs(maps - maps[:1]).max(axis=(0, 1, 2))
+            scale = np.abs(maps).max(axis=(0, 1, 2))
+            live &= spread > np.maximum(1e-4 * np.median(spread), 1e-6 * scale)
+        return live
 
     def render(
         self,

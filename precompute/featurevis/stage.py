@@ -12,9 +12,10 @@ Per model:
 4. per channel a 128 px WebP ``site/fv/<model>/<layer>/<channel>.webp``; per layer the data file
    ``site/data/explorer/<model>/<layer>.js``; for the whole run ``site/data/explorer/index.js``.
 
-Channel selection (documented in docs/featurevis.md): the channels whose map depends on the input at all
-(``Renderer.live_channels``); all of them when there are at most ``channels``, else ``channels`` of them drawn
-without replacement by ``numpy.random.default_rng`` seeded from sha256("<seed>|<model>/<layer>"), sorted.
+Channel selection (documented in docs/featurevis.md): the channels a render can excite (``Renderer.live_channels``:
+not dead, not stuck at the grey start image); all of them when there are at most ``channels``, else
+``channels`` of them drawn without replacement by ``numpy.random.default_rng`` seeded from
+sha256("<seed>|<model>/<layer>"), sorted.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from .objectives import Target, make_target
 from .render import Renderer, RenderSettings, backend
 
 STAGE_VERSION = 1
-SELECTION_RULE = "live channels; all if <= n, else rng(sha256(seed|model/layer)).choice(n, no replacement), sorted"
+SELECTION_RULE = ("v2: live channels (not dead, not stuck at the start image); all if <= n, else "
+                  "rng(sha256(seed|model/layer)).choice(n, no replacement), sorted")
 WEBP_QUALITY = 90
 
 
@@ -111,8 +113,12 @@ class _Model:
                 # MobileNet notes that it loads its 224-px weights for an unspecified input size: intended
                 warnings.filterwarnings("ignore", message=".*input_shape. is undefined or non-square.*")
                 try:
-                    self._render = load_model(self.spec, self.weights, input_shape=(None, None, 3))
-                except ValueError:  # NASNet with ImageNet weights needs a static input shape
+                    model = load_model(self.spec, self.weights, input_shape=(None, None, 3))
+                    model(np.zeros((1, self.canvas, self.canvas, 3), np.float32), training=False)
+                    self._render = model
+                except Exception:
+                    # NASNet: with ImageNet weights it refuses a dynamic shape; with random weights it builds
+                    # one that fails at the first call (its cell cropping needs static sizes)
                     self._render = load_model(self.spec, self.weights, input_shape=(self.canvas, self.canvas, 3))
         return self._render
 
@@ -210,8 +216,9 @@ def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], wei
         "models": {}, "skipped": [],
     }
     index_models = []
-    for name in models:
+    for n, name in enumerate(models, 1):
         t0 = time.perf_counter()
+        log.info(f"featurevis: model {n} of {len(models)}: {name}")
         try:
             spec = get_spec(name)
             problem = weights_available(spec, weights)
@@ -219,7 +226,7 @@ def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], wei
                 raise RuntimeError(problem)
             entry, stats = _run_model(spec, weights, cfg, fv, settings, datasets, cache, site)
         except Exception as exc:  # one model's failure must not lose the others' work
-            if cfg.strict or isinstance(exc, KeyboardInterrupt):
+            if cfg.strict:
                 raise
             log.warn(f"featurevis: skipped {name}: {exc}")
             summary["models"][name] = {"seconds": round(time.perf_counter() - t0, 2), "skipped": str(exc)}
