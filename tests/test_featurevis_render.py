@@ -27,6 +27,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+# MobileNet notes that it loads its 224-px weights for an unspecified input size: intended here
+pytestmark = pytest.mark.filterwarnings("ignore:.*input_shape. is undefined or non-square:UserWarning")
+
 #: layer -> (channels, steps)
 TESTED = {"conv_dw_4": (30, 512), "conv_pw_13": (12, 256)}
 
