@@ -24,6 +24,7 @@ import numpy as np
 from .catalog import slugify
 
 N_LAYERS = 8
+SELECTION_VERSION = 2  # part of every cache key that depends on the selection; bump when the rule changes
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,34 @@ def _conv_types() -> tuple[type, ...]:
     return (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
 
 
+def _producers(layer: Any) -> list[Any]:
+    nodes = getattr(layer, "_inbound_nodes", [])
+    return [p.operation for p in nodes[0].parent_nodes] if nodes else []
+
+
 def conv_layers(model: Any) -> list[Any]:
-    """Conv layers with trainable weights, in the model's (topological) layer order."""
+    """Spatial conv layers with trainable weights, in the model's (topological) layer order.
+
+    Convs that only see a pooled 1x1 vector are left out: squeeze-and-excitation branches (EfficientNet's
+    ``*_se_reduce`` / ``*_se_expand`` after GlobalAveragePooling + Reshape) compute channel weights, not an
+    activation map, so they are neither embeddings nor something to visualize. Found by structure (their
+    input comes from a global pooling or reshape, or from such a conv), so the rule does not depend on the
+    input size the model was built with.
+    """
+    from keras import layers
+
     types = _conv_types()
-    return [layer for layer in model.layers if isinstance(layer, types) and layer.trainable_weights]
+    vector_ops = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D, layers.Reshape, layers.Flatten)
+    excluded: set[int] = set()
+    out = []
+    for layer in model.layers:
+        if not (isinstance(layer, types) and layer.trainable_weights):
+            continue
+        if any(isinstance(p, vector_ops) or id(p) in excluded for p in _producers(layer)):
+            excluded.add(id(layer))
+            continue
+        out.append(layer)
+    return out
 
 
 def _consumers(layer: Any) -> list[Any]:

@@ -179,7 +179,10 @@ def model_info(entry: ModelEntry, cfg: BuildConfig, cache: Cache) -> dict[str, A
 
     override = cfg.layers.get(entry.spec.name)
     arch = entry.weights_id if entry.spec.family != "keras_app" else "arch"
-    k = key(kind="modelinfo", model=entry.spec.name, kwargs=[list(x) for x in entry.spec.kwargs], arch=arch,
+    from .layers import SELECTION_VERSION
+
+    k = key(kind="modelinfo", selection=SELECTION_VERSION, model=entry.spec.name,
+            kwargs=[list(x) for x in entry.spec.kwargs], arch=arch,
             size=entry.spec.input_size, keras=_version("keras"), n=cfg.layers_per_model,
             override=list(override or []))
     info = cache.get_json("modelinfo", k)

@@ -128,10 +128,11 @@ class _Model:
 
 def _model_info(m: _Model, cfg: BuildConfig, cache: Cache) -> dict[str, Any]:
     """Selected layers, their targets, the layer table (cached: a finished model loads nothing)."""
-    from ..layers import layer_table, select_layers
+    from ..layers import SELECTION_VERSION, layer_table, select_layers
 
     names = list(cfg.layers.get(m.spec.name, ()))
-    k = key(kind="fv-model", version=STAGE_VERSION, **m.key, n=cfg.layers_per_model, names=names)
+    k = key(kind="fv-model", version=STAGE_VERSION, selection=SELECTION_VERSION, **m.key, n=cfg.layers_per_model,
+            names=names)
     info = cache.get_json("model", k)
     if info is None:
         model = m.native()
