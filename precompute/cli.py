@@ -135,7 +135,8 @@ def precompute(ctx: click.Context, **kw: Any) -> None:
     click.echo(_one_line(summary, time.perf_counter() - t, cfg.site_dir))
 
 
-def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None) -> dict[str, Any] | None:
+def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None,
+                    already_reported: frozenset[str] = frozenset()) -> dict[str, Any] | None:
     from .featurevis.stage import run_featurevis
     from .pipeline import prepare_runtime, resolve_datasets
 
@@ -143,7 +144,8 @@ def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None) -> di
     cfg = replace(cfg, featurevis=fv)
     prepare_runtime(cfg)
     datasets, _ = resolve_datasets(cfg)
-    return run_featurevis(cfg, datasets, list(models if models is not None else fv.models), cfg.weights)
+    names = [m for m in (models if models is not None else fv.models) if m not in already_reported]
+    return run_featurevis(cfg, datasets, names, cfg.weights)
 
 
 @cli.command()
@@ -190,7 +192,9 @@ def build(ctx: click.Context, quick: bool, no_featurevis: bool, **kw: Any) -> No
     summary = _run_precompute(cfg)
     if not no_featurevis:
         models = _csv(kw.get("models"))
-        _run_featurevis(cfg, quick, models)
+        # models precompute already reported as missing are not warned about a second time
+        reported = frozenset(m["model"] for m in summary["missing"] if "model" in m)
+        _run_featurevis(cfg, quick, models, reported)
     _render(cfg.site_dir)
     click.echo(_one_line(summary, time.perf_counter() - t, cfg.site_dir / "index.html"))
 

@@ -123,7 +123,7 @@ def resolve_models(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> tu
         if reason:
             how = (f"copy it into {keras_cache_dir()}, build once online, or use --weights random"
                    if weights == "imagenet" else "check the path")
-            missing.append({"what": f"model {name} ({weights} weights)", "why": reason, "how": how})
+            missing.append({"what": f"model {name} ({weights} weights)", "why": reason, "how": how, "model": item})
             continue
         entries.append(ModelEntry(spec, weights))
     return entries, missing

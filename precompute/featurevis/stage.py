@@ -217,15 +217,18 @@ def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], wei
         "models": {}, "skipped": [],
     }
     index_models = []
-    for n, name in enumerate(models, 1):
+    from ..pipeline import parse_model_arg
+
+    for n, item in enumerate(models, 1):
+        name, model_weights = parse_model_arg(item, weights)  # NAME@WEIGHTS, as in precompute
         t0 = time.perf_counter()
         log.info(f"featurevis: model {n} of {len(models)}: {name}")
         try:
             spec = get_spec(name)
-            problem = weights_available(spec, weights)
+            problem = weights_available(spec, model_weights)
             if problem:
                 raise RuntimeError(problem)
-            entry, stats = _run_model(spec, weights, cfg, fv, settings, datasets, cache, site)
+            entry, stats = _run_model(spec, model_weights, cfg, fv, settings, datasets, cache, site)
         except Exception as exc:  # one model's failure must not lose the others' work
             if cfg.strict:
                 raise
