@@ -117,10 +117,10 @@ def _one_line(summary: dict[str, Any], seconds: float, site: Path) -> str:
             f" -> {site}{tail}; {warn} warning(s)")
 
 
-def _run_precompute(cfg: Any) -> dict[str, Any]:
+def _run_precompute(cfg: Any, resolved: tuple[list[Any], list[dict]] | None = None) -> dict[str, Any]:
     from .pipeline import run_precompute
 
-    return run_precompute(cfg)
+    return run_precompute(cfg, resolved)
 
 
 @cli.command()
@@ -136,14 +136,16 @@ def precompute(ctx: click.Context, **kw: Any) -> None:
 
 
 def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None,
-                    already_reported: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+                    already_reported: frozenset[str] = frozenset(),
+                    datasets: list[Any] | None = None) -> dict[str, Any] | None:
     from .featurevis.stage import run_featurevis
     from .pipeline import prepare_runtime, resolve_datasets
 
     fv = replace(cfg.featurevis, quick=quick or cfg.featurevis.quick)
     cfg = replace(cfg, featurevis=fv)
     prepare_runtime(cfg)
-    datasets, _ = resolve_datasets(cfg)
+    if datasets is None:
+        datasets, _ = resolve_datasets(cfg)
     names = [m for m in (models if models is not None else fv.models) if m not in already_reported]
     return run_featurevis(cfg, datasets, names, cfg.weights)
 
@@ -187,14 +189,17 @@ def render(ctx: click.Context, out: Path | None) -> None:
 @friendly_errors
 def build(ctx: click.Context, quick: bool, no_featurevis: bool, **kw: Any) -> None:
     """precompute + featurevis + render: the whole site into OUT/site."""
+    from .pipeline import resolve_datasets
+
     cfg = _config(ctx, **kw)
     t = time.perf_counter()
-    summary = _run_precompute(cfg)
+    resolved = resolve_datasets(cfg)  # one scan of the datasets (and one warning per bad file) for both stages
+    summary = _run_precompute(cfg, resolved)
     if not no_featurevis:
         models = _csv(kw.get("models"))
         # models precompute already reported as missing are not warned about a second time
         reported = frozenset(m["model"] for m in summary["missing"] if "model" in m)
-        _run_featurevis(cfg, quick, models, reported)
+        _run_featurevis(cfg, quick, models, reported, resolved[0])
     _render(cfg.site_dir)
     click.echo(_one_line(summary, time.perf_counter() - t, cfg.site_dir / "index.html"))
 

@@ -289,8 +289,11 @@ def _mean(x: np.ndarray | None) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------- the stage
-def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
-    """Run the whole precompute stage; returns the summary (also written to ``cfg.summary_path``)."""
+def run_precompute(cfg: BuildConfig, resolved: tuple[list[Any], list[dict]] | None = None) -> dict[str, Any]:
+    """Run the whole precompute stage; returns the summary (also written to ``cfg.summary_path``).
+
+    ``resolved``: the result of ``resolve_datasets(cfg)`` when the caller already has it (``build`` shares one
+    scan of the datasets between precompute and featurevis)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     cache = Cache(cfg.cache_dir)
@@ -298,7 +301,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
 
     t = time.perf_counter()
     prepare_runtime(cfg)
-    datasets, missing_ds = resolve_datasets(cfg)
+    datasets, missing_ds = resolved if resolved is not None else resolve_datasets(cfg)
     entries, missing_models = resolve_models(cfg)
     missing = missing_ds + missing_models
     report_missing(missing, cfg.strict)
@@ -348,7 +351,7 @@ def run_precompute(cfg: BuildConfig) -> dict[str, Any]:
             r = rankings(emb, ekey, metric, cfg, cache)
             scores = None if labels is None else search_scores(r["ids"], labels)
             prec = None if labels is None else precision_at_k(r["ids"], labels)
-            hits = None if labels is None else (labels[r["ids"]] == labels[:, None]).sum(axis=1)
+            hits = None if prec is None else np.rint(prec * r["ids"].shape[1]).astype(int)  # same-class count
             results.setdefault(ds.slug, {}).setdefault(metric, {}).setdefault(entry.slug, []).append(
                 {"layer": layer["slug"], "scores": scores, "mean_score": _mean(scores),
                  "mean_precision": _mean(prec)})
