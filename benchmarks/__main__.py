@@ -45,10 +45,12 @@ def main() -> None:
         from benchmarks import bench_pipeline
 
         print("== precompute wall time")
-        with tempfile.TemporaryDirectory(prefix="pg-bench-", dir=REPO / "build" if (REPO / "build").exists()
-                                         else None) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="pg-bench-", dir=REPO / "build" if (REPO / "build").exists() else None
+        ) as tmp:
             results["pipeline_small"] = bench_pipeline.run(
-                [shared / "iconic200", shared / "cifar10"], ["mobilenet_075", "resnet50"], Path(tmp) / "small")
+                [shared / "iconic200", shared / "cifar10"], ["mobilenet_075", "resnet50"], Path(tmp) / "small"
+            )
             if args.full:
                 ds = [shared / n for n in ("iconic200", "fashion200", "tinyimagenet200", "cifar10")]
                 results["pipeline_full"] = bench_pipeline.run(ds, list(SEARCH_MODELS), Path(tmp) / "full")

@@ -81,11 +81,16 @@ def bench_model(name: str, images: list[Path], batch_size: int = 32, n_original:
 def run(models: list[str], dataset: Path, n_images: int = 64) -> list[dict]:
     images = _images(dataset, n_images)
     rows = []
-    print(f"{'model':16} {'multi img/s':>12} {'limit img/s':>12} {'orig img/s':>11} {'multi/limit':>11} "
-          f"{'multi/orig':>10}")
+    print(
+        f"{'model':16} {'multi img/s':>12} {'limit img/s':>12} {'orig img/s':>11} {'multi/limit':>11} "
+        f"{'multi/orig':>10}"
+    )
     for name in models:
         r = bench_model(name, images)
         rows.append(r)
-        print(f"{name:16} {r['multi_img_s']:12.1f} {r['limit_img_s']:12.1f} {r['original_img_s']:11.2f} "
-              f"{r['multi_vs_limit']:11.2f} {r['multi_vs_original']:10.1f}", flush=True)
+        print(
+            f"{name:16} {r['multi_img_s']:12.1f} {r['limit_img_s']:12.1f} {r['original_img_s']:11.2f} "
+            f"{r['multi_vs_limit']:11.2f} {r['multi_vs_original']:10.1f}",
+            flush=True,
+        )
     return rows

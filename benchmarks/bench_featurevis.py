@@ -52,8 +52,9 @@ def _per_step(renderer: Any, channels: list[int], timed: int, min_seconds: float
     return est
 
 
-def bench_model(name: str, *, channels: int, size: int, timed: int, full_steps: int,
-                layers: int | None = None) -> dict[str, Any]:
+def bench_model(
+    name: str, *, channels: int, size: int, timed: int, full_steps: int, layers: int | None = None
+) -> dict[str, Any]:
     from precompute.catalog import get_spec, load_model, preprocess_fn
     from precompute.featurevis.objectives import make_target
     from precompute.featurevis.render import Renderer, RenderSettings
@@ -72,8 +73,11 @@ def bench_model(name: str, *, channels: int, size: int, timed: int, full_steps: 
         model(np.zeros((1, canvas, canvas, 3), np.float32), training=False)
     except Exception:  # NASNet needs a static input shape (as the stage does)
         model = load_model(spec, weights, input_shape=(canvas, canvas, 3))
-    picked = list(range(len(infos))) if layers is None else \
-        sorted({round(i * (len(infos) - 1) / max(1, layers - 1)) for i in range(layers)})
+    picked = (
+        list(range(len(infos)))
+        if layers is None
+        else sorted({round(i * (len(infos) - 1) / max(1, layers - 1)) for i in range(layers)})
+    )
     rows = []
     for i in picked:
         info, target = infos[i], targets[i]
@@ -84,12 +88,22 @@ def bench_model(name: str, *, channels: int, size: int, timed: int, full_steps: 
             continue
         batched = _per_step(r, chans, timed)
         single = _per_step(r, chans[:1], timed)
-        rows.append({"layer": info.name, "channels": len(chans), "batched_s_per_step": batched,
-                     "single_s_per_step": single, "batched_s_per_channel": batched * full_steps / len(chans),
-                     "single_s_per_channel": single * full_steps})
-        print(f"  {name:15s} {info.name:28s} {len(chans):3d} ch  batched {batched:7.3f} s/step "
-              f"({batched / len(chans) * full_steps:6.2f} s/ch)   single {single:6.3f} s/step "
-              f"({single * full_steps:6.2f} s/ch)", flush=True)
+        rows.append(
+            {
+                "layer": info.name,
+                "channels": len(chans),
+                "batched_s_per_step": batched,
+                "single_s_per_step": single,
+                "batched_s_per_channel": batched * full_steps / len(chans),
+                "single_s_per_channel": single * full_steps,
+            }
+        )
+        print(
+            f"  {name:15s} {info.name:28s} {len(chans):3d} ch  batched {batched:7.3f} s/step "
+            f"({batched / len(chans) * full_steps:6.2f} s/ch)   single {single:6.3f} s/step "
+            f"({single * full_steps:6.2f} s/ch)",
+            flush=True,
+        )
     if not rows:
         raise RuntimeError("no layer with a live channel")
     scale = len(infos) / len(rows)  # > 1 when only some layers were measured: extrapolate the others
@@ -97,19 +111,29 @@ def bench_model(name: str, *, channels: int, size: int, timed: int, full_steps: 
     batched_total = sum(r["batched_s_per_step"] for r in rows) * full_steps * scale
     single_total = sum(r["single_s_per_step"] * r["channels"] for r in rows) * full_steps * scale
     return {
-        "model": name, "weights": weights, "layers": rows, "layers_measured": len(picked), "layers_total": len(infos),
-        "model_batched_s": batched_total, "model_single_s": single_total,
-        "batched_s_per_channel": batched_total / n_ch, "single_s_per_channel": single_total / n_ch,
+        "model": name,
+        "weights": weights,
+        "layers": rows,
+        "layers_measured": len(picked),
+        "layers_total": len(infos),
+        "model_batched_s": batched_total,
+        "model_single_s": single_total,
+        "batched_s_per_channel": batched_total / n_ch,
+        "single_s_per_channel": single_total / n_ch,
         "speedup": single_total / batched_total,
     }
 
 
 def _table(results: list[dict[str, Any]], steps: int) -> str:
-    lines = [f"{'model':15s} {'s/channel batched':>18s} {'s/channel single':>17s} {'speed-up':>9s} "
-             f"{'model batched':>14s} {'model single':>13s}   ({steps} steps)"]
+    lines = [
+        f"{'model':15s} {'s/channel batched':>18s} {'s/channel single':>17s} {'speed-up':>9s} "
+        f"{'model batched':>14s} {'model single':>13s}   ({steps} steps)"
+    ]
     for r in results:
-        lines.append(f"{r['model']:15s} {r['batched_s_per_channel']:18.2f} {r['single_s_per_channel']:17.2f} "
-                     f"{r['speedup']:8.1f}x {r['model_batched_s'] / 60:11.1f} min {r['model_single_s'] / 60:10.1f} min")
+        lines.append(
+            f"{r['model']:15s} {r['batched_s_per_channel']:18.2f} {r['single_s_per_channel']:17.2f} "
+            f"{r['speedup']:8.1f}x {r['model_batched_s'] / 60:11.1f} min {r['model_single_s'] / 60:10.1f} min"
+        )
     return "\n".join(lines)
 
 
@@ -137,31 +161,49 @@ def main(argv: list[str] | None = None, *, quick: bool = False) -> dict[str, Any
 
     import keras
 
-    print(f"feature visualization: {args.channels} channels, {args.size} px, estimate for {args.steps} steps "
-          f"({keras.backend.backend()} backend, {os.cpu_count()} CPUs)", flush=True)
+    print(
+        f"feature visualization: {args.channels} channels, {args.size} px, estimate for {args.steps} steps "
+        f"({keras.backend.backend()} backend, {os.cpu_count()} CPUs)",
+        flush=True,
+    )
     t0 = time.perf_counter()
     results = []
     for name in models:
         try:
-            results.append(bench_model(name, channels=args.channels, size=args.size, timed=args.timed,
-                                       full_steps=args.steps, layers=layers))
+            results.append(
+                bench_model(
+                    name, channels=args.channels, size=args.size, timed=args.timed, full_steps=args.steps, layers=layers
+                )
+            )
         except Exception as exc:  # one model must not lose the others' numbers
             print(f"  {name}: failed ({exc.__class__.__name__}: {exc})", flush=True)
     table = _table(results, args.steps)
     print(table)
     explorer = [r for r in results if r["model"] in EXPLORER_MODELS]
     estimate = {
-        "models": len(explorer), "layers": 8, "channels": args.channels, "steps": args.steps,
+        "models": len(explorer),
+        "layers": 8,
+        "channels": args.channels,
+        "steps": args.steps,
         "batched_s": sum(r["model_batched_s"] for r in explorer),
         "single_s": sum(r["model_single_s"] for r in explorer),
     }
-    print(f"full explorer estimate ({estimate['models']} models x 8 layers x {args.channels} channels x "
-          f"{args.steps} steps, this machine): batched {estimate['batched_s'] / 3600:.1f} h, "
-          f"one channel at a time {estimate['single_s'] / 3600:.1f} h", flush=True)
+    print(
+        f"full explorer estimate ({estimate['models']} models x 8 layers x {args.channels} channels x "
+        f"{args.steps} steps, this machine): batched {estimate['batched_s'] / 3600:.1f} h, "
+        f"one channel at a time {estimate['single_s'] / 3600:.1f} h",
+        flush=True,
+    )
     out = {
-        "backend": keras.backend.backend(), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
-        "channels": args.channels, "size": args.size, "steps": args.steps, "timed_steps": args.timed,
-        "models": results, "full_explorer_estimate": estimate, "table": table,
+        "backend": keras.backend.backend(),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "channels": args.channels,
+        "size": args.size,
+        "steps": args.steps,
+        "timed_steps": args.timed,
+        "models": results,
+        "full_explorer_estimate": estimate,
+        "table": table,
         "seconds": time.perf_counter() - t0,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -90,31 +90,96 @@ _APP = "keras_app"
 CATALOG: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        ModelSpec("vgg16", "VGG16", 224, "VGG16", "vgg16",
-                  weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("vgg19", "VGG19", 224, "VGG19", "vgg19",
-                  weights_file="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("mobilenet", "MobileNet", 224, "MobileNet", "mobilenet", (("alpha", 1.0),),
-                  weights_file="mobilenet_1_0_224_tf_no_top.h5"),
-        ModelSpec("mobilenet_075", "MobileNet (alpha 0.75)", 224, "MobileNet", "mobilenet",
-                  (("alpha", 0.75),),
-                  weights_file="mobilenet_7_5_224_tf_no_top.h5"),
-        ModelSpec("efficientnetb0", "EfficientNetB0", 224, "EfficientNetB0", "efficientnet",
-                  weights_file="efficientnetb0_notop.h5"),
-        ModelSpec("efficientnetb5", "EfficientNetB5", 456, "EfficientNetB5", "efficientnet",
-                  weights_file="efficientnetb5_notop.h5"),
-        ModelSpec("xception", "Xception", 299, "Xception", "xception",
-                  weights_file="xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("resnet50", "ResNet50", 224, "ResNet50", "resnet50",
-                  weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("inceptionv3", "InceptionV3", 299, "InceptionV3", "inception_v3",
-                  weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("densenet121", "DenseNet121", 224, "DenseNet121", "densenet",
-                  weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        ModelSpec("mobilenetv2", "MobileNetV2", 224, "MobileNetV2", "mobilenet_v2", search=False,
-                  weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
-        ModelSpec("nasnetmobile", "NASNetMobile", 224, "NASNetMobile", "nasnet", search=False,
-                  weights_file="nasnet_mobile_no_top.h5"),
+        ModelSpec(
+            "vgg16", "VGG16", 224, "VGG16", "vgg16", weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+        ModelSpec(
+            "vgg19", "VGG19", 224, "VGG19", "vgg19", weights_file="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+        ModelSpec(
+            "mobilenet",
+            "MobileNet",
+            224,
+            "MobileNet",
+            "mobilenet",
+            (("alpha", 1.0),),
+            weights_file="mobilenet_1_0_224_tf_no_top.h5",
+        ),
+        ModelSpec(
+            "mobilenet_075",
+            "MobileNet (alpha 0.75)",
+            224,
+            "MobileNet",
+            "mobilenet",
+            (("alpha", 0.75),),
+            weights_file="mobilenet_7_5_224_tf_no_top.h5",
+        ),
+        ModelSpec(
+            "efficientnetb0",
+            "EfficientNetB0",
+            224,
+            "EfficientNetB0",
+            "efficientnet",
+            weights_file="efficientnetb0_notop.h5",
+        ),
+        ModelSpec(
+            "efficientnetb5",
+            "EfficientNetB5",
+            456,
+            "EfficientNetB5",
+            "efficientnet",
+            weights_file="efficientnetb5_notop.h5",
+        ),
+        ModelSpec(
+            "xception",
+            "Xception",
+            299,
+            "Xception",
+            "xception",
+            weights_file="xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        ModelSpec(
+            "resnet50",
+            "ResNet50",
+            224,
+            "ResNet50",
+            "resnet50",
+            weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        ModelSpec(
+            "inceptionv3",
+            "InceptionV3",
+            299,
+            "InceptionV3",
+            "inception_v3",
+            weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        ModelSpec(
+            "densenet121",
+            "DenseNet121",
+            224,
+            "DenseNet121",
+            "densenet",
+            weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        ModelSpec(
+            "mobilenetv2",
+            "MobileNetV2",
+            224,
+            "MobileNetV2",
+            "mobilenet_v2",
+            search=False,
+            weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        ),
+        ModelSpec(
+            "nasnetmobile",
+            "NASNetMobile",
+            224,
+            "NASNetMobile",
+            "nasnet",
+            search=False,
+            weights_file="nasnet_mobile_no_top.h5",
+        ),
     ]
 }
 SEARCH_MODELS = tuple(n for n, s in CATALOG.items() if s.search and n != "mobilenet_075")
@@ -157,7 +222,11 @@ def get_spec(name: str) -> ModelSpec:
 def user_model_spec(path: Path, preprocess: str = "unit") -> ModelSpec:
     """A user's saved Keras model. Its input size is read from the file when it is fixed (else 224)."""
     return ModelSpec(
-        name=path.stem, display=path.stem, input_size=0, preprocess_module=preprocess, path=path.resolve(),
+        name=path.stem,
+        display=path.stem,
+        input_size=0,
+        preprocess_module=preprocess,
+        path=path.resolve(),
         family="file",
     )
 

@@ -30,11 +30,17 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by every stage; each overrides the same key of playground.toml."""
     opts = [
         click.option("--datasets", help="Comma-separated dataset names (folders under datasets/) or folder paths."),
-        click.option("--models", help="Comma-separated model names (see `playground models`), .keras files, or "
-                     "NAME@WEIGHTS for per-model weights (e.g. mobilenet_075@imagenet)."),
+        click.option(
+            "--models",
+            help="Comma-separated model names (see `playground models`), .keras files, or "
+            "NAME@WEIGHTS for per-model weights (e.g. mobilenet_075@imagenet).",
+        ),
         click.option("--weights", help="imagenet | random | PATH to a weights file (default from playground.toml)."),
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-                     help="Output root (default build/): OUT/site, OUT/cache, OUT/summary.json."),
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Output root (default build/): OUT/site, OUT/cache, OUT/summary.json.",
+        ),
         click.option("--metrics", help="Comma-separated: cosine,euclidean,sqeuclidean,minkowski."),
         click.option("--minkowski-p", type=float, help="p of the Minkowski metric (default 3)."),
         click.option("--top-k", type=int, help="Neighbours per query (default 15)."),
@@ -94,8 +100,11 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
-              help="Config file (default: playground.toml at the repo root).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: playground.toml at the repo root).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars (CI logs).")
 @click.option("-v", "--verbose", is_flag=True, help="More detail.")
 @click.version_option(package_name="convnet-playground")
@@ -113,8 +122,10 @@ def _one_line(summary: dict[str, Any], seconds: float, site: Path) -> str:
     warn = len(summary.get("warnings", []))
     missing = len(summary.get("missing", []))
     tail = f"; {missing} skipped (see warnings)" if missing else ""
-    return (f"built {n_ds} dataset(s) x {n_models} model(s) x {layers} layers x {n_metrics} metrics in {seconds:.1f} s"
-            f" -> {site}{tail}; {warn} warning(s)")
+    return (
+        f"built {n_ds} dataset(s) x {n_models} model(s) x {layers} layers x {n_metrics} metrics in {seconds:.1f} s"
+        f" -> {site}{tail}; {warn} warning(s)"
+    )
 
 
 def _run_precompute(cfg: Any, resolved: tuple[list[Any], list[dict]] | None = None) -> dict[str, Any]:
@@ -135,9 +146,13 @@ def precompute(ctx: click.Context, **kw: Any) -> None:
     click.echo(_one_line(summary, time.perf_counter() - t, cfg.site_dir))
 
 
-def _run_featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None,
-                    already_reported: frozenset[str] = frozenset(),
-                    datasets: list[Any] | None = None) -> dict[str, Any] | None:
+def _run_featurevis(
+    cfg: Any,
+    quick: bool,
+    models: tuple[str, ...] | None,
+    already_reported: frozenset[str] = frozenset(),
+    datasets: list[Any] | None = None,
+) -> dict[str, Any] | None:
     from .featurevis.stage import run_featurevis
     from .pipeline import prepare_runtime, resolve_datasets
 
@@ -236,8 +251,7 @@ def models() -> None:
         if spec.family == "playground_net":
             role, source = "search+explorer", "trained by the build (build/cache)"
         else:
-            role = ("search+explorer" if name in SEARCH_MODELS
-                    else "explorer" if not spec.search else "search (opt-in)")
+            role = "search+explorer" if name in SEARCH_MODELS else "explorer" if not spec.search else "search (opt-in)"
             source = spec.weights_file
         click.echo(f"{name:16} {spec.display:30} {spec.input_size:4d} px  {role:16} {source}")
 
@@ -262,8 +276,12 @@ def datasets_list(ctx: click.Context) -> None:
 
 @datasets.command("fetch")
 @click.argument("name")
-@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Import from a local copy (e.g. ../shared/datasets/NAME) instead of downloading.")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Import from a local copy (e.g. ../shared/datasets/NAME) instead of downloading.",
+)
 @click.pass_context
 @friendly_errors
 def datasets_fetch(ctx: click.Context, name: str, from_dir: Path | None) -> None:

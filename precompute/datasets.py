@@ -273,9 +273,7 @@ def discover(datasets_dir: Path) -> list[Path]:
     datasets_dir = Path(datasets_dir)
     if not datasets_dir.is_dir():
         return []
-    return sorted(
-        (p for p in datasets_dir.iterdir() if p.is_dir() and not _ignored(p)), key=lambda p: sort_key(p.name)
-    )
+    return sorted((p for p in datasets_dir.iterdir() if p.is_dir() and not _ignored(p)), key=lambda p: sort_key(p.name))
 
 
 def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
@@ -345,8 +343,10 @@ def write_site_images(ds: Dataset, site_dir: Path, state_dir: Path | None = None
         except (OSError, ValueError, AttributeError):
             done = {}
     todo = [
-        r for r in ds.images
-        if done.get(str(r.id)) != r.sha256 or not (thumbs / f"{r.id}.webp").is_file()
+        r
+        for r in ds.images
+        if done.get(str(r.id)) != r.sha256
+        or not (thumbs / f"{r.id}.webp").is_file()
         or not (full / f"{r.id}.webp").is_file()
     ]
 

@@ -476,13 +476,30 @@ def list_datasets(datasets_dir: Path) -> list[dict[str, Any]]:
             else:
                 status = "partial"
             n_classes = len(manifest.get("classes") or {PurePosixPath(e["rel"]).parent for e in files})
-            rows.append({"name": name, "status": status, "images": ok, "expected": len(files),
-                         "classes": n_classes, "source": manifest_meta(manifest)["source"], "path": str(folder)})
+            rows.append(
+                {
+                    "name": name,
+                    "status": status,
+                    "images": ok,
+                    "expected": len(files),
+                    "classes": n_classes,
+                    "source": manifest_meta(manifest)["source"],
+                    "path": str(folder),
+                }
+            )
         else:
             images, classes = _count_images(folder)
-            rows.append({"name": name, "status": "custom folder", "images": images, "expected": None,
-                         "classes": classes, "source": _meta_from_notes(folder).get("description", ""),
-                         "path": str(folder)})
+            rows.append(
+                {
+                    "name": name,
+                    "status": "custom folder",
+                    "images": images,
+                    "expected": None,
+                    "classes": classes,
+                    "source": _meta_from_notes(folder).get("description", ""),
+                    "path": str(folder),
+                }
+            )
     return rows
 
 

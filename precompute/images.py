@@ -43,8 +43,7 @@ MAX_PIXELS = 50_000_000
 
 #: File extensions treated as images when a dataset folder is scanned (lower case, with the dot).
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
-     ".pnm"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"}
     | ({".avif"} & set(Image.registered_extensions()))
 )
 

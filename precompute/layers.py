@@ -171,11 +171,13 @@ def layer_table(model: Any) -> list[dict[str, Any]]:
     """Every layer of the model: name, type, parameters, output shape (for the explorer's layer list)."""
     rows = []
     for i, layer in enumerate(model.layers):
-        rows.append({
-            "index": i,
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "params": int(layer.count_params()) if layer.built else 0,
-            "output_shape": [d for d in _shape(layer)],
-        })
+        rows.append(
+            {
+                "index": i,
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "params": int(layer.count_params()) if layer.built else 0,
+                "output_shape": [d for d in _shape(layer)],
+            }
+        )
     return rows

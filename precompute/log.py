@@ -72,8 +72,9 @@ def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit
 
 def bar(*, desc: str, total: int, unit: str = "it") -> tqdm:
     """A manually updated progress bar (``.update(n)``), disabled in quiet mode."""
-    return tqdm(desc=desc, total=total, unit=unit, disable=_state["quiet"], leave=False, dynamic_ncols=True,
-                file=sys.stderr)
+    return tqdm(
+        desc=desc, total=total, unit=unit, disable=_state["quiet"], leave=False, dynamic_ncols=True, file=sys.stderr
+    )
 
 
 class _QuietImport:

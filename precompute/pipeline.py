@@ -121,8 +121,11 @@ def resolve_models(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> tu
         seen.add(spec.slug)
         reason = weights_available(spec, weights)
         if reason:
-            how = (f"copy it into {keras_cache_dir()}, build once online, or use --weights random"
-                   if weights == "imagenet" else "check the path")
+            how = (
+                f"copy it into {keras_cache_dir()}, build once online, or use --weights random"
+                if weights == "imagenet"
+                else "check the path"
+            )
             missing.append({"what": f"model {name} ({weights} weights)", "why": reason, "how": how, "model": item})
             continue
         entries.append(ModelEntry(spec, weights))
@@ -149,14 +152,24 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | None = None) -> 
                 ds = load_dataset(resolve(name, cfg.datasets_dir))
         except (DatasetError, FileNotFoundError, NotADirectoryError) as exc:
             manifest = cfg.datasets_dir / f"{name}.json"
-            how = ("" if "datasets fetch" in str(exc) else  # the message already says how
-                   f"playground datasets fetch {name} (online) or playground datasets fetch {name} --from DIR"
-                   if manifest.exists() else "check the folder: <dataset>/<class>/<image> or a flat folder of images")
+            how = (
+                ""
+                if "datasets fetch" in str(exc)
+                # the message already says how
+                else f"playground datasets fetch {name} (online) or playground datasets fetch {name} --from DIR"
+                if manifest.exists()
+                else "check the folder: <dataset>/<class>/<image> or a flat folder of images"
+            )
             missing.append({"what": f"dataset {name}", "why": str(exc), "how": how})
             continue
         if len(ds.images) < 2:
-            missing.append({"what": f"dataset {name}", "why": "fewer than 2 readable images: nothing to search",
-                            "how": "add images to the folder"})
+            missing.append(
+                {
+                    "what": f"dataset {name}",
+                    "why": "fewer than 2 readable images: nothing to search",
+                    "how": "add images to the folder",
+                }
+            )
             continue
         if ds.slug in slugs:
             raise BuildError(f"dataset '{name}' is listed twice")
@@ -181,10 +194,17 @@ def model_info(entry: ModelEntry, cfg: BuildConfig, cache: Cache) -> dict[str, A
     arch = entry.weights_id if entry.spec.family != "keras_app" else "arch"
     from .layers import SELECTION_VERSION
 
-    k = key(kind="modelinfo", selection=SELECTION_VERSION, model=entry.spec.name,
-            kwargs=[list(x) for x in entry.spec.kwargs], arch=arch,
-            size=entry.spec.input_size, keras=_version("keras"), n=cfg.layers_per_model,
-            override=list(override or []))
+    k = key(
+        kind="modelinfo",
+        selection=SELECTION_VERSION,
+        model=entry.spec.name,
+        kwargs=[list(x) for x in entry.spec.kwargs],
+        arch=arch,
+        size=entry.spec.input_size,
+        keras=_version("keras"),
+        n=cfg.layers_per_model,
+        override=list(override or []),
+    )
     info = cache.get_json("modelinfo", k)
     if info is None:
         from .catalog import model_input_size
@@ -212,9 +232,18 @@ def _version(pkg: str) -> str:
 
 # --------------------------------------------------------------------------------------------- embeddings
 def embedding_key(ds: Any, entry: ModelEntry, layer: dict, cfg: BuildConfig) -> str:
-    return key(kind="emb", version=EXTRACT_VERSION, dataset=ds.content_hash, model=entry.spec.name,
-               kwargs=[list(x) for x in entry.spec.kwargs], weights=entry.weights_id, layer=layer["name"],
-               tensor=layer["act_name"], pooling=cfg.pooling, size=entry.info["input_size"])
+    return key(
+        kind="emb",
+        version=EXTRACT_VERSION,
+        dataset=ds.content_hash,
+        model=entry.spec.name,
+        kwargs=[list(x) for x in entry.spec.kwargs],
+        weights=entry.weights_id,
+        layer=layer["name"],
+        tensor=layer["act_name"],
+        pooling=cfg.pooling,
+        size=entry.info["input_size"],
+    )
 
 
 def ensure_embeddings(ds: Any, entry: ModelEntry, cfg: BuildConfig, cache: Cache) -> dict[str, np.ndarray]:
@@ -232,9 +261,14 @@ def ensure_embeddings(ds: Any, entry: ModelEntry, cfg: BuildConfig, cache: Cache
     if todo:
         model = entry.model()
         embs = embed_paths(
-            model, [layer["act_name"] for layer in todo], [rec.path for rec in ds.images],
-            size=entry.info["input_size"], preprocess=entry.spec.preprocess, pooling=cfg.pooling,
-            batch_size=cfg.batch_size, desc=f"{ds.name} · {entry.spec.name}",
+            model,
+            [layer["act_name"] for layer in todo],
+            [rec.path for rec in ds.images],
+            size=entry.info["input_size"],
+            preprocess=entry.spec.preprocess,
+            pooling=cfg.pooling,
+            batch_size=cfg.batch_size,
+            desc=f"{ds.name} · {entry.spec.name}",
         )
         for layer in todo:
             emb = embs[layer["act_name"]]
@@ -353,22 +387,25 @@ def run_precompute(cfg: BuildConfig, resolved: tuple[list[Any], list[dict]] | No
             prec = None if labels is None else precision_at_k(r["ids"], labels)
             hits = None if prec is None else np.rint(prec * r["ids"].shape[1]).astype(int)  # same-class count
             results.setdefault(ds.slug, {}).setdefault(metric, {}).setdefault(entry.slug, []).append(
-                {"layer": layer["slug"], "scores": scores, "mean_score": _mean(scores),
-                 "mean_precision": _mean(prec)})
+                {"layer": layer["slug"], "scores": scores, "mean_score": _mean(scores), "mean_precision": _mean(prec)}
+            )
             dist, dist_scale = scaled_ints(r["dist"])
             # one file per view: a dataset/model/layer/metric switch is exactly one request
-            data.put(f"{base}/{metric}", {
-                "k": int(r["ids"].shape[1]),
-                "ids": r["ids"].tolist(),
-                "dist": dist,
-                "dist_scale": dist_scale,
-                "sim": np.rint(r["sim"] * 100).astype(int).tolist(),  # percent, see search.py
-                "score": None if scores is None else np.round(scores, 2).tolist(),
-                "hits": None if hits is None else hits.tolist(),
-                "mean_score": _mean(scores),
-                "mean_precision": _mean(prec),
-                "xy": xy,
-            })
+            data.put(
+                f"{base}/{metric}",
+                {
+                    "k": int(r["ids"].shape[1]),
+                    "ids": r["ids"].tolist(),
+                    "dist": dist,
+                    "dist_scale": dist_scale,
+                    "sim": np.rint(r["sim"] * 100).astype(int).tolist(),  # percent, see search.py
+                    "score": None if scores is None else np.round(scores, 2).tolist(),
+                    "hits": None if hits is None else hits.tolist(),
+                    "mean_score": _mean(scores),
+                    "mean_precision": _mean(prec),
+                    "xy": xy,
+                },
+            )
     timings["rankings_umap_s"] = time.perf_counter() - t
 
     write_summary_files(data, cfg, datasets, entries, results, missing)
@@ -384,7 +421,8 @@ def run_precompute(cfg: BuildConfig, resolved: tuple[list[Any], list[dict]] | No
 def default_view(datasets: list[Any], entries: list[ModelEntry], results: dict, metric: str) -> dict[str, str]:
     """iconic200 when built, else the first labelled dataset; the model whose last layer scores best there."""
     ds = next((d for d in datasets if d.slug == "iconic200"), None) or next(
-        (d for d in datasets if d.labeled), datasets[0])
+        (d for d in datasets if d.labeled), datasets[0]
+    )
     best = entries[0]
     best_score = -1.0
     for e in entries:
@@ -397,86 +435,168 @@ def default_view(datasets: list[Any], entries: list[ModelEntry], results: dict, 
 
 def _model_json(e: ModelEntry) -> dict[str, Any]:
     return {
-        "slug": e.slug, "name": e.spec.name, "display": e.spec.display, "weights": e.weights,
-        "random": e.weights == "random", "params": e.info["params"], "input_size": e.info["input_size"],
-        "n_layers": len(e.info["table"]), "explorer_only": not e.spec.search,
-        "layers": [{k: layer[k] for k in ("slug", "name", "type", "depth_index", "conv_index", "n_conv", "params",
-                                           "channels", "output_shape")} for layer in e.info["layers"]],
+        "slug": e.slug,
+        "name": e.spec.name,
+        "display": e.spec.display,
+        "weights": e.weights,
+        "random": e.weights == "random",
+        "params": e.info["params"],
+        "input_size": e.info["input_size"],
+        "n_layers": len(e.info["table"]),
+        "explorer_only": not e.spec.search,
+        "layers": [
+            {
+                k: layer[k]
+                for k in (
+                    "slug",
+                    "name",
+                    "type",
+                    "depth_index",
+                    "conv_index",
+                    "n_conv",
+                    "params",
+                    "channels",
+                    "output_shape",
+                )
+            }
+            for layer in e.info["layers"]
+        ],
     }
 
 
 def dataset_json(ds: Any) -> dict[str, Any]:
     meta = dict(ds.meta or {})
     return {
-        "slug": ds.slug, "name": ds.name, "labeled": ds.labeled, "n_images": len(ds.images),
-        "classes": list(ds.classes), "description": meta.get("description", ""), "source": meta.get("source", ""),
-        "licence": meta.get("licence", ""), "attribution": meta.get("attribution", ""),
+        "slug": ds.slug,
+        "name": ds.name,
+        "labeled": ds.labeled,
+        "n_images": len(ds.images),
+        "classes": list(ds.classes),
+        "description": meta.get("description", ""),
+        "source": meta.get("source", ""),
+        "licence": meta.get("licence", ""),
+        "attribution": meta.get("attribution", ""),
         "skipped": len(ds.skipped),
     }
 
 
-def write_summary_files(data: DataDir, cfg: BuildConfig, datasets: list[Any], entries: list[ModelEntry],
-                        results: dict, missing: list[dict]) -> None:
+def write_summary_files(
+    data: DataDir, cfg: BuildConfig, datasets: list[Any], entries: list[ModelEntry], results: dict, missing: list[dict]
+) -> None:
     metrics = list(cfg.metrics)
     for ds in datasets:
-        data.put(f"datasets/{ds.slug}", {
-            "slug": ds.slug, "name": ds.name, "classes": list(ds.classes),
-            "images": [{"id": r.id, "file": r.rel, "label": r.label} for r in ds.images],
-            "thumb": f"thumbs/{ds.slug}/", "full": f"images/{ds.slug}/",
-        })
+        data.put(
+            f"datasets/{ds.slug}",
+            {
+                "slug": ds.slug,
+                "name": ds.name,
+                "classes": list(ds.classes),
+                "images": [{"id": r.id, "file": r.rel, "label": r.label} for r in ds.images],
+                "thumb": f"thumbs/{ds.slug}/",
+                "full": f"images/{ds.slug}/",
+            },
+        )
         for metric in metrics:
             per_model = results.get(ds.slug, {}).get(metric, {})
             for first in range(0, len(ds.images), COMPARE_CHUNK):
                 sl = slice(first, first + COMPARE_CHUNK)
-                data.put(f"{ds.slug}/compare/{metric}/{first // COMPARE_CHUNK}", {
-                    "first": first,
-                    "models": [e.slug for e in entries],
-                    "layers": {e.slug: [layer["slug"] for layer in e.info["layers"]] for e in entries},
-                    "score": {m: [None if row["scores"] is None else np.round(row["scores"][sl], 1).tolist()
-                                  for row in rows] for m, rows in per_model.items()},
-                })
+                data.put(
+                    f"{ds.slug}/compare/{metric}/{first // COMPARE_CHUNK}",
+                    {
+                        "first": first,
+                        "models": [e.slug for e in entries],
+                        "layers": {e.slug: [layer["slug"] for layer in e.info["layers"]] for e in entries},
+                        "score": {
+                            m: [
+                                None if row["scores"] is None else np.round(row["scores"][sl], 1).tolist()
+                                for row in rows
+                            ]
+                            for m, rows in per_model.items()
+                        },
+                    },
+                )
     leaderboard: dict[str, Any] = {"score": {}, "precision": {}}
     for ds_slug, by_metric in results.items():
         for metric, by_model in by_metric.items():
             for m, rows in by_model.items():
-                leaderboard["score"].setdefault(ds_slug, {}).setdefault(metric, {})[m] = [
-                    r["mean_score"] for r in rows]
+                leaderboard["score"].setdefault(ds_slug, {}).setdefault(metric, {})[m] = [r["mean_score"] for r in rows]
                 leaderboard["precision"].setdefault(ds_slug, {}).setdefault(metric, {})[m] = [
-                    r["mean_precision"] for r in rows]
+                    r["mean_precision"] for r in rows
+                ]
     data.put("leaderboard", leaderboard)
-    data.put("index", {
-        "build": {"version": __version__, "backend": backend_name(), "pooling": cfg.pooling,
-                  "minkowski_p": cfg.minkowski_p, "seed": cfg.seed},
-        "datasets": [dataset_json(ds) for ds in datasets],
-        "models": [_model_json(e) for e in entries],
-        "metrics": [{"slug": m, "name": m, "description": METRIC_DESCRIPTIONS[m]
-                     .replace("minkowski_p (default 3)", f"{cfg.minkowski_p:g}")} for m in metrics],
-        "k": cfg.top_k,
-        "defaults": default_view(datasets, entries, results, "cosine" if "cosine" in metrics else metrics[0]),
-        "missing": missing,
-    })
+    data.put(
+        "index",
+        {
+            "build": {
+                "version": __version__,
+                "backend": backend_name(),
+                "pooling": cfg.pooling,
+                "minkowski_p": cfg.minkowski_p,
+                "seed": cfg.seed,
+            },
+            "datasets": [dataset_json(ds) for ds in datasets],
+            "models": [_model_json(e) for e in entries],
+            "metrics": [
+                {
+                    "slug": m,
+                    "name": m,
+                    "description": METRIC_DESCRIPTIONS[m].replace("minkowski_p (default 3)", f"{cfg.minkowski_p:g}"),
+                }
+                for m in metrics
+            ],
+            "k": cfg.top_k,
+            "defaults": default_view(datasets, entries, results, "cosine" if "cosine" in metrics else metrics[0]),
+            "missing": missing,
+        },
+    )
 
 
-def build_summary(cfg: BuildConfig, datasets: list[Any], entries: list[ModelEntry], results: dict,
-                  missing: list[dict], timings: dict[str, float], n_files: int) -> dict[str, Any]:
+def build_summary(
+    cfg: BuildConfig,
+    datasets: list[Any],
+    entries: list[ModelEntry],
+    results: dict,
+    missing: list[dict],
+    timings: dict[str, float],
+    n_files: int,
+) -> dict[str, Any]:
     scores: dict[str, Any] = {}
     for ds_slug, by_metric in results.items():
         for metric, by_model in by_metric.items():
             for m, rows in by_model.items():
                 for row in rows:
                     scores.setdefault(ds_slug, {}).setdefault(m, {}).setdefault(row["layer"], {})[metric] = {
-                        "mean_search_score": row["mean_score"], "precision_at_k": row["mean_precision"]}
+                        "mean_search_score": row["mean_score"],
+                        "precision_at_k": row["mean_precision"],
+                    }
     return {
         "scores": scores,
         "datasets": [dataset_json(ds) for ds in datasets],
-        "models": [{"name": e.spec.name, "weights": e.weights, "weights_id": e.weights_id,
-                    "random_weights": e.weights == "random",
-                    "layers": [layer["name"] for layer in e.info["layers"]]} for e in entries],
-        "settings": {"metrics": list(cfg.metrics), "minkowski_p": cfg.minkowski_p, "top_k": cfg.top_k,
-                     "pooling": cfg.pooling, "seed": cfg.seed, "umap_neighbors": cfg.umap_neighbors,
-                     "umap_min_dist": cfg.umap_min_dist},
+        "models": [
+            {
+                "name": e.spec.name,
+                "weights": e.weights,
+                "weights_id": e.weights_id,
+                "random_weights": e.weights == "random",
+                "layers": [layer["name"] for layer in e.info["layers"]],
+            }
+            for e in entries
+        ],
+        "settings": {
+            "metrics": list(cfg.metrics),
+            "minkowski_p": cfg.minkowski_p,
+            "top_k": cfg.top_k,
+            "pooling": cfg.pooling,
+            "seed": cfg.seed,
+            "umap_neighbors": cfg.umap_neighbors,
+            "umap_min_dist": cfg.umap_min_dist,
+        },
         "missing": missing,
         "warnings": log.collected_warnings(),
-        "run": {"versions": package_versions(), "backend": backend_name(),
-                "timings_s": {k: round(v, 3) for k, v in timings.items()}, "site_files_written": n_files},
+        "run": {
+            "versions": package_versions(),
+            "backend": backend_name(),
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "site_files_written": n_files,
+        },
     }

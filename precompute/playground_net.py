@@ -89,8 +89,9 @@ def recipe_hash() -> str:
 # --------------------------------------------------------------------------------------------- model
 
 
-def build_model(input_shape: tuple[int | None, int | None, int] = (INPUT_SIZE, INPUT_SIZE, 3), *,
-                include_top: bool = True) -> Any:
+def build_model(
+    input_shape: tuple[int | None, int | None, int] = (INPUT_SIZE, INPUT_SIZE, 3), *, include_top: bool = True
+) -> Any:
     """The architecture, untrained (initialised from Keras' global seed: call ``set_random_seed`` first).
 
     ``include_top=False`` stops at the last block's ReLU, like Keras Applications without their top.
@@ -130,7 +131,7 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
             return len(x) // batch_size
 
         def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
             return x[idx].astype(np.float32) / 255.0, y[idx]
 
         def on_epoch_end(self) -> None:
@@ -157,8 +158,13 @@ def _progress_callback(bar: Any, epochs: int, history: list[dict[str, float]]) -
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            history.append({"epoch": epoch + 1, "accuracy": round(float(logs.get("accuracy", 0.0)), 4),
-                            "loss": round(float(logs.get("loss", 0.0)), 4)})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "accuracy": round(float(logs.get("accuracy", 0.0)), 4),
+                    "loss": round(float(logs.get("loss", 0.0)), 4),
+                }
+            )
 
     return Progress()
 
@@ -182,8 +188,9 @@ def _train(folder: Path, h: str, progress: bool) -> dict[str, Any]:
         if gen_bar is not None:
             gen_bar.update(done - gen_bar.n)
 
-    x_train, y_train = generate_arrays(cfg["n_per_class"], INPUT_SIZE, cfg["data_seed"], stream="train",
-                                       progress=advance)
+    x_train, y_train = generate_arrays(
+        cfg["n_per_class"], INPUT_SIZE, cfg["data_seed"], stream="train", progress=advance
+    )
     if gen_bar is not None:
         gen_bar.close()
     x_val, y_val = generate_arrays(cfg["val_per_class"], INPUT_SIZE, cfg["data_seed"], stream="val")
@@ -196,14 +203,20 @@ def _train(folder: Path, h: str, progress: bool) -> dict[str, Any]:
     data = _batches(x_train, y_train, cfg["batch_size"], cfg["seed"])
     steps = len(data) * cfg["epochs"]
     schedule = keras.optimizers.schedules.CosineDecay(cfg["learning_rate"], steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     history: list[dict[str, float]] = []
     bar = log.bar(desc=f"{NAME}: training", total=steps, unit="step") if progress else _NullBar()
     t1 = time.perf_counter()
     try:
-        model.fit(data, epochs=cfg["epochs"], verbose=0, shuffle=False,  # the batches shuffle themselves
-                  callbacks=[_progress_callback(bar, cfg["epochs"], history)])
+        model.fit(
+            data,
+            epochs=cfg["epochs"],
+            verbose=0,
+            shuffle=False,  # the batches shuffle themselves
+            callbacks=[_progress_callback(bar, cfg["epochs"], history)],
+        )
     finally:
         bar.close()
     t_train = time.perf_counter() - t1
@@ -234,8 +247,10 @@ def _train(folder: Path, h: str, progress: bool) -> dict[str, Any]:
         "keras": keras.__version__,
     }
     write_json(folder / "record.json", record, pretty=True)
-    msg = (f"{NAME}: trained in {record['seconds']:.0f}s ({cfg['epochs']} epochs), "
-           f"validation accuracy {val_acc:.1%} on {len(x_val)} fresh images")
+    msg = (
+        f"{NAME}: trained in {record['seconds']:.0f}s ({cfg['epochs']} epochs), "
+        f"validation accuracy {val_acc:.1%} on {len(x_val)} fresh images"
+    )
     if val_acc < ACCURACY_BAR:
         log.warn(msg + f" -- below the {ACCURACY_BAR:.0%} bar")
     else:
@@ -304,8 +319,9 @@ def load(weights: str = "trained", input_shape: tuple | None = None, cache: Path
     elif Path(weights).is_file() and Path(weights).suffix == ".keras":
         path = Path(weights)
     else:
-        raise ModelUnavailable(f"{NAME} takes weights 'trained' or 'random' (or a saved {NAME} .keras file), "
-                               f"not '{weights}'")
+        raise ModelUnavailable(
+            f"{NAME} takes weights 'trained' or 'random' (or a saved {NAME} .keras file), not '{weights}'"
+        )
     source = keras.saving.load_model(path, compile=False)
     trunk = build_model(shape, include_top=False)
     for layer in trunk.layers:

@@ -31,8 +31,9 @@ def _pca2(emb: np.ndarray) -> np.ndarray:
     return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
 
 
-def umap_2d(emb: np.ndarray, *, seed: int = 42, n_neighbors: int = 15, min_dist: float = 0.1,
-            metric: str = "cosine") -> np.ndarray:
+def umap_2d(
+    emb: np.ndarray, *, seed: int = 42, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine"
+) -> np.ndarray:
     """(N, 2) float64 coordinates in [0, 1]."""
     emb = np.asarray(emb, dtype=np.float32)
     n = len(emb)
@@ -46,8 +47,15 @@ def umap_2d(emb: np.ndarray, *, seed: int = 42, n_neighbors: int = 15, min_dist:
         if zero.any():
             emb = emb.copy()
             emb[zero] = 1e-12
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist, metric=metric,
-                        random_state=seed, init="spectral", transform_seed=seed)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(n_neighbors, n - 1),
+        min_dist=min_dist,
+        metric=metric,
+        random_state=seed,
+        init="spectral",
+        transform_seed=seed,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state; spectral init fallbacks
         xy = reducer.fit_transform(emb)

@@ -73,10 +73,12 @@ def _pair_distances(emb: np.ndarray, metric: str, p: float, seed: int = 0) -> np
         i = rng.integers(0, n, PAIR_SAMPLE)
         j = rng.integers(0, n - 1, PAIR_SAMPLE)
         j = j + (j >= i)
-        vals = np.concatenate([
-            np.diagonal(pairwise(emb[i[s:s + 4096]], emb[j[s:s + 4096]], metric, p))
-            for s in range(0, PAIR_SAMPLE, 4096)
-        ])
+        vals = np.concatenate(
+            [
+                np.diagonal(pairwise(emb[i[s : s + 4096]], emb[j[s : s + 4096]], metric, p))
+                for s in range(0, PAIR_SAMPLE, 4096)
+            ]
+        )
     return np.sort(vals)
 
 
@@ -97,12 +99,12 @@ def rank(emb: np.ndarray, metric: str, k: int = 15, p: float = 3, block: int = 1
     ids = np.empty((n, k), dtype=np.int32)
     dist = np.empty((n, k), dtype=np.float64)
     for start in range(0, n, block):
-        d = pairwise(emb[start:start + block], emb, metric, p)
+        d = pairwise(emb[start : start + block], emb, metric, p)
         rows = np.arange(d.shape[0])
         d[rows, start + rows] = np.inf  # exclude self
         order = np.argsort(d, axis=1, kind="stable")[:, :k]  # stable: equal distances keep id order
-        ids[start:start + block] = order
-        dist[start:start + block] = np.take_along_axis(d, order, axis=1)
+        ids[start : start + block] = order
+        dist[start : start + block] = np.take_along_axis(d, order, axis=1)
     sim = similarity(dist, _pair_distances(emb, metric, p))
     return Ranking(ids=ids, dist=dist, sim=sim)
 

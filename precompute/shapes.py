@@ -30,7 +30,16 @@ from .atomic import dumps, write_bytes, write_text
 
 # Alphabetical, so the label index equals the class index of the dataset scanner (which sorts class folders).
 CLASSES: tuple[str, ...] = (
-    "arrow", "circle", "crescent", "cross", "heart", "hexagon", "ring", "square", "star", "triangle",
+    "arrow",
+    "circle",
+    "crescent",
+    "cross",
+    "heart",
+    "hexagon",
+    "ring",
+    "square",
+    "star",
+    "triangle",
 )
 STREAMS: dict[str, int] = {"site": 0, "train": 1, "val": 2, "test": 3}
 TEXTURES: tuple[str, ...] = ("flat", "noise", "stripes", "gradient", "checker", "blotches")
@@ -78,8 +87,10 @@ def _star(points: int = 5, inner: float = 0.42) -> np.ndarray:
 
 def _cross(w: float = 0.3) -> np.ndarray:
     a = 0.95
-    return np.array([(w, w), (w, a), (-w, a), (-w, w), (-a, w), (-a, -w), (-w, -w), (-w, -a), (w, -a), (w, -w),
-                     (a, -w), (a, w)], dtype=np.float64)
+    return np.array(
+        [(w, w), (w, a), (-w, a), (-w, w), (-a, w), (-a, -w), (-w, -w), (-w, -a), (w, -a), (w, -w), (a, -w), (a, w)],
+        dtype=np.float64,
+    )
 
 
 def _heart(n: int = 64) -> np.ndarray:
@@ -88,12 +99,13 @@ def _heart(n: int = 64) -> np.ndarray:
     y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
     pts = np.stack([x, y], axis=1)
     pts -= (pts.max(0) + pts.min(0)) / 2
-    return pts / np.sqrt((pts ** 2).sum(1)).max()
+    return pts / np.sqrt((pts**2).sum(1)).max()
 
 
 def _arrow() -> np.ndarray:
-    return np.array([(-0.95, -0.2), (0.1, -0.2), (0.1, -0.55), (0.95, 0.0), (0.1, 0.55), (0.1, 0.2),
-                     (-0.95, 0.2)], dtype=np.float64)
+    return np.array(
+        [(-0.95, -0.2), (0.1, -0.2), (0.1, -0.55), (0.95, 0.0), (0.1, 0.55), (0.1, 0.2), (-0.95, 0.2)], dtype=np.float64
+    )
 
 
 _POLYGONS: dict[str, np.ndarray] = {
@@ -107,8 +119,9 @@ _POLYGONS: dict[str, np.ndarray] = {
 }
 
 
-def _draw_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: float, rng: np.random.Generator
-               ) -> np.ndarray:
+def _draw_mask(
+    shape: str, size: int, cx: float, cy: float, r: float, angle: float, rng: np.random.Generator
+) -> np.ndarray:
     """The shape's coverage in [0, 1] (float64, size x size), antialiased by supersampling."""
     s = SUPERSAMPLE
     canvas = Image.new("L", (size * s, size * s), 0)
@@ -220,8 +233,14 @@ def draw_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def generate_arrays(n_per_class: int, size: int = SITE_SIZE, seed: int = 0, *, stream: str = "train",
-                    progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def generate_arrays(
+    n_per_class: int,
+    size: int = SITE_SIZE,
+    seed: int = 0,
+    *,
+    stream: str = "train",
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``n_per_class`` images of each class: (uint8 N x size x size x 3, int32 labels), class-major order.
 
     ``stream`` picks an independent seed tree (``site``, ``train``, ``val``, ``test``); training uses ``train``
@@ -243,12 +262,23 @@ def generate_arrays(n_per_class: int, size: int = SITE_SIZE, seed: int = 0, *, s
 # The site dataset on disk.
 
 
-def recipe(n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE, seed: int = SITE_SEED,
-           stream: str = "site") -> dict[str, object]:
+def recipe(
+    n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE, seed: int = SITE_SEED, stream: str = "site"
+) -> dict[str, object]:
     """Everything the generated pixels depend on (for stamps and cache keys)."""
-    return {"generator": GENERATOR_VERSION, "classes": list(CLASSES), "n_per_class": n_per_class, "size": size,
-            "seed": seed, "stream": stream, "textures": list(TEXTURES), "supersample": SUPERSAMPLE,
-            "radius": list(RADIUS_RANGE), "min_contrast": MIN_CONTRAST, "delta": SECOND_COLOUR_DELTA}
+    return {
+        "generator": GENERATOR_VERSION,
+        "classes": list(CLASSES),
+        "n_per_class": n_per_class,
+        "size": size,
+        "seed": seed,
+        "stream": stream,
+        "textures": list(TEXTURES),
+        "supersample": SUPERSAMPLE,
+        "radius": list(RADIUS_RANGE),
+        "min_contrast": MIN_CONTRAST,
+        "delta": SECOND_COLOUR_DELTA,
+    }
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -263,8 +293,10 @@ def _expected_files(n_per_class: int) -> list[str]:
 
 def _readme() -> bytes:
     """The dataset's README (its first line is the description the dataset scanner shows)."""
-    return (f"# {META['description']}\n\nSource: {META['source']}. Licence: {META['licence']}.\n"
-            "Do not edit: this folder is regenerated when its recipe (.recipe.json) changes.\n").encode()
+    return (
+        f"# {META['description']}\n\nSource: {META['source']}. Licence: {META['licence']}.\n"
+        "Do not edit: this folder is regenerated when its recipe (.recipe.json) changes.\n"
+    ).encode()
 
 
 def _digest(folder: Path, rels: list[str]) -> str | None:
@@ -279,8 +311,9 @@ def _digest(folder: Path, rels: list[str]) -> str | None:
     return h.hexdigest()
 
 
-def is_complete(folder: Path, n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE,
-                seed: int = SITE_SEED) -> bool:
+def is_complete(
+    folder: Path, n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE, seed: int = SITE_SEED
+) -> bool:
     """True when ``folder`` holds exactly what ``recipe(...)`` makes (stamp matches, every file intact)."""
     stamp = folder / STAMP_NAME
     try:
@@ -295,8 +328,9 @@ def is_complete(folder: Path, n_per_class: int = SITE_N_PER_CLASS, size: int = S
     return _digest(folder, [README, *_expected_files(n_per_class)]) == data.get("digest")
 
 
-def ensure_shapes_dataset(root: Path, n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE,
-                          seed: int = SITE_SEED) -> Path:
+def ensure_shapes_dataset(
+    root: Path, n_per_class: int = SITE_N_PER_CLASS, size: int = SITE_SIZE, seed: int = SITE_SEED
+) -> Path:
     """Write the site dataset as ``root/shapes/<class>/<nnn>.png`` and return ``root/shapes``.
 
     A ``README.md`` carries the description. Nothing is written when the folder already holds this recipe,

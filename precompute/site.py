@@ -112,8 +112,7 @@ def _context(index: dict[str, Any], site_dir: Path) -> dict[str, Any]:
 def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(enabled_extensions=("html", "xml", "svg"), default=True,
-                                     default_for_string=True),
+        autoescape=select_autoescape(enabled_extensions=("html", "xml", "svg"), default=True, default_for_string=True),
         undefined=ChainableUndefined,  # data fields are optional: a missing one renders empty
         trim_blocks=True,
         lstrip_blocks=True,
@@ -143,9 +142,7 @@ def render_site(site_dir: Path, *, base_url: str = "") -> dict[str, Any]:
 
     pages: list[str] = []
     for out_name, template in PAGES:
-        html = env.get_template(template).render(
-            page=out_name.removesuffix(".html"), root=base_url, asset=asset, **ctx
-        )
+        html = env.get_template(template).render(page=out_name.removesuffix(".html"), root=base_url, asset=asset, **ctx)
         path = site_dir / out_name
         blob = html.encode("utf-8")
         if not path.exists() or path.read_bytes() != blob:

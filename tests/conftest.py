@@ -22,8 +22,15 @@ SHARED = (REPO.parent / "shared").resolve()
 SHARED_DATASETS = SHARED / "datasets"
 SHARED_KERAS = SHARED / "keras"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make browser`); Playwright cannot download browsers here
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _keras_home = Path(tempfile.mkdtemp(prefix="pg-keras-home-"))
@@ -75,5 +82,3 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-

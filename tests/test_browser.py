@@ -90,12 +90,24 @@ class Watch:
 
 
 def _attach(page: Any, watch: Watch) -> None:
-    page.on("console", lambda m: watch.errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning")
-            and "Download the React DevTools" not in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            watch.errors.append(f"console.{m.type}: {m.text}")
+            if m.type in ("error", "warning") and "Download the React DevTools" not in m.text
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
     page.on("request", lambda r: watch.requests.append(r.url))
-    page.on("requestfailed", lambda r: None if "ERR_ABORTED" in (r.failure or "")  # cut by a navigation
-            else watch.errors.append(f"requestfailed: {r.url} {r.failure}"))
+    page.on(
+        "requestfailed",
+        lambda r: (
+            None
+            if "ERR_ABORTED" in (r.failure or "")  # cut by a navigation
+            else watch.errors.append(f"requestfailed: {r.url} {r.failure}")
+        ),
+    )
     page.on("response", lambda r: watch.responses.append((r.url, r.status)))
 
     def on_dialog(d: Any) -> None:
@@ -135,7 +147,10 @@ def new_page(browser: Any, server: str) -> Iterator[Any]:
 def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> str:
     page.wait_for_function(
         "(prev) => document.body.dataset.ready && document.body.dataset.ready !== prev"
-        " && !document.body.hasAttribute('aria-busy')", arg=prev, timeout=timeout)
+        " && !document.body.hasAttribute('aria-busy')",
+        arg=prev,
+        timeout=timeout,
+    )
     return page.evaluate("document.body.dataset.ready")
 
 
@@ -221,8 +236,13 @@ def test_first_view_basic_search_and_budget(build: SiteBuild, server: str, new_p
     page.wait_for_load_state("networkidle")
     s = state(page)
     d = build.index["defaults"]
-    assert (s["ds"], s["model"], s["layer"], s["metric"], s["q"]) == (d["dataset"], d["model"], d["layer"],
-                                                                       d["metric"], 0)
+    assert (s["ds"], s["model"], s["layer"], s["metric"], s["q"]) == (
+        d["dataset"],
+        d["model"],
+        d["layer"],
+        d["metric"],
+        0,
+    )
     assert page.locator("#results li").count() == 15
     score, hits = expected_score_text(build, s)
     assert abs(shown_score(page) - score) <= 0.051
@@ -304,8 +324,9 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
 
     # details of the layer are shown
     facts = page.locator("#layer-details").inner_text()
-    layer = next(la for m in build.index["models"] if m["slug"] == s["model"] for la in m["layers"]
-                 if la["slug"] == s["layer"])
+    layer = next(
+        la for m in build.index["models"] if m["slug"] == s["model"] for la in m["layers"] if la["slug"] == s["layer"]
+    )
     assert layer["name"] in facts and str(layer["channels"]) in facts and layer["type"] in facts
 
     # ←/→ step the last-used control (the dataset now); then a layer tile makes it the layer
@@ -327,16 +348,24 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     show_map(page)
     s = state(page)
     seen = set(page.evaluate("PG.requests.slice()"))
-    fresh = next(la["slug"] for m in build.index["models"] if m["slug"] == s["model"] for la in m["layers"]
-                 if f"{s['ds']}/{s['model']}/{la['slug']}/{s['metric']}" not in seen)
+    fresh = next(
+        la["slug"]
+        for m in build.index["models"]
+        if m["slug"] == s["model"]
+        for la in m["layers"]
+        if f"{s['ds']}/{s['model']}/{la['slug']}/{s['metric']}" not in seen
+    )
     n = n_requests(page)
     tok = ready_token(page)
     set_hash(page, f"ds={s['ds']}&model={s['model']}&layer={fresh}&metric={s['metric']}&q={s['q']}&adv=1")
     wait_ready(page, tok)
     page.wait_for_function("() => PG.page.map().anim === null")
     keys = requests_after(page, n)
-    measured["layer_with_map"] = {"requests": keys, "bytes": key_bytes(build, keys),
-                                  "gzip_bytes": key_bytes(build, keys, gz=True)}
+    measured["layer_with_map"] = {
+        "requests": keys,
+        "bytes": key_bytes(build, keys),
+        "gzip_bytes": key_bytes(build, keys, gz=True),
+    }
     assert len(keys) == 1 and key_bytes(build, keys) <= SWITCH_BUDGET, keys
     record("switches", measured)
     page.click("#adv-toggle")
@@ -352,10 +381,12 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
     assert m["n"] == len(data(build, f"datasets/{state(page)['ds']}")["images"])
     assert m["q"] == state(page)["q"] and len(m["results"]) == 15
     assert page.locator("#legend .legend-item").count() == len(
-        next(d for d in build.index["datasets"] if d["slug"] == state(page)["ds"])["classes"])
+        next(d for d in build.index["datasets"] if d["slug"] == state(page)["ds"])["classes"]
+    )
 
     # an isolated result point, in page coordinates
-    pick = page.evaluate("""(ids) => {
+    pick = page.evaluate(
+        """(ids) => {
         const m = PG.page.map(), r = m.canvas.getBoundingClientRect(), R = m.radius() + 6;
         let best = null, bestGap = -1;
         for (const i of ids) {
@@ -367,7 +398,9 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
         }
         const p = m.screenPos(best);
         return {i: best, x: r.left + p.x, y: r.top + p.y};
-    }""", m["results"])
+    }""",
+        m["results"],
+    )
     page.mouse.move(pick["x"], pick["y"])
     page.wait_for_function("() => PG.page.map().hover >= 0")
     hovered = page.evaluate("PG.page.map().hover")
@@ -582,7 +615,15 @@ def test_deep_link_restores_state(build: SiteBuild, server: str, new_page: Any) 
     for _ in range(2):  # and again after a reload
         s = state(page)
         assert (s["ds"], s["model"], s["layer"], s["metric"], s["q"], s["adv"], s["view"], s["tab"]) == (
-            ds, m["slug"], layer, metric, 37, True, "cat", "compare")
+            ds,
+            m["slug"],
+            layer,
+            metric,
+            37,
+            True,
+            "cat",
+            "compare",
+        )
         assert page.locator("#advanced").is_visible()
         assert page.get_attribute(f"#tiles-layer [data-value='{layer}']", "aria-checked") == "true"
         assert page.get_attribute(f"#tiles-metric [data-value='{metric}']", "aria-checked") == "true"
@@ -638,13 +679,15 @@ def test_model_explorer(build: SiteBuild, server: str, new_page: Any) -> None:
     assert page.evaluate("document.activeElement.dataset.ch") == str(chans[1]["channel"])
     page.keyboard.press("Enter")
     page.wait_for_selector("#dlg-channel[open]")
-    layer = next(la for m in build.index["models"] if m["slug"] == s2["model"] for la in m["layers"]
-                 if la["slug"] == s2["layer"])
+    layer = next(
+        la for m in build.index["models"] if m["slug"] == s2["model"] for la in m["layers"] if la["slug"] == s2["layer"]
+    )
     facts = page.locator("#dlg-facts").inner_text()
     assert f"{chans[1]['channel']} / {layer['channels']}" in facts and layer["name"] in facts
     assert page.locator("#dlg-examples .example").count() == len(chans[1]["examples"])
     page.wait_for_function(  # category names replace "ds #id" once the dataset listing is loaded
-        "() => [...document.querySelectorAll('#dlg-examples figcaption')].every(f => !f.textContent.includes('#'))")
+        "() => [...document.querySelectorAll('#dlg-examples figcaption')].every(f => !f.textContent.includes('#'))"
+    )
     page.keyboard.press("ArrowRight")
     page.wait_for_function("(c) => PG.page.state().ch === c", arg=chans[2]["channel"])
     assert f"ch={chans[2]['channel']}" in page.url
@@ -799,8 +842,10 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
             page.wait_for_selector("#dlg-channel[open]")
             page.wait_for_load_state("networkidle")
             shots.append(screenshot(page, f"explorer-channel-{label}.png", full=False))
-            fits = page.evaluate("(() => { const d = document.querySelector('#dlg-channel');"
-                                 " return d.scrollWidth <= d.clientWidth + 1; })()")
+            fits = page.evaluate(
+                "(() => { const d = document.querySelector('#dlg-channel');"
+                " return d.scrollWidth <= d.clientWidth + 1; })()"
+            )
             assert fits, f"the channel dialog overflows at {viewport['width']} px"
             page.keyboard.press("Escape")
         page.goto(server + "about.html")

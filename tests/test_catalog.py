@@ -32,7 +32,8 @@ def test_offline_imagenet_fails_fast_naming_the_file_keras_wants(name: str, offl
     assert spec.weights_file in str(err.value) and str(keras_home / "models") in str(err.value)
     assert elapsed < 60  # model construction only; no download attempt hangs
     assert catalog.weights_available(spec, "imagenet") and spec.weights_file in catalog.weights_available(
-        spec, "imagenet")
+        spec, "imagenet"
+    )
 
 
 @pytest.mark.backend
@@ -95,7 +96,9 @@ def test_keras_home_matches_keras_own_answer(keras_home: Path) -> None:
     import subprocess
     import sys
 
-    code = ("from precompute import catalog; a = catalog.keras_home(); import keras; "
-            "from keras.src.backend.config import keras_home; print(a == keras_home(), a)")
+    code = (
+        "from precompute import catalog; a = catalog.keras_home(); import keras; "
+        "from keras.src.backend.config import keras_home; print(a == keras_home(), a)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("True") and str(keras_home) in out

@@ -32,12 +32,24 @@ def test_models_lists_the_catalogue() -> None:
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
-    proc = playground("precompute", "--datasets", str(tmp_path / "nope"), "--models", "mobilenet_075",
-                      "--weights", "random", "--out", str(tmp_path / "o"), "-q", check=False)
+    proc = playground(
+        "precompute",
+        "--datasets",
+        str(tmp_path / "nope"),
+        "--models",
+        "mobilenet_075",
+        "--weights",
+        "random",
+        "--out",
+        str(tmp_path / "o"),
+        "-q",
+        check=False,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "nothing to build" in proc.stderr and "nope" in proc.stderr
-    proc = playground("precompute", "--models", "vgg17", "--datasets", str(tmp_path), "--out", str(tmp_path / "o"),
-                      check=False)
+    proc = playground(
+        "precompute", "--models", "vgg17", "--datasets", str(tmp_path), "--out", str(tmp_path / "o"), check=False
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "unknown model 'vgg17'" in proc.stderr
     proc = playground("precompute", "--metrics", "hamming", check=False)
     assert proc.returncode == 1 and "unknown metric" in proc.stderr and "Traceback" not in proc.stderr
@@ -46,8 +58,22 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_precompute_then_noop_rebuild_via_cli(tmp_path: Path, shared_datasets: Path) -> None:
     ds = small_copy(shared_datasets / "fashion200", tmp_path / "fashion_small", classes=2, per_class=5)
-    args = ("precompute", "--datasets", str(ds), "--models", "mobilenet_075", "--weights", "random",
-            "--metrics", "cosine,minkowski", "--minkowski-p", "4", "--out", str(tmp_path / "o"), "-q")
+    args = (
+        "precompute",
+        "--datasets",
+        str(ds),
+        "--models",
+        "mobilenet_075",
+        "--weights",
+        "random",
+        "--metrics",
+        "cosine,minkowski",
+        "--minkowski-p",
+        "4",
+        "--out",
+        str(tmp_path / "o"),
+        "-q",
+    )
     first = playground(*args)
     assert "built 1 dataset(s) x 1 model(s) x 8 layers x 2 metrics" in first.stdout
     second = playground(*args)
@@ -65,8 +91,10 @@ def test_datasets_fetch_from_local_copy_and_list(tmp_path: Path, shared_datasets
     cfg.write_text(f'[build]\ndatasets_dir = "{ddir}"\n')
     listed = playground("--config", str(cfg), "datasets", "list").stdout
     assert "tinyimagenet200" in listed
-    out = playground("--config", str(cfg), "datasets", "fetch", "tinyimagenet200", "--from",
-                     str(shared_datasets / "tinyimagenet200")).stdout
+    out = playground(
+        "--config", str(cfg), "datasets", "fetch", "tinyimagenet200", "--from", str(shared_datasets / "tinyimagenet200")
+    ).stdout
     assert "ready" in out
-    assert len(list((ddir / "tinyimagenet200").rglob("*.JPEG")) + list((ddir / "tinyimagenet200").rglob("*.jpg"))) \
-        == 200
+    assert (
+        len(list((ddir / "tinyimagenet200").rglob("*.JPEG")) + list((ddir / "tinyimagenet200").rglob("*.jpg"))) == 200
+    )

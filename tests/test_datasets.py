@@ -29,7 +29,6 @@ HOSTILE = "<script>alert('x')"  # a path component cannot hold "/", so no closin
 HOSTILE_FILE = '<img src=x onerror="alert(1)">'
 
 
-
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
     log.reset_warnings()
@@ -101,8 +100,12 @@ def test_bad_folder_warnings_ids_and_names(tmp_path: Path) -> None:
     warned = log.collected_warnings()
     assert list(ds.skipped) == warned
     text = "\n".join(warned)
-    for bad in ("broken/zero.jpg: empty file", "broken/text.jpg: not an image", "broken/truncated.jpg: truncated",
-                "only bad/junk.png"):
+    for bad in (
+        "broken/zero.jpg: empty file",
+        "broken/text.jpg: not an image",
+        "broken/truncated.jpg: truncated",
+        "only bad/junk.png",
+    ):
         assert sum(bad in w for w in warned) == 1, bad  # exactly one warning per unreadable file
     assert "empty class folder 'empty class' ignored" in text
     assert "class 'only bad' ignored: none of its images could be read" in text
@@ -213,7 +216,8 @@ def test_discover_and_resolve(tmp_path: Path) -> None:
 def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
     return {
         p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino, p.read_bytes())
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -229,8 +233,9 @@ def test_site_images_deterministic_incremental_and_pruned(tmp_path: Path) -> Non
     write_site_images(ds, site_b)
     thumbs, full = site_a / "thumbs" / ds.slug, site_a / "images" / ds.slug
     assert sorted(p.name for p in thumbs.glob("*.webp")) == ["0.webp", "1.webp", "2.webp", "3.webp"]
-    sizes = {r.rel: (Image.open(thumbs / f"{r.id}.webp").size, Image.open(full / f"{r.id}.webp").size)
-             for r in ds.images}
+    sizes = {
+        r.rel: (Image.open(thumbs / f"{r.id}.webp").size, Image.open(full / f"{r.id}.webp").size) for r in ds.images
+    }
     assert sizes["big/wide.png"] == ((128, 51), (384, 154))
     assert sizes["big/tall.png"] == ((43, 128), (128, 384))
     assert sizes["small/tiny.png"] == ((32, 32), (32, 32))  # never upscaled

@@ -40,8 +40,14 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory, trained: tuple) -> tup
     out = root / "build"
     shutil.copytree(trained[0] / "playground-net", out / "cache" / "playground-net")
     env = {**os.environ, "KERAS_HOME": str(root / "keras-home"), "PLAYGROUND_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "precompute.cli", "--config", str(root / "playground.toml"), "-q",
-                           "build", "--quick"], capture_output=True, text=True, env=env, cwd=root, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, "-m", "precompute.cli", "--config", str(root / "playground.toml"), "-q", "build", "--quick"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc
 
@@ -101,8 +107,9 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
 
         page.goto((site / "explorer.html").as_uri())
         page.wait_for_selector("#channels img", timeout=15000)
-        shown: Any = page.evaluate("[...document.querySelectorAll('#channels img')].filter(i => i.complete "
-                                   "&& i.naturalWidth > 0).length")
+        shown: Any = page.evaluate(
+            "[...document.querySelectorAll('#channels img')].filter(i => i.complete && i.naturalWidth > 0).length"
+        )
         assert shown > 0
         page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-explorer.png"), full_page=True)
     finally:

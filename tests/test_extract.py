@@ -26,8 +26,15 @@ def test_one_pass_equals_one_model_per_layer(shared_datasets: Path, keras_home: 
     model = load_model(spec, "imagenet")
     layers = select_layers(model)
     paths = _paths(shared_datasets, 7)
-    got = embed_paths(model, [li.act_name for li in layers], paths, size=224, preprocess=spec.preprocess,
-                      pooling=pooling, batch_size=4)  # 7 images in batches of 4: the last one is padded
+    got = embed_paths(
+        model,
+        [li.act_name for li in layers],
+        paths,
+        size=224,
+        preprocess=spec.preprocess,
+        pooling=pooling,
+        batch_size=4,
+    )  # 7 images in batches of 4: the last one is padded
     x = spec.preprocess(np.stack([load_rgb(p, 224) for p in paths]).astype(np.float32))
     for li in layers:
         single = keras.Model(model.inputs, model.get_layer(li.act_name).output)
@@ -41,6 +48,13 @@ def test_flatten_keeps_the_whole_map(shared_datasets: Path) -> None:
     spec = get_spec("mobilenet_075")
     model = load_model(spec, "random")
     li = select_layers(model)[-1]
-    got = embed_paths(model, [li.act_name], _paths(shared_datasets, 2), size=224, preprocess=spec.preprocess,
-                      pooling="flatten", batch_size=2)
+    got = embed_paths(
+        model,
+        [li.act_name],
+        _paths(shared_datasets, 2),
+        size=224,
+        preprocess=spec.preprocess,
+        pooling="flatten",
+        batch_size=2,
+    )
     assert got[li.act_name].shape == (2, 7 * 7 * li.channels)

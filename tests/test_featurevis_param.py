@@ -21,8 +21,9 @@ def test_colour_matrix_is_lucids_normalised_constant():
     assert COLOR_CORRELATION_SVD_SQRT[0].tolist() == [0.26, 0.09, 0.02]
     norms = np.linalg.norm(COLOR_DECORRELATION, axis=0)
     assert norms.max() == pytest.approx(1.0)
-    assert np.allclose(COLOR_DECORRELATION * np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0).max(),
-                       COLOR_CORRELATION_SVD_SQRT)
+    assert np.allclose(
+        COLOR_DECORRELATION * np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0).max(), COLOR_CORRELATION_SVD_SQRT
+    )
 
 
 def test_first_decorrelated_axis_is_luminance():
@@ -140,8 +141,9 @@ def test_affine_moves_content_as_documented(forward, src, dst):
 
     img = _dot_image(21, *src)
     mats = transform.to_projective(forward)[None].astype(np.float32)
-    out = np.asarray(ops.convert_to_numpy(transform.affine(ops.convert_to_tensor(img), ops.convert_to_tensor(mats),
-                                                           fill=0.0)))
+    out = np.asarray(
+        ops.convert_to_numpy(transform.affine(ops.convert_to_tensor(img), ops.convert_to_tensor(mats), fill=0.0))
+    )
     assert _argmax2d(out) == dst
 
 

@@ -54,8 +54,9 @@ def _plain_scores(model, spec, target, images: np.ndarray) -> np.ndarray:
 
     layer = model.get_layer(target.tensor)
     plain = keras.Model(model.inputs, layer.output)
-    maps = np.asarray(plain.predict(spec.preprocess(images.astype(np.float32)), batch_size=32, verbose=0),
-                      dtype=np.float64)
+    maps = np.asarray(
+        plain.predict(spec.preprocess(images.astype(np.float32)), batch_size=32, verbose=0), dtype=np.float64
+    )
     return (_softplus(maps) if target.rectify else maps).mean(axis=(1, 2))
 
 
@@ -107,8 +108,9 @@ def test_dead_channels_are_detected(mobilenet):
     gamma, _, _, var = model.get_layer("conv1_bn").get_weights()
     gain = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0) * gamma / np.sqrt(var + 1e-3)
     zero = gain < 1e-4 * np.median(gain)  # largest input -> preact weight, after BatchNorm
-    r = Renderer(model, make_target(model, infos["conv1"]), preprocess_fn(spec.preprocess_module),
-                 RenderSettings(steps=1))
+    r = Renderer(
+        model, make_target(model, infos["conv1"]), preprocess_fn(spec.preprocess_module), RenderSettings(steps=1)
+    )
     live = r.live_channels()
     print(f"conv1: {zero.sum()} of {len(zero)} filters are ~0, {int((~live).sum())} channels detected dead")
     assert zero.sum() >= 5
@@ -126,8 +128,10 @@ def test_visualizations_excite_their_channel_more_than_every_dataset_image(mobil
         best = data[:, channels].max(axis=0)
         wins = own > best
         fractions[name] = float(wins.mean())
-        print(f"{name}: {wins.sum()}/{len(wins)} visualizations beat all 200 iconic200 images "
-              f"(median ratio to the best image {np.median(own / np.maximum(best, 1e-6)):.2f})")
+        print(
+            f"{name}: {wins.sum()}/{len(wins)} visualizations beat all 200 iconic200 images "
+            f"(median ratio to the best image {np.median(own / np.maximum(best, 1e-6)):.2f})"
+        )
     for name, frac in fractions.items():
         assert frac >= 0.9, f"{name}: only {frac:.0%} of the visualizations beat every dataset image"
 
@@ -175,8 +179,10 @@ def test_same_seed_same_bytes_and_batching_does_not_change_a_channel(mobilenet):
     diff = np.abs(single.astype(int) - img_a.astype(int))
     corr = np.corrcoef(single.reshape(len(channels), -1).astype(float), img_a.reshape(len(channels), -1))
     same = np.diag(corr[: len(channels), len(channels) :])
-    print(f"batched vs one-at-a-time: mean |diff| {diff.mean():.3f}, max {diff.max()} (uint8 levels), "
-          f"correlation {np.round(same, 4)}")
+    print(
+        f"batched vs one-at-a-time: mean |diff| {diff.mean():.3f}, max {diff.max()} (uint8 levels), "
+        f"correlation {np.round(same, 4)}"
+    )
     # the same optimisation: only float summation order differs (bit-equal on TF/CPU; XLA fuses a batch of 1
     # differently, and 24 Adam steps amplify last-bit differences to about one grey level)
     assert diff.mean() < 3.0 and (same > 0.98).all()

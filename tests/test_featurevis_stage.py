@@ -145,8 +145,11 @@ def test_dataset_examples_equal_an_independent_top9(tmp_path, two_datasets, kera
     refs = [(ds.slug, rec.id) for ds in two_datasets for rec in ds.images]
     pixels = np.stack([load_rgb(rec.path, 224) for ds in two_datasets for rec in ds.images]).astype(np.float32)
     x = keras.applications.mobilenet.preprocess_input(pixels)
-    for name, tensor, rectify in (("conv1", "conv1_bn", True), ("conv_dw_6", "conv_dw_6_bn", False),
-                                  ("conv_pw_13", "conv_pw_13_bn", False)):
+    for name, tensor, rectify in (
+        ("conv1", "conv1_bn", True),
+        ("conv_dw_6", "conv_dw_6_bn", False),
+        ("conv_pw_13", "conv_pw_13_bn", False),
+    ):
         maps = np.asarray(keras.Model(net.input, net.get_layer(tensor).output).predict(x, verbose=0), np.float64)
         scores = (np.logaddexp(0, maps) if rectify else maps).mean(axis=(1, 2))
         data = read_key(site, f"explorer/mobilenet_075/{name}")

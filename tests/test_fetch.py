@@ -29,8 +29,11 @@ STANDARD = ("iconic200", "fashion200", "tinyimagenet200", "cifar10")
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, bytes]]:
-    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --- the committed manifests --------------------------------------------------------------------------------
@@ -51,8 +54,9 @@ def test_committed_manifests_are_complete(name: str) -> None:
         assert all(len(f["pixels_sha256"]) == 64 and 0 <= f["index"] < 10000 for f in m["files"])
     else:
         commit = m["source"]["commit"]
-        assert all(f"/{commit}/" in f["url"] and f["url"].startswith("https://raw.githubusercontent.com/")
-                   for f in m["files"])
+        assert all(
+            f"/{commit}/" in f["url"] and f["url"].startswith("https://raw.githubusercontent.com/") for f in m["files"]
+        )
     if name == "iconic200":
         assert m["files"][0]["url"].endswith("/app/frontend/build/assets/semsearch/datasets/iconic200/140.jpg")
 
@@ -122,8 +126,15 @@ def test_partial_dataset_and_custom_folder_listing(tmp_path: Path) -> None:
     rows = {r["name"]: r for r in list_datasets(ddir)}
     assert set(STANDARD) <= set(rows)
     assert rows["tinyimagenet200"]["status"] == "partial" and rows["tinyimagenet200"]["images"] == 199
-    assert rows["my photos"] == {"name": "my photos", "status": "custom folder", "images": 2, "expected": None,
-                                 "classes": 2, "source": "My photos", "path": str(custom)}
+    assert rows["my photos"] == {
+        "name": "my photos",
+        "status": "custom folder",
+        "images": 2,
+        "expected": None,
+        "classes": 2,
+        "source": "My photos",
+        "path": str(custom),
+    }
     fetch_dataset("tinyimagenet200", ddir, from_dir=SHARED / "tinyimagenet200")  # repairs the tampered file
     assert {r["name"]: r for r in list_datasets(ddir)}["tinyimagenet200"]["status"] == "ready"
 
@@ -152,8 +163,12 @@ def _synthetic_test_batch(rows: int = 300) -> bytes:
     for f in m["files"]:
         hwc = np.asarray(Image.open(SHARED / "cifar10" / f["rel"]).convert("RGB"))
         data[f["index"]] = hwc.transpose(2, 0, 1).reshape(-1)
-    batch = {"batch_label": "testing batch 1 of 1", "labels": [0] * rows, "data": data,
-             "filenames": [f"x_{i}.png" for i in range(rows)]}
+    batch = {
+        "batch_label": "testing batch 1 of 1",
+        "labels": [0] * rows,
+        "data": data,
+        "filenames": [f"x_{i}.png" for i in range(rows)],
+    }
     return pickle.dumps(batch, protocol=2)
 
 
@@ -290,8 +305,8 @@ def test_download_verify_retry_and_resume(tmp_path: Path, server: _Server) -> No
     ddir.mkdir()
     (ddir / "mini.json").write_text(json.dumps(manifest))
     for f in manifest["files"]:
-        server.files[f["url"][len(server.url):]] = (src / f["rel"]).read_bytes()
-    first, bad = (f["url"][len(server.url):] for f in manifest["files"][:2])
+        server.files[f["url"][len(server.url) :]] = (src / f["rel"]).read_bytes()
+    first, bad = (f["url"][len(server.url) :] for f in manifest["files"][:2])
     assert first == "/pub/blue/img%200.png"  # names are URL-quoted
     server.fail_first[first] = 2  # two 503s, then success: within the 2 retries
     server.files[bad] = b"corrupted on the server"
@@ -303,7 +318,11 @@ def test_download_verify_retry_and_resume(tmp_path: Path, server: _Server) -> No
     assert "blue/img 1.png" in msg and "checksum mismatch" in msg
     assert server.requests.count(first) == 3 and server.requests.count(bad) == 3
     assert sorted(p.relative_to(ddir / "mini").as_posix() for p in (ddir / "mini").rglob("*.png")) == [
-        "blue/img 0.png", "blue/img 2.png", "red & co/img 0.png", "red & co/img 1.png"]
+        "blue/img 0.png",
+        "blue/img 2.png",
+        "red & co/img 0.png",
+        "red & co/img 1.png",
+    ]
 
     server.files[bad] = (src / "blue" / "img 1.png").read_bytes()
     server.requests.clear()

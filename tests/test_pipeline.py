@@ -18,8 +18,10 @@ from tests.helpers import small_copy
 
 @pytest.fixture
 def two_small(tmp_path: Path, shared_datasets: Path) -> list[Path]:
-    return [small_copy(shared_datasets / "iconic200", tmp_path / "in" / "iconic_small"),
-            small_copy(shared_datasets / "cifar10", tmp_path / "in" / "cifar_small")]
+    return [
+        small_copy(shared_datasets / "iconic200", tmp_path / "in" / "iconic_small"),
+        small_copy(shared_datasets / "cifar10", tmp_path / "in" / "cifar_small"),
+    ]
 
 
 def cfg_for(out: Path, datasets: list[Path], models: tuple[str, ...] = ("mobilenet_075",), **kw):
@@ -28,8 +30,11 @@ def cfg_for(out: Path, datasets: list[Path], models: tuple[str, ...] = ("mobilen
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -68,15 +73,17 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
     assert act == layer["name"]
     sub = keras.Model(model.inputs, model.get_layer("conv_pw_13_relu").output)
     x = catalog.get_spec("mobilenet_075").preprocess(
-        np.stack([load_rgb(two_small[0] / im["file"], 224) for im in ds["images"]]).astype(np.float32))
+        np.stack([load_rgb(two_small[0] / im["file"], 224) for im in ds["images"]]).astype(np.float32)
+    )
     emb = np.asarray(sub.predict(x, verbose=0)).mean(axis=(1, 2))
     d = distance.squareform(distance.pdist(emb.astype(np.float64), "euclidean"))
     got = read_key(site, f"iconic_small/mobilenet_075/{layer['slug']}/euclidean")
     for q in range(len(labels)):
         order = sorted((d[q, j], j) for j in range(len(labels)) if j != q)[: got["k"]]
         assert got["ids"][q] == [j for _, j in order]
-        np.testing.assert_allclose(np.array(got["dist"][q]) * got["dist_scale"], [v for v, _ in order],
-                                   rtol=5e-3, atol=got["dist_scale"] / 2)
+        np.testing.assert_allclose(
+            np.array(got["dist"][q]) * got["dist_scale"], [v for v, _ in order], rtol=5e-3, atol=got["dist_scale"] / 2
+        )
         w = (got["k"] - np.arange(got["k"])) / got["k"]
         hits = labels[[j for _, j in order]] == labels[q]
         assert got["score"][q] == pytest.approx(100 * (w * hits).sum() / w.sum(), abs=0.01)
@@ -87,7 +94,8 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
 
 @pytest.mark.slow
 def test_rebuild_is_deterministic_incremental_and_loads_no_model(
-        tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     run_precompute(cfg_for(out_a, two_small[:1]))
     run_precompute(cfg_for(out_b, two_small[:1]))
@@ -107,8 +115,11 @@ def test_rebuild_is_deterministic_incremental_and_loads_no_model(
     # adding a dataset computes only that dataset
     calls: list[int] = []
     real = extract.embed_paths
-    monkeypatch.setattr(extract, "embed_paths", lambda model, names, paths, **kw: (
-        calls.append(len(paths)), real(model, names, paths, **kw))[1])
+    monkeypatch.setattr(
+        extract,
+        "embed_paths",
+        lambda model, names, paths, **kw: (calls.append(len(paths)), real(model, names, paths, **kw))[1],
+    )
     run_precompute(cfg_for(out_a, two_small))
     assert calls == [18]  # one pass, over the new dataset's 18 images only
 
@@ -156,12 +167,17 @@ def test_unlabelled_folder_and_bad_images(tmp_path: Path, shared_datasets: Path)
     assert any("broken.jpg" in w for w in summary["warnings"])
 
 
-def test_missing_pieces_are_skipped_with_one_warning_each(tmp_path: Path, two_small: list[Path],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_pieces_are_skipped_with_one_warning_each(
+    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(catalog, "_reachable", lambda origin, timeout=3.0: "no network (test)")
     log.reset_warnings()
-    cfg = load_config(out=tmp_path / "o", datasets=(str(two_small[0]), "no_such_dataset"),
-                      models=("vgg16@imagenet", "mobilenet_075"), weights="random")
+    cfg = load_config(
+        out=tmp_path / "o",
+        datasets=(str(two_small[0]), "no_such_dataset"),
+        models=("vgg16@imagenet", "mobilenet_075"),
+        weights="random",
+    )
     summary = run_precompute(cfg)
     whats = [m["what"] for m in summary["missing"]]
     assert whats == ["dataset no_such_dataset", "model vgg16 (imagenet weights)"]
@@ -169,11 +185,18 @@ def test_missing_pieces_are_skipped_with_one_warning_each(tmp_path: Path, two_sm
     assert [m["name"] for m in summary["models"]] == ["mobilenet_075"]
     assert read_key(tmp_path / "o" / "site", "index")["missing"][1]["what"] == "model vgg16 (imagenet weights)"
     with pytest.raises(BuildError, match="--strict"):
-        run_precompute(load_config(out=tmp_path / "o", datasets=(str(two_small[0]),),
-                                   models=("vgg16@imagenet", "mobilenet_075"), strict=True))
+        run_precompute(
+            load_config(
+                out=tmp_path / "o",
+                datasets=(str(two_small[0]),),
+                models=("vgg16@imagenet", "mobilenet_075"),
+                strict=True,
+            )
+        )
     with pytest.raises(BuildError, match="nothing to build"):
-        run_precompute(load_config(out=tmp_path / "o", datasets=(str(two_small[0]),), models=("vgg16",),
-                                   weights="imagenet"))
+        run_precompute(
+            load_config(out=tmp_path / "o", datasets=(str(two_small[0]),), models=("vgg16",), weights="imagenet")
+        )
 
 
 @pytest.mark.backend

@@ -48,8 +48,16 @@ def test_spec_and_architecture(use_cache: Path) -> None:
 
     model = catalog.load_model(spec, "random")
     layers = select_layers(model)
-    assert [li.name for li in layers] == ["block1_conv1", "block2_conv1", "block3_conv1", "block3_conv2",
-                                         "block4_conv1", "block4_conv2", "block5_conv1", "block5_conv2"]
+    assert [li.name for li in layers] == [
+        "block1_conv1",
+        "block2_conv1",
+        "block3_conv1",
+        "block3_conv2",
+        "block4_conv1",
+        "block4_conv2",
+        "block5_conv1",
+        "block5_conv2",
+    ]
     assert [li.act_name for li in layers][-1] == "block5_relu2"
     assert [li.preact_name for li in layers][0] == "block1_bn1"
     assert tuple(model.output.shape[1:]) == (4, 4, 128)  # the trunk: no classifier, like include_top=False
@@ -107,8 +115,10 @@ def test_trained_net_reaches_the_accuracy_bar(trained: tuple[Path, Path, dict, f
     # fresh images from a stream the training never saw (neither its train nor its val images)
     x, y = shapes.generate_arrays(100, playground_net.INPUT_SIZE, seed=2024, stream="test")
     acc = playground_net.accuracy(model, x, y)
-    print(f"\nplayground-net: trained in {seconds:.0f}s ({record['epochs']} epochs, {record['n_train']} images); "
-          f"accuracy {record['val_accuracy']:.1%} on its validation set, {acc:.1%} on {len(x)} fresh test images")
+    print(
+        f"\nplayground-net: trained in {seconds:.0f}s ({record['epochs']} epochs, {record['n_train']} images); "
+        f"accuracy {record['val_accuracy']:.1%} on its validation set, {acc:.1%} on {len(x)} fresh test images"
+    )
     assert record["val_accuracy"] >= playground_net.ACCURACY_BAR
     assert acc >= playground_net.ACCURACY_BAR
 
@@ -133,8 +143,9 @@ def test_search_score_hierarchy_on_shapes(trained: tuple[Path, Path, dict, float
         for weights in ("trained", "random"):
             model = catalog.load_model(spec, weights)
             layers = select_layers(model)
-            embs = embed_paths(model, [li.act_name for li in layers], paths, size=spec.input_size,
-                               preprocess=spec.preprocess)
+            embs = embed_paths(
+                model, [li.act_name for li in layers], paths, size=spec.input_size, preprocess=spec.preprocess
+            )
             scores[weights] = [
                 float(search_scores(rank(embs[li.act_name], "cosine", K).ids, labels).mean()) for li in layers
             ]

@@ -13,8 +13,11 @@ from precompute.datasets import load_dataset
 
 
 def _tree(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_arrays_and_prefix_stable() -> None:
@@ -88,7 +91,7 @@ def test_shown_images_are_never_training_images() -> None:
     train, _ = shapes.generate_arrays(30, 64, playground_net.TRAIN["data_seed"], stream="train")
     flat_site = site.reshape(len(site), -1).astype(np.float32)
     flat_train = train.reshape(len(train), -1).astype(np.float32)
-    d2 = (flat_site ** 2).sum(1)[:, None] + (flat_train ** 2).sum(1)[None, :] - 2 * flat_site @ flat_train.T
+    d2 = (flat_site**2).sum(1)[:, None] + (flat_train**2).sum(1)[None, :] - 2 * flat_site @ flat_train.T
     rms = np.sqrt(np.maximum(d2, 0) / flat_site.shape[1])
     assert rms.min() > 10  # not even a near-duplicate (pixel RMS difference on a 0..255 scale)
     assert (playground_net.TRAIN["data_seed"], "train") != (shapes.SITE_SEED, "site")

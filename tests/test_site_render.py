@@ -48,7 +48,7 @@ SWITCH_BUDGET = 50 * KB
 HOSTILE_DATASET = "hostile<svg onload=window.__pwned=5>"
 HOSTILE_CLASSES = (
     '<img src=x onerror="window.__pwned=1">',
-    "Tom & Jerry's \"best\"",
+    'Tom & Jerry\'s "best"',
     "<script>window.__pwned=2<\\script>",
 )
 HOSTILE_FILES = (
@@ -125,15 +125,17 @@ def real_site() -> SiteBuild:
             atexit.register(shutil.rmtree, tmp, True)
         out = Path(reuse) if reuse else tmp / "out"
         dsroot = tmp / "datasets"
-        shutil.copytree(SHARED / "datasets" / "iconic200", dsroot / "iconic200",
-                        ignore=shutil.ignore_patterns("*.txt", "*.md"))
+        shutil.copytree(
+            SHARED / "datasets" / "iconic200", dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md")
+        )
         hostile = make_hostile_dataset(dsroot)
         common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
         _run(["-q", "precompute", *common, "--models", "mobilenet_075@imagenet,mobilenet@random"], log)
         if importlib.util.find_spec("precompute.featurevis.stage") is not None:
             try:
-                _run(["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"],
-                     log)
+                _run(
+                    ["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log
+                )
             except RuntimeError as err:  # the explorer tests then check the "not built" state
                 log.append(f"featurevis failed: {err}")
         _run(["-q", "render", "--out", str(out)], log)
@@ -142,9 +144,15 @@ def real_site() -> SiteBuild:
     index = read_data_file(site / "data" / "index.js")
     slugs = {d["name"]: d["slug"] for d in index["datasets"]}
     hostile_slug = next(s for n, s in slugs.items() if n.startswith("hostile"))
-    build = SiteBuild(out=out, site=site, index=index, hostile_slug=hostile_slug,
-                      main_slug=slugs.get("iconic200", index["defaults"]["dataset"]),
-                      featurevis=_has_featurevis(site), log="\n".join(log))
+    build = SiteBuild(
+        out=out,
+        site=site,
+        index=index,
+        hostile_slug=hostile_slug,
+        main_slug=slugs.get("iconic200", index["defaults"]["dataset"]),
+        featurevis=_has_featurevis(site),
+        log="\n".join(log),
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "real-build.log").write_text(build.log or f"reused {out}")
     return build
@@ -159,36 +167,96 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
     classes = list(HOSTILE_CLASSES)
     models = []
     for m, random_w in (("m_one", False), ("m_two", True)):
-        layers = [{"slug": f"l{i}", "name": f"<b>layer{i}</b>&\"", "type": "Conv2D", "depth_index": i * 3,
-                   "conv_index": i, "n_conv": 4, "params": 100 * (i + 1), "channels": 8 * (i + 1),
-                   "output_shape": [None, 8, 8, 8 * (i + 1)]} for i in range(4)]
-        models.append({"slug": m, "name": m, "display": f"<i>{m}</i> & \"co\"", "weights": "random" if random_w
-                       else "imagenet", "random": random_w, "params": 12345, "input_size": 224, "n_layers": 12,
-                       "explorer_only": False, "layers": layers})
-    ds = {"slug": "hostile", "name": HOSTILE_DATASET, "labeled": True, "n_images": n_images, "classes": classes,
-          "description": "<script>window.__pwned=6</script> described", "source": "https://example.org/x?a=1&b=2",
-          "licence": "<b>CC</b>", "attribution": "\"Quote\" & <em>co</em>"}
+        layers = [
+            {
+                "slug": f"l{i}",
+                "name": f'<b>layer{i}</b>&"',
+                "type": "Conv2D",
+                "depth_index": i * 3,
+                "conv_index": i,
+                "n_conv": 4,
+                "params": 100 * (i + 1),
+                "channels": 8 * (i + 1),
+                "output_shape": [None, 8, 8, 8 * (i + 1)],
+            }
+            for i in range(4)
+        ]
+        models.append(
+            {
+                "slug": m,
+                "name": m,
+                "display": f'<i>{m}</i> & "co"',
+                "weights": "random" if random_w else "imagenet",
+                "random": random_w,
+                "params": 12345,
+                "input_size": 224,
+                "n_layers": 12,
+                "explorer_only": False,
+                "layers": layers,
+            }
+        )
+    ds = {
+        "slug": "hostile",
+        "name": HOSTILE_DATASET,
+        "labeled": True,
+        "n_images": n_images,
+        "classes": classes,
+        "description": "<script>window.__pwned=6</script> described",
+        "source": "https://example.org/x?a=1&b=2",
+        "licence": "<b>CC</b>",
+        "attribution": '"Quote" & <em>co</em>',
+    }
     metrics = [{"slug": "cosine", "name": "cosine", "description": "<u>angle</u>"}]
-    write_data_file(site, "index", {
-        "build": {"backend": "tensorflow", "version": "<script>v</script>"}, "datasets": [ds], "models": models,
-        "metrics": metrics, "k": k, "defaults": {"dataset": "hostile", "model": "m_one", "layer": "l3",
-                                                 "metric": "cosine"},
-        "missing": [{"what": "<img src=x onerror=alert(7)>", "why": "because & \"so\"", "how": "<code>run</code>"}],
-        "featurevis": False})
+    write_data_file(
+        site,
+        "index",
+        {
+            "build": {"backend": "tensorflow", "version": "<script>v</script>"},
+            "datasets": [ds],
+            "models": models,
+            "metrics": metrics,
+            "k": k,
+            "defaults": {"dataset": "hostile", "model": "m_one", "layer": "l3", "metric": "cosine"},
+            "missing": [{"what": "<img src=x onerror=alert(7)>", "why": 'because & "so"', "how": "<code>run</code>"}],
+            "featurevis": False,
+        },
+    )
     labels = [i % len(classes) for i in range(n_images)]
-    write_data_file(site, "datasets/hostile", {
-        "slug": "hostile", "name": HOSTILE_DATASET, "classes": classes,
-        "images": [{"id": i, "file": f"{classes[labels[i]]}/{HOSTILE_FILES[labels[i]].format(j=i)}", "label": labels[i]}
-                   for i in range(n_images)], "thumb": "thumbs/hostile/", "full": "images/hostile/"})
+    write_data_file(
+        site,
+        "datasets/hostile",
+        {
+            "slug": "hostile",
+            "name": HOSTILE_DATASET,
+            "classes": classes,
+            "images": [
+                {"id": i, "file": f"{classes[labels[i]]}/{HOSTILE_FILES[labels[i]].format(j=i)}", "label": labels[i]}
+                for i in range(n_images)
+            ],
+            "thumb": "thumbs/hostile/",
+            "full": "images/hostile/",
+        },
+    )
     lb: dict[str, Any] = {"score": {"hostile": {"cosine": {}}}, "precision": {"hostile": {"cosine": {}}}}
     for m in models:
         for layer in m["layers"]:
             ids = [[(q + 1 + j) % n_images for j in range(k)] for q in range(n_images)]
-            write_data_file(site, f"hostile/{m['slug']}/{layer['slug']}/cosine", {
-                "k": k, "ids": ids, "dist": [[100 * (j + 1) for j in range(k)] for _ in ids], "dist_scale": 0.001,
-                "sim": [[90 - 5 * j for j in range(k)] for _ in ids], "score": [50.0] * n_images,
-                "hits": [2] * n_images, "mean_score": 50.0, "mean_precision": 0.4,
-                "xy": [[round(rnd.random(), 3), round(rnd.random(), 3)] for _ in range(n_images)]})
+            write_data_file(
+                site,
+                f"hostile/{m['slug']}/{layer['slug']}/cosine",
+                {
+                    "k": k,
+                    "ids": ids,
+                    "dist": [[100 * (j + 1) for j in range(k)] for _ in ids],
+                    "dist_scale": 0.001,
+                    "sim": [[90 - 5 * j for j in range(k)] for _ in ids],
+                    "score": [50.0] * n_images,
+                    "hits": [2] * n_images,
+                    "mean_score": 50.0,
+                    "mean_precision": 0.4,
+                    "xy": [[round(rnd.random(), 3), round(rnd.random(), 3)] for _ in range(n_images)],
+                },
+            )
         lb["score"]["hostile"]["cosine"][m["slug"]] = [10.0, 20.0, 30.0, 40.0]
         lb["precision"]["hostile"]["cosine"][m["slug"]] = [0.1, 0.2, 0.3, 0.4]
     write_data_file(site, "leaderboard", lb)
@@ -366,22 +434,35 @@ def measure_budgets(site: Path) -> dict[str, Any]:
         parts = rel[:-3].split("/")
         if parts[0] in ("explorer",) or rel in ("index.js", "leaderboard.js"):
             continue
-        kind = ("datasets" if parts[0] == "datasets" else "compare" if len(parts) > 1 and parts[1] == "compare"
-                else "rankings")
+        kind = (
+            "datasets"
+            if parts[0] == "datasets"
+            else "compare"
+            if len(parts) > 1 and parts[1] == "compare"
+            else "rankings"
+        )
         per_switch[kind].append((p.stat().st_size, _gz(p), rel))
     html = [site / "index.html"]
     assets = re.findall(r'(?:href|src)="(assets/[^"]+)"', (site / "index.html").read_text())
     ds_file = data / "datasets" / f"{d['dataset']}.js"
     n_images = len(read_data_file(ds_file)["images"])
     thumbs = sorted((site / "thumbs" / d["dataset"]).glob("*.webp"))
-    first_files = html + [site / a for a in assets] + [
-        data / "index.js", data / "leaderboard.js", ds_file,
-        data / d["dataset"] / d["model"] / d["layer"] / f"{d['metric']}.js",
-        site / "images" / d["dataset"] / "0.webp",
-    ] + thumbs  # upper bound: as if every thumbnail of the dataset grid were loaded at once
+    first_files = (
+        html
+        + [site / a for a in assets]
+        + [
+            data / "index.js",
+            data / "leaderboard.js",
+            ds_file,
+            data / d["dataset"] / d["model"] / d["layer"] / f"{d['metric']}.js",
+            site / "images" / d["dataset"] / "0.webp",
+        ]
+        + thumbs
+    )  # upper bound: as if every thumbnail of the dataset grid were loaded at once
     first_raw = sum(p.stat().st_size for p in first_files if p.exists())
-    first_text_gz = sum(_gz(p) if p.suffix in (".js", ".css", ".html") else p.stat().st_size
-                        for p in first_files if p.exists())
+    first_text_gz = sum(
+        _gz(p) if p.suffix in (".js", ".css", ".html") else p.stat().st_size for p in first_files if p.exists()
+    )
     total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     result = {
         "site": str(site),

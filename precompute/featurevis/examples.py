@@ -24,8 +24,14 @@ SCORES_VERSION = 1
 
 
 def scores_key(model_key: dict[str, Any], dataset: Any, targets: Sequence[objectives.Target], size: int) -> str:
-    return key(kind="fv-scores", version=SCORES_VERSION, **model_key, dataset=dataset.content_hash,
-               targets=[[t.layer, t.describe()] for t in targets], size=size)
+    return key(
+        kind="fv-scores",
+        version=SCORES_VERSION,
+        **model_key,
+        dataset=dataset.content_hash,
+        targets=[[t.layer, t.describe()] for t in targets],
+        size=size,
+    )
 
 
 def dataset_scores(
@@ -62,9 +68,17 @@ def dataset_scores(
                 extractor = objectives.objective_model(model_fn(), list(targets))
             paths = [rec.path for rec in records]
             bs = max(1, min(batch_size, len(paths)))
-            arrays = run_extractor(extractor, iter_batches(paths, size, bs, preprocess), len(targets),
-                                   total=len(paths), desc=f"examples · {ds.slug}") if paths else \
-                [np.zeros((0, 0), np.float32) for _ in targets]
+            arrays = (
+                run_extractor(
+                    extractor,
+                    iter_batches(paths, size, bs, preprocess),
+                    len(targets),
+                    total=len(paths),
+                    desc=f"examples · {ds.slug}",
+                )
+                if paths
+                else [np.zeros((0, 0), np.float32) for _ in targets]
+            )
             got = {f"t{i}": np.asarray(a, np.float32) for i, a in enumerate(arrays)}
             if k:
                 cache.put_arrays("scores", k, **got)

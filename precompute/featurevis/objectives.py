@@ -66,8 +66,9 @@ def make_target(model: Any, info: Any) -> Target:
     """The target of a selected layer (``info``: a ``layers.LayerInfo``)."""
     layer = model.get_layer(info.name)
     linearised = info.preact_name == info.name and _has_builtin_activation(layer)
-    return Target(layer=info.name, tensor=info.preact_name, linearised=linearised,
-                  rectify=affine_in_pixels(model, info.name))
+    return Target(
+        layer=info.name, tensor=info.preact_name, linearised=linearised, rectify=affine_in_pixels(model, info.name)
+    )
 
 
 def target_tensor(model: Any, target: Target) -> Any:

@@ -30,13 +30,11 @@ import numpy as np
 # (lucid/optvis/param/color.py, ``color_correlation_svd_sqrt``): column j is the RGB direction of
 # decorrelated component j, scaled by the square root of its variance.
 COLOR_CORRELATION_SVD_SQRT = np.array(
-    [[0.26, 0.09, 0.02],
-     [0.27, 0.00, -0.05],
-     [0.27, -0.09, 0.03]],
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]],
     dtype=np.float64,
 )
 #: The decorrelated -> RGB map actually used: normalised so that its largest column norm is 1.
-COLOR_DECORRELATION = (COLOR_CORRELATION_SVD_SQRT / np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0).max())
+COLOR_DECORRELATION = COLOR_CORRELATION_SVD_SQRT / np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0).max()
 
 
 def rfft2d_freqs(h: int, w: int) -> np.ndarray:
@@ -107,7 +105,10 @@ class FourierImage:
         color = COLOR_DECORRELATION if self.decorrelate else np.eye(3)
         consts = {
             "scale": spectrum_scale(self.size, self.size, self.decay_power) * self.amplitude,
-            "cos_h": ch, "sin_h": sh, "cos_w": cw, "sin_w": sw,
+            "cos_h": ch,
+            "sin_h": sh,
+            "cos_w": cw,
+            "sin_w": sw,
             "color_t": color.T,
         }
         return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in consts.items()}

@@ -87,8 +87,9 @@ class Renderer:
     Build one per layer; call :meth:`render` with any channel list (one compile per batch size).
     """
 
-    def __init__(self, model: Any, target: objectives.Target, preprocess: Callable[[Any], Any],
-                 settings: RenderSettings):
+    def __init__(
+        self, model: Any, target: objectives.Target, preprocess: Callable[[Any], Any], settings: RenderSettings
+    ):
         import keras
 
         self.target = target
@@ -260,8 +261,9 @@ class Renderer:
             activation.append(self._evaluate(imgs.astype(np.float32) / 255.0, chunk))
         return RenderResult(
             channels=channels,
-            images=np.concatenate(images) if images else np.zeros((0, self.settings.size, self.settings.size, 3),
-                                                                    np.uint8),
+            images=np.concatenate(images)
+            if images
+            else np.zeros((0, self.settings.size, self.settings.size, 3), np.uint8),
             activation=np.concatenate(activation) if activation else np.zeros(0, np.float32),
             seconds=time.perf_counter() - t0,
             steps=self.settings.steps,

@@ -40,15 +40,18 @@ from .objectives import Target, make_target
 from .render import Renderer, RenderSettings, backend
 
 STAGE_VERSION = 1
-SELECTION_RULE = ("v2: live channels (not dead, not stuck at the start image); all if <= n, else "
-                  "rng(sha256(seed|model/layer)).choice(n, no replacement), sorted")
+SELECTION_RULE = (
+    "v2: live channels (not dead, not stuck at the start image); all if <= n, else "
+    "rng(sha256(seed|model/layer)).choice(n, no replacement), sorted"
+)
 WEBP_QUALITY = 90
 
 
 def render_settings(fv: FeatureVisConfig) -> RenderSettings:
     """The render settings of a (quick-resolved) feature-visualization config."""
-    return RenderSettings(steps=int(fv.steps), size=int(fv.size), learning_rate=float(fv.learning_rate),
-                          seed=int(fv.seed))
+    return RenderSettings(
+        steps=int(fv.steps), size=int(fv.size), learning_rate=float(fv.learning_rate), seed=int(fv.seed)
+    )
 
 
 def select_channels(live: np.ndarray, n: int, seed: int, key_: str) -> list[int]:
@@ -90,8 +93,11 @@ class _Model:
 
     @property
     def key(self) -> dict[str, Any]:
-        return {"model": self.spec.name, "kwargs": [list(x) for x in self.spec.kwargs],
-                "weights": weights_id(self.spec, self.weights)}
+        return {
+            "model": self.spec.name,
+            "kwargs": [list(x) for x in self.spec.kwargs],
+            "weights": weights_id(self.spec, self.weights),
+        }
 
     def native(self) -> Any:
         """The model at its native input size (layer table, dataset scores)."""
@@ -131,8 +137,14 @@ def _model_info(m: _Model, cfg: BuildConfig, cache: Cache) -> dict[str, Any]:
     from ..layers import SELECTION_VERSION, layer_table, select_layers
 
     names = list(cfg.layers.get(m.spec.name, ()))
-    k = key(kind="fv-model", version=STAGE_VERSION, selection=SELECTION_VERSION, **m.key, n=cfg.layers_per_model,
-            names=names)
+    k = key(
+        kind="fv-model",
+        version=STAGE_VERSION,
+        selection=SELECTION_VERSION,
+        **m.key,
+        n=cfg.layers_per_model,
+        names=names,
+    )
     info = cache.get_json("model", k)
     if info is None:
         model = m.native()
@@ -150,13 +162,20 @@ def _model_info(m: _Model, cfg: BuildConfig, cache: Cache) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- one layer
 def _layer_key(m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, settings: RenderSettings) -> str:
-    return key(kind="fv-layer", version=STAGE_VERSION, **m.key, layer=layer["name"], target=target.describe(),
-               channels={"n": int(fv.channels), "seed": int(fv.seed), "rule": SELECTION_RULE},
-               settings=settings.describe())
+    return key(
+        kind="fv-layer",
+        version=STAGE_VERSION,
+        **m.key,
+        layer=layer["name"],
+        target=target.describe(),
+        channels={"n": int(fv.channels), "seed": int(fv.seed), "rule": SELECTION_RULE},
+        settings=settings.describe(),
+    )
 
 
-def _render_layer(m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, settings: RenderSettings,
-                  bar: Any) -> dict[str, np.ndarray]:
+def _render_layer(
+    m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, settings: RenderSettings, bar: Any
+) -> dict[str, np.ndarray]:
     model = m.render_model()
     renderer = Renderer(model, target, preprocess_fn(m.spec.preprocess_module), settings)
     live = renderer.live_channels()
@@ -173,8 +192,14 @@ def _render_layer(m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, 
     }
 
 
-def _write_layer(site: Path, model_slug: str, layer: dict, data: dict[str, np.ndarray],
-                 examples: list[list[list[Any]]], fv: FeatureVisConfig) -> list[dict[str, Any]]:
+def _write_layer(
+    site: Path,
+    model_slug: str,
+    layer: dict,
+    data: dict[str, np.ndarray],
+    examples: list[list[list[Any]]],
+    fv: FeatureVisConfig,
+) -> list[dict[str, Any]]:
     folder = site / "fv" / model_slug / layer["slug"]
     channels = [int(c) for c in data["channels"]]
     keep = {f"{c}.webp" for c in channels}
@@ -186,12 +211,25 @@ def _write_layer(site: Path, model_slug: str, layer: dict, data: dict[str, np.nd
     for i, c in enumerate(channels):
         rel = f"fv/{model_slug}/{layer['slug']}/{c}.webp"
         _write_if_changed(site / rel, webp_bytes(data["images"][i]))
-        rows.append({"channel": c, "image": rel, "examples": examples[i] if i < len(examples) else [],
-                     "activation": sig(float(data["activation"][i]))})
-    write_data_file(site, f"explorer/{model_slug}/{layer['slug']}", {
-        "model": model_slug, "layer": layer["slug"], "name": layer["name"], "quick": bool(fv.quick),
-        "channels": rows,
-    })
+        rows.append(
+            {
+                "channel": c,
+                "image": rel,
+                "examples": examples[i] if i < len(examples) else [],
+                "activation": sig(float(data["activation"][i])),
+            }
+        )
+    write_data_file(
+        site,
+        f"explorer/{model_slug}/{layer['slug']}",
+        {
+            "model": model_slug,
+            "layer": layer["slug"],
+            "name": layer["name"],
+            "quick": bool(fv.quick),
+            "channels": rows,
+        },
+    )
     return rows
 
 
@@ -211,10 +249,19 @@ def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], wei
     site = cfg.site_dir
     t_all = time.perf_counter()
     summary: dict[str, Any] = {
-        "quick": bool(fv.quick), "profile": "quick" if fv.quick else "full", "backend": backend(),
-        "settings": {"channels": fv.channels, "steps": fv.steps, "size": fv.size,
-                     "learning_rate": fv.learning_rate, "examples": fv.examples, "seed": fv.seed},
-        "models": {}, "skipped": [],
+        "quick": bool(fv.quick),
+        "profile": "quick" if fv.quick else "full",
+        "backend": backend(),
+        "settings": {
+            "channels": fv.channels,
+            "steps": fv.steps,
+            "size": fv.size,
+            "learning_rate": fv.learning_rate,
+            "examples": fv.examples,
+            "seed": fv.seed,
+        },
+        "models": {},
+        "skipped": [],
     }
     index_models = []
     from ..pipeline import parse_model_arg
@@ -239,17 +286,33 @@ def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], wei
         stats["seconds"] = round(time.perf_counter() - t0, 2)
         summary["models"][spec.name] = stats
         index_models.append(entry)
-    write_data_file(site, "explorer/index", {
-        "version": STAGE_VERSION, "quick": bool(fv.quick), "profile": summary["profile"],
-        "settings": {**settings.describe(), "channels": fv.channels, "examples": fv.examples},
-        "backend": summary["backend"], "datasets": [ds.slug for ds in datasets], "models": index_models,
-    })
+    write_data_file(
+        site,
+        "explorer/index",
+        {
+            "version": STAGE_VERSION,
+            "quick": bool(fv.quick),
+            "profile": summary["profile"],
+            "settings": {**settings.describe(), "channels": fv.channels, "examples": fv.examples},
+            "backend": summary["backend"],
+            "datasets": [ds.slug for ds in datasets],
+            "models": index_models,
+        },
+    )
     summary["seconds"] = round(time.perf_counter() - t_all, 2)
     return summary
 
 
-def _run_model(spec: ModelSpec, weights: str, cfg: BuildConfig, fv: FeatureVisConfig, settings: RenderSettings,
-               datasets: list[Any], cache: Cache, site: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _run_model(
+    spec: ModelSpec,
+    weights: str,
+    cfg: BuildConfig,
+    fv: FeatureVisConfig,
+    settings: RenderSettings,
+    datasets: list[Any],
+    cache: Cache,
+    site: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     m = _Model(spec, weights, settings.transforms.canvas(settings.size))
     try:
         info = _model_info(m, cfg, cache)
@@ -259,15 +322,27 @@ def _run_model(spec: ModelSpec, weights: str, cfg: BuildConfig, fv: FeatureVisCo
         done = {k: cache.get_arrays("layer", k) for k in keys}
         todo = [i for i, k in enumerate(keys) if done[k] is None]
 
-        scores, refs = ex.dataset_scores(
-            m.native, preprocess=spec.preprocess, targets=targets, datasets=datasets, size=info["input_size"],
-            batch_size=cfg.batch_size, cache=cache, model_key=m.key,
-        ) if datasets else ([np.zeros((0, 0), np.float32) for _ in targets], [])
+        scores, refs = (
+            ex.dataset_scores(
+                m.native,
+                preprocess=spec.preprocess,
+                targets=targets,
+                datasets=datasets,
+                size=info["input_size"],
+                batch_size=cfg.batch_size,
+                cache=cache,
+                model_key=m.key,
+            )
+            if datasets
+            else ([np.zeros((0, 0), np.float32) for _ in targets], [])
+        )
 
         if todo:
-            log.info(f"featurevis {spec.name}: {len(todo)} of {len(layers)} layers to render "
-                     f"({fv.channels} channels, {settings.steps} steps, {settings.size} px"
-                     f"{', quick profile' if fv.quick else ''}); finished layers come from the cache")
+            log.info(
+                f"featurevis {spec.name}: {len(todo)} of {len(layers)} layers to render "
+                f"({fv.channels} channels, {settings.steps} steps, {settings.size} px"
+                f"{', quick profile' if fv.quick else ''}); finished layers come from the cache"
+            )
         bar = log.bar(desc=f"featurevis {spec.name}", total=len(todo) * settings.steps, unit="step")
         try:
             for i in todo:
@@ -275,8 +350,10 @@ def _run_model(spec: ModelSpec, weights: str, cfg: BuildConfig, fv: FeatureVisCo
                 data = _render_layer(m, layers[i], targets[i], fv, settings, bar)
                 cache.put_arrays("layer", keys[i], **data)  # the checkpoint: this layer is never rendered again
                 done[keys[i]] = data
-                log.info(f"featurevis {spec.name} {layers[i]['name']}: {len(data['channels'])} channels in "
-                         f"{time.perf_counter() - t0:.1f} s")
+                log.info(
+                    f"featurevis {spec.name} {layers[i]['name']}: {len(data['channels'])} channels in "
+                    f"{time.perf_counter() - t0:.1f} s"
+                )
         finally:
             bar.close()
     finally:
@@ -290,22 +367,43 @@ def _run_model(spec: ModelSpec, weights: str, cfg: BuildConfig, fv: FeatureVisCo
         top = ex.top_examples(scores[i], refs, channels, int(fv.examples))
         _write_layer(site, spec.slug, layer, data, top, fv)
         n_channels += len(channels)
-        out_layers.append({
-            "slug": layer["slug"], "name": layer["name"], "type": layer["type"],
-            "depth_index": layer["depth_index"], "conv_index": layer["conv_index"], "params": layer["params"],
-            "channels": layer["channels"], "output_shape": layer["output_shape"],
-            "visualized": channels, "dead": int(layer["channels"]) - int(data["n_live"]),
-            "target": t.describe(), "data": f"explorer/{spec.slug}/{layer['slug']}",
-            "images": f"fv/{spec.slug}/{layer['slug']}/",
-        })
+        out_layers.append(
+            {
+                "slug": layer["slug"],
+                "name": layer["name"],
+                "type": layer["type"],
+                "depth_index": layer["depth_index"],
+                "conv_index": layer["conv_index"],
+                "params": layer["params"],
+                "channels": layer["channels"],
+                "output_shape": layer["output_shape"],
+                "visualized": channels,
+                "dead": int(layer["channels"]) - int(data["n_live"]),
+                "target": t.describe(),
+                "data": f"explorer/{spec.slug}/{layer['slug']}",
+                "images": f"fv/{spec.slug}/{layer['slug']}/",
+            }
+        )
     entry = {
-        "slug": spec.slug, "name": spec.name, "display": spec.display, "weights": weights,
-        "weights_id": weights_id(spec, weights), "random": weights == "random", "quick": bool(fv.quick),
-        "params": info["params"], "input_size": info["input_size"], "n_layers": len(info["table"]),
-        "layers": out_layers, "layer_table": info["table"],
+        "slug": spec.slug,
+        "name": spec.name,
+        "display": spec.display,
+        "weights": weights,
+        "weights_id": weights_id(spec, weights),
+        "random": weights == "random",
+        "quick": bool(fv.quick),
+        "params": info["params"],
+        "input_size": info["input_size"],
+        "n_layers": len(info["table"]),
+        "layers": out_layers,
+        "layer_table": info["table"],
     }
-    stats = {"layers": len(layers), "channels": n_channels, "rendered_layers": len(todo),
-             "cached_layers": len(layers) - len(todo), "skipped": None, "quick": bool(fv.quick)}
+    stats = {
+        "layers": len(layers),
+        "channels": n_channels,
+        "rendered_layers": len(todo),
+        "cached_layers": len(layers) - len(todo),
+        "skipped": None,
+        "quick": bool(fv.quick),
+    }
     return entry, stats
-
-

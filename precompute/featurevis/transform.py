@@ -65,9 +65,7 @@ def affine(images: Any, matrices: Any, fill: float = 0.5) -> Any:
     """Resample each image of the batch with its own projective transform (``(b, 8)``), bilinear."""
     from keras import ops
 
-    return ops.image.affine_transform(
-        images, matrices, interpolation="bilinear", fill_mode="constant", fill_value=fill
-    )
+    return ops.image.affine_transform(images, matrices, interpolation="bilinear", fill_mode="constant", fill_value=fill)
 
 
 @dataclass(frozen=True)
@@ -114,6 +112,10 @@ class Transforms:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "pad": self.pad, "jitter": self.jitter, "scales": list(self.scales), "angles": list(self.angles),
-            "jitter_after": self.jitter_after, "fill": self.fill,
+            "pad": self.pad,
+            "jitter": self.jitter,
+            "scales": list(self.scales),
+            "angles": list(self.angles),
+            "jitter_after": self.jitter_after,
+            "fill": self.fill,
         }
