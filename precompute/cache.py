@@ -7,7 +7,11 @@ interrupted run leaves only whole files and the next run resumes from them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,23 @@ FORMAT = 1  # bump when the meaning of a cached artifact changes
 def key(**parts: Any) -> str:
     """A short stable hash of the dependencies."""
     return hashlib.sha256(dumps({"format": FORMAT, **parts}).encode()).hexdigest()[:24]
+
+
+class RowWriter:
+    """Rows of one ``(n, d)`` float32 array streamed into a ``.npy`` file at any row offset, in any order.
+
+    The extraction writes each batch as it comes, so a stage never holds all of a dataset's embeddings in memory
+    (plain file writes, not a memory map: written pages are not part of the process's resident memory)."""
+
+    def __init__(self, fh: Any, shape: tuple[int, int], offset: int):
+        self.fh, self.shape, self.offset = fh, shape, offset
+
+    def write(self, first_row: int, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.shape[1] or first_row + len(rows) > self.shape[0]:
+            raise ValueError(f"rows {rows.shape} at {first_row} do not fit an array of shape {self.shape}")
+        self.fh.seek(self.offset + first_row * self.shape[1] * 4)
+        self.fh.write(rows.tobytes())
 
 
 class Cache:
@@ -57,3 +78,41 @@ class Cache:
 
     def put_json(self, kind: str, k: str, data: Any) -> None:
         write_json(self.path(kind, k, ".json"), data)
+
+    def has_npy(self, kind: str, k: str) -> bool:
+        return self.path(kind, k, ".npy").is_file()
+
+    def get_npy(self, kind: str, k: str, rows: int | None = None) -> np.ndarray | None:
+        """A cached array, or None when missing, damaged or not ``rows`` long."""
+        p = self.path(kind, k, ".npy")
+        if not p.exists():
+            return None
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError):
+            p.unlink(missing_ok=True)
+            return None
+        return arr if rows is None or arr.shape[0] == rows else None
+
+    @contextlib.contextmanager
+    def npy_rows(self, kind: str, k: str, shape: tuple[int, int]) -> Iterator[RowWriter]:
+        """Stream rows into a new cached float32 array; it appears (atomically) only when the block exits
+        without an error, so an interrupted extraction leaves no partial entry."""
+        path = self.path(kind, k, ".npy")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": "<f4", "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+                )
+                offset = fh.tell()
+                fh.truncate(offset + int(shape[0]) * int(shape[1]) * 4)
+                yield RowWriter(fh, (int(shape[0]), int(shape[1])), offset)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

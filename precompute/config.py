@@ -1,20 +1,26 @@
-"""The build configuration: ``playground.toml`` merged with command-line overrides."""
+"""The build configuration: ``playground.toml`` merged with command-line overrides.
+
+The schema is declared here once: ``SECTIONS`` names the settings of each TOML table, ``BuildConfig`` and
+``FeatureVisConfig`` hold them with their defaults, ``validate`` checks them. A key in the wrong table or a
+misspelt one is an error naming the table and the known keys, so a typo never passes silently.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "playground.toml"
 METRICS = ("cosine", "euclidean", "sqeuclidean", "minkowski")
-POOLINGS = ("avg", "max", "flatten")
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used, with the reason."""
+POOLINGS = ("avg", "max", "gem", "grid2", "flatten")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,8 @@ class FeatureVisConfig:
     models: tuple[str, ...] = ()
     channels: int = 30
     steps: int = 512
-    size: int = 128
+    size: int = 0  # 0: each model at its own input size (capped at max_size)
+    max_size: int = 224
     learning_rate: float = 0.05
     examples: int = 9
     seed: int = 0
@@ -35,23 +42,43 @@ class FeatureVisConfig:
             return self
         return replace(self, **{k: v for k, v in self.quick_profile.items() if k in _names(FeatureVisConfig)})
 
+    def render_size(self, input_size: int) -> int:
+        """The side a model's visualizations are rendered at: ``size``, or the model's own input size."""
+        return int(self.size) if self.size else min(int(input_size), int(self.max_size))
+
 
 @dataclass(frozen=True)
 class BuildConfig:
+    # [build]
     out: Path = REPO_ROOT / "build"
     datasets_dir: Path = REPO_ROOT / "datasets"
     datasets: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     weights: str = "imagenet"
     batch_size: int = 32
+    budget: float = 0.0  # seconds for the whole build (0: no limit); "5h", "90m" in the file and on the CLI
+    # [search]
     metrics: tuple[str, ...] = METRICS
     minkowski_p: float = 3
     top_k: int = 15
-    pooling: str = "avg"
+    pooling: tuple[str, ...] = ("avg", "grid2")
+    gem_p: float = 3.0
     layers_per_model: int = 8
     umap_neighbors: int = 15
     umap_min_dist: float = 0.5
     seed: int = 42
+    # [probe]
+    probe_folds: int = 5
+    probe_max_images: int = 4000
+    # [compute]
+    engine: str = "local"
+    ray_address: str = ""
+    memory_limit_gb: float = 0.0  # 0: 80 % of this machine's memory
+    # [serve]
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    max_upload_mb: float = 20.0
+    # other tables and run-time switches
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     featurevis: FeatureVisConfig = field(default_factory=FeatureVisConfig)
     quiet: bool = False
@@ -69,19 +96,79 @@ class BuildConfig:
     def summary_path(self) -> Path:
         return self.out / "summary.json"
 
+    @property
+    def manifest_path(self) -> Path:
+        return self.out / "manifest.json"
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        if self.memory_limit_gb > 0:
+            return int(self.memory_limit_gb * 2**30)
+        try:
+            return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return 8 * 2**30
+
     def validate(self) -> BuildConfig:
         bad = [m for m in self.metrics if m not in METRICS]
         if bad:
             raise ConfigError(f"unknown metric(s) {bad}; choose from {list(METRICS)}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"unknown pooling '{self.pooling}'; choose from {list(POOLINGS)}")
+        if not self.metrics:
+            raise ConfigError("metrics: give at least one metric")
+        badp = [p for p in self.pooling if p not in POOLINGS]
+        if badp or not self.pooling:
+            raise ConfigError(f"unknown pooling(s) {badp or '(none)'}; choose from {list(POOLINGS)}")
+        if len(set(self.pooling)) != len(self.pooling) or len(set(self.metrics)) != len(self.metrics):
+            raise ConfigError("a pooling or metric is listed twice")
         if self.top_k < 1:
             raise ConfigError("top_k must be at least 1")
         if self.minkowski_p < 1:
             raise ConfigError("minkowski_p must be >= 1 (p < 1 is not a metric)")
+        if self.gem_p < 1:
+            raise ConfigError("gem_p must be >= 1 (1 is average pooling; larger p moves towards max pooling)")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine '{self.engine}'; choose from {list(ENGINES)}")
+        if self.probe_folds < 2:
+            raise ConfigError("probe folds must be at least 2")
+        if self.budget < 0:
+            raise ConfigError("budget must be a positive duration (e.g. 5h, 90m) or 0 for none")
+        if self.max_upload_mb <= 0:
+            raise ConfigError("max_upload_mb must be positive")
         return self
+
+
+#: Which settings each table of playground.toml holds (TOML key -> BuildConfig field).
+SECTIONS: dict[str, dict[str, str]] = {
+    "build": {k: k for k in ("out", "datasets_dir", "datasets", "models", "weights", "batch_size", "budget")},
+    "search": {
+        k: k
+        for k in (
+            "metrics", "minkowski_p", "top_k", "pooling", "gem_p", "layers_per_model", "umap_neighbors",
+            "umap_min_dist", "seed",
+        )
+    },
+    "probe": {"folds": "probe_folds", "max_images": "probe_max_images"},
+    "compute": {"engine": "engine", "ray_address": "ray_address", "memory_limit_gb": "memory_limit_gb"},
+    "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
+}
+TABLES = (*SECTIONS, "layers", "featurevis")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``3600``, ``"90m"``, ``"5h"``, ``"1h30m"``, ``"45s"`` (``0``/``""``: no limit)."""
+    if value in (None, "", 0):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"cannot read the duration '{value}': write e.g. 5h, 90m, 1h30m or a number of seconds")
+    return float(sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts))
 
 
 def _names(cls: type) -> set[str]:
@@ -92,29 +179,43 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
-    """Read ``path`` (default: the repo's ``playground.toml``) and apply non-None ``overrides``.
+def _normalise(flat: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _as_tuple(v) for k, v in flat.items()}
+    if isinstance(out.get("pooling"), str):
+        out["pooling"] = tuple(p.strip() for p in out["pooling"].split(",") if p.strip())
+    if "budget" in out:
+        out["budget"] = parse_duration(out["budget"])
+    return out
 
-    Relative paths in the file are resolved against the file's folder.
-    """
+
+def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
+    """Read ``path`` (default: the repo's ``playground.toml``) and apply non-None ``overrides`` (BuildConfig field
+    names; ``fv_<name>`` for feature-visualization settings). Relative paths in the file are resolved against the
+    file's folder."""
     path = Path(path) if path else DEFAULT_CONFIG
     raw: dict[str, Any] = {}
     if path.exists():
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path.name} is not valid TOML: {exc}") from exc
     elif path != DEFAULT_CONFIG:
         raise ConfigError(f"config file not found: {path}")
-    base = path.parent
+    unknown_tables = sorted(set(raw) - set(TABLES))
+    if unknown_tables:
+        raise ConfigError(f"unknown table(s) {unknown_tables} in {path.name}; known: {list(TABLES)}")
     flat: dict[str, Any] = {}
-    flat.update(raw.get("build", {}))
-    flat.update(raw.get("search", {}))
-    unknown = set(flat) - _names(BuildConfig)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) in {path.name}: {sorted(unknown)}")
+    for table, keys in SECTIONS.items():
+        values = raw.get(table, {})
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown} in [{table}] of {path.name}; known: {sorted(keys)}")
+        flat.update({keys[k]: v for k, v in values.items()})
     for key in ("out", "datasets_dir"):
         if key in flat:
-            flat[key] = (base / flat[key]).resolve()
-    flat = {k: _as_tuple(v) for k, v in flat.items()}
+            flat[key] = (path.parent / flat[key]).resolve()
+    flat = _normalise(flat)
     flat["layers"] = {k: tuple(v) for k, v in raw.get("layers", {}).items()}
     fv_raw = dict(raw.get("featurevis", {}))
     quick = fv_raw.pop("quick", {})
@@ -126,8 +227,11 @@ def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
     if fv_over:
         fv = replace(fv, **fv_over)
     flat["featurevis"] = fv
-    cfg = BuildConfig(**flat)
-    plain = {k: _as_tuple(v) for k, v in overrides.items() if not k.startswith("fv_") and v is not None}
+    try:
+        cfg = BuildConfig(**flat)
+    except TypeError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from exc
+    plain = _normalise({k: v for k, v in overrides.items() if not k.startswith("fv_") and v is not None})
     for key in ("out", "datasets_dir"):
         if key in plain:
             plain[key] = Path(plain[key]).resolve()

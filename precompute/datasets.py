@@ -1,4 +1,4 @@
-"""Dataset discovery and scanning: ``Dataset``, ``ImageRecord``, stable ids, content hash, site images.
+"""Dataset discovery and scanning: ``Dataset``, ``ImageRecord``, stable ids, content hash.
 
 Layout rules (documented for users in ``datasets/README.md``):
 
@@ -26,43 +26,29 @@ file hashes), decoding is cheap (JPEGs are checked at 1/8 DCT scale) and runs on
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from precompute import log
-from precompute.atomic import write_bytes, write_json
-from precompute.catalog import slugify
+from precompute.errors import DatasetError
 from precompute.images import (
     ImageError,
     check_bytes,
-    decode,
-    encode_webp,
     is_image_name,
     read_file,
     sha256_bytes,
 )
-
-#: Where the project's own datasets and manifests live (``datasets/`` at the repo root).
-PROJECT_DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+from precompute.manifests import PROJECT_DATASETS_DIR, available_manifests, manifest_meta, read_manifest
+from precompute.slugs import slugify
 
 SCAN_WORKERS = min(8, os.cpu_count() or 1)
-THUMB_SIDE = 128
-DISPLAY_SIDE = 384
-WEBP_QUALITY = 80
 
 _IGNORED_NAMES = {"__macosx", "thumbs.db", "desktop.ini"}
 _NOTE_STEMS = {"readme", "source", "license", "licence", "notice", "attribution", "citation", "credits"}
 META_KEYS = ("description", "source", "licence", "attribution")
-
-
-class DatasetError(Exception):
-    """A dataset that cannot be used (missing, empty, no readable image, unknown name)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +110,7 @@ def _names(paths: list[Path], root: Path, limit: int = 5) -> str:
     return shown + (f" (+{len(paths) - limit} more)" if len(paths) > limit else "")
 
 
-def _candidates(root: Path, name: str, warnings: list[str]) -> tuple[bool, list[tuple[str | None, Path]]]:
+def list_candidates(root: Path, name: str, warnings: list[str]) -> tuple[bool, list[tuple[str | None, Path]]]:
     """Decide labelled/unlabelled and list ``(class or None, file)`` candidates in id order."""
     subdirs, files = _listdir(root)
     class_files: list[tuple[Path, list[Path], list[Path], list[Path]]] = []
@@ -160,7 +146,7 @@ def _candidates(root: Path, name: str, warnings: list[str]) -> tuple[bool, list[
     return labeled, out
 
 
-def _meta_from_notes(root: Path) -> dict[str, str]:
+def meta_from_notes(root: Path) -> dict[str, str]:
     for note in ("README.md", "README.txt", "README", "SOURCE.txt"):
         path = root / note
         if path.is_file():
@@ -181,8 +167,6 @@ def dataset_meta(root: Path, rels: set[str], manifest_dirs: list[Path] | None = 
     file is listed in it, so an unrelated folder of the same name does not inherit its licence), else the first
     line of a README/SOURCE.txt, else empty strings.
     """
-    from precompute import fetch  # fetch imports this module
-
     dirs = manifest_dirs if manifest_dirs is not None else [root.parent, PROJECT_DATASETS_DIR]
     meta = dict.fromkeys(META_KEYS, "")
     for folder in dirs:
@@ -190,14 +174,14 @@ def dataset_meta(root: Path, rels: set[str], manifest_dirs: list[Path] | None = 
         if not path.is_file():
             continue
         try:
-            manifest = fetch.read_manifest(path)
+            manifest = read_manifest(path)
         except DatasetError:
             continue
         listed = {f["rel"] for f in manifest["files"]}
         if rels <= listed:
-            meta.update(fetch.manifest_meta(manifest))
+            meta.update(manifest_meta(manifest))
             return meta
-    meta.update(_meta_from_notes(root))
+    meta.update(meta_from_notes(root))
     return meta
 
 
@@ -208,7 +192,7 @@ def load_dataset(path: Path | str, name: str | None = None, *, manifest_dirs: li
         raise DatasetError(f"dataset folder not found: {root}")
     name = name or root.resolve().name
     warnings: list[str] = []
-    labeled, candidates = _candidates(root, name, warnings)
+    labeled, candidates = list_candidates(root, name, warnings)
 
     def check(item: tuple[str | None, Path]) -> tuple[str | None, Path, str, str, tuple[int, int]] | str:
         cls, file = item
@@ -286,8 +270,6 @@ def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         return path
-    from precompute.fetch import available_manifests  # fetch imports this module
-
     available = [p.name for p in discover(datasets_dir)]
     fetchable = [n for n in available_manifests(datasets_dir) if n not in available]
     msg = f"unknown dataset '{text}': no folder {candidate} and no folder at that path."
@@ -300,76 +282,3 @@ def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
     if fetchable:
         msg += f"; fetchable: {', '.join(fetchable)}"
     raise DatasetError(msg + ".")
-
-
-# --- site images -------------------------------------------------------------------------------------------
-
-_ID_WEBP = re.compile(r"^\d+\.webp$")
-_STAMP = ".sources.json"
-
-
-def _stamp_params() -> dict[str, Any]:
-    from PIL import __version__ as pillow_version
-    from PIL import features
-
-    return {
-        "thumb": THUMB_SIDE,
-        "full": DISPLAY_SIDE,
-        "quality": WEBP_QUALITY,
-        "pillow": pillow_version,
-        "webp": features.version("webp") or "",
-    }
-
-
-def write_site_images(ds: Dataset, site_dir: Path, state_dir: Path | None = None) -> None:
-    """Thumbnails ``thumbs/<slug>/<id>.webp`` (max side 128) and display images ``images/<slug>/<id>.webp``
-    (max side 384; small images are not upscaled) under ``site_dir``.
-
-    Incremental: ``<state_dir>/<slug>.json`` (default ``images/<slug>/.sources.json``; the pipeline keeps it
-    in ``build/cache/site-images`` so it is not published) records the source sha256 behind each id (and the
-    encoder settings); ids whose source is unchanged and whose files exist are not rewritten, files of ids that no
-    longer exist are removed. Same inputs give identical bytes (WebP encoding is deterministic; no metadata).
-    """
-    site_dir = Path(site_dir)
-    thumbs, full = site_dir / "thumbs" / ds.slug, site_dir / "images" / ds.slug
-    stamp_path = Path(state_dir) / f"{ds.slug}.json" if state_dir else full / _STAMP
-    params = _stamp_params()
-    done: dict[str, str] = {}
-    if stamp_path.is_file():
-        try:
-            stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
-            if stamp.get("params") == params:
-                done = {str(k): str(v) for k, v in stamp.get("ids", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            done = {}
-    todo = [
-        r
-        for r in ds.images
-        if done.get(str(r.id)) != r.sha256
-        or not (thumbs / f"{r.id}.webp").is_file()
-        or not (full / f"{r.id}.webp").is_file()
-    ]
-
-    def render(rec: ImageRecord) -> None:
-        data = read_file(rec.path)
-        if sha256_bytes(data) != rec.sha256:
-            raise DatasetError(f"{ds.name}: {rec.rel} changed since the dataset was scanned; run the build again")
-        im = decode(data, rec.rel)
-        write_bytes(thumbs / f"{rec.id}.webp", encode_webp(im, THUMB_SIDE, WEBP_QUALITY))
-        write_bytes(full / f"{rec.id}.webp", encode_webp(im, DISPLAY_SIDE, WEBP_QUALITY))
-
-    with ThreadPoolExecutor(max_workers=SCAN_WORKERS) as pool:
-        for _ in log.progress(pool.map(render, todo), desc=f"thumbnails {ds.name}", total=len(todo), unit="img"):
-            pass
-    wanted = {f"{r.id}.webp" for r in ds.images}
-    for folder in (thumbs, full):
-        if not folder.is_dir():
-            continue
-        for f in folder.iterdir():
-            stale = _ID_WEBP.match(f.name) and f.name not in wanted
-            leftover = f.name.startswith(".") and f.name.endswith(".tmp")  # from an interrupted atomic write
-            if f.is_file() and (stale or leftover):
-                f.unlink()
-    ids = {str(r.id): r.sha256 for r in ds.images}
-    if todo or done != ids or not stamp_path.is_file():
-        write_json(stamp_path, {"params": params, "ids": ids}, pretty=True)

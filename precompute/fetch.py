@@ -1,4 +1,4 @@
-"""Dataset manifests (``datasets/<name>.json``), downloads with sha256 verification, ``--from DIR`` imports.
+"""Fetching datasets: downloads checked against their manifests (sha256), and ``--from DIR`` imports.
 
 A manifest lists the exact files of a standard dataset: ``{"rel": "<class>/<file>", "sha256": ..., "url": ...}``.
 ``fetch_dataset`` puts them into ``<datasets_dir>/<name>/<class>/<file>``:
@@ -25,12 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
 import pickle
-import socket
 import tarfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -44,94 +40,17 @@ from PIL import Image
 
 from precompute import log
 from precompute.atomic import write_bytes
-from precompute.datasets import PROJECT_DATASETS_DIR, DatasetError, _candidates, _meta_from_notes, discover
+from precompute.datasets import discover, list_candidates, meta_from_notes
+from precompute.errors import DatasetError, FetchError
 from precompute.images import ImageError, decode
+from precompute.manifests import available_manifests, load_manifest, manifest_meta
+from precompute.network import probe
 
-PROBE_TIMEOUT = 3.0  # seconds for the connectivity probe (DNS + TCP connect)
 DOWNLOAD_TIMEOUT = 30.0
 RETRIES = 2
 RETRY_BACKOFF = 1.0  # seconds, times the attempt number
 WORKERS = 8  # parallel downloads (I/O bound)
 USER_AGENT = "convnet-playground-fetch/0.1 (+https://github.com/)"
-
-
-class FetchError(DatasetError):
-    """A dataset that cannot be fetched or imported, with the reason and what to do."""
-
-
-# --- manifests ---------------------------------------------------------------------------------------------
-
-
-def _safe_rel(rel: Any) -> bool:
-    if not isinstance(rel, str) or not rel or "\\" in rel or rel.startswith("/"):
-        return False
-    parts = PurePosixPath(rel).parts
-    return 1 <= len(parts) <= 2 and all(p not in ("", ".", "..") and not p.startswith(".") for p in parts)
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """Parse and validate a manifest file (paths must stay inside the dataset folder)."""
-    path = Path(path)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FetchError(f"cannot read manifest {path}: {exc}") from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, list) or not files:
-        raise FetchError(f"manifest {path} has no 'files' list")
-    for entry in files:
-        if not isinstance(entry, dict) or not _safe_rel(entry.get("rel")):
-            raise FetchError(f"manifest {path}: invalid file entry {entry!r} (need a relative 'class/file' path)")
-        if not (entry.get("sha256") or entry.get("pixels_sha256")):
-            raise FetchError(f"manifest {path}: {entry['rel']} has no sha256")
-    manifest.setdefault("name", path.stem)
-    return manifest
-
-
-def manifest_dirs(datasets_dir: Path) -> list[Path]:
-    """Where manifests are looked up: the datasets folder, then the project's ``datasets/``."""
-    dirs = [Path(datasets_dir)]
-    if PROJECT_DATASETS_DIR.resolve() != Path(datasets_dir).resolve():
-        dirs.append(PROJECT_DATASETS_DIR)
-    return dirs
-
-
-def available_manifests(datasets_dir: Path) -> list[str]:
-    names: set[str] = set()
-    for folder in manifest_dirs(datasets_dir):
-        if folder.is_dir():
-            names |= {p.stem for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")}
-    return sorted(names)
-
-
-def load_manifest(name: str, datasets_dir: Path) -> dict[str, Any]:
-    for folder in manifest_dirs(datasets_dir):
-        path = folder / f"{name}.json"
-        if path.is_file():
-            return read_manifest(path)
-    known = ", ".join(available_manifests(datasets_dir)) or "(none)"
-    raise FetchError(
-        f"no manifest for dataset '{name}' (looked for {name}.json in "
-        f"{', '.join(str(d) for d in manifest_dirs(datasets_dir))}). Fetchable datasets: {known}. "
-        "Any folder of <class>/<image> can also be used directly with --datasets PATH."
-    )
-
-
-def manifest_meta(manifest: dict[str, Any]) -> dict[str, str]:
-    """The four display strings (description, source, licence, attribution) of a manifest."""
-    source = manifest.get("source", "")
-    if isinstance(source, dict):
-        text = source.get("summary") or ""
-        if not text:
-            repo, commit = source.get("repo", ""), source.get("commit", "")
-            text = f"{repo} @ {commit[:12]}" if commit else repo
-        source = text
-    return {
-        "description": str(manifest.get("description", "")),
-        "source": str(source),
-        "licence": str(manifest.get("licence", "")),
-        "attribution": str(manifest.get("attribution", "")),
-    }
 
 
 # --- verification ------------------------------------------------------------------------------------------
@@ -172,42 +91,6 @@ def _problem_list(problems: list[str], limit: int = 20) -> str:
 
 
 # --- connectivity ------------------------------------------------------------------------------------------
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urllib.parse.urlparse(url)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def probe(urls: list[str], timeout: float = PROBE_TIMEOUT) -> str | None:
-    """None when every host of ``urls`` accepts a TCP connection within ``timeout`` s, else why not.
-
-    DNS lookups ignore socket timeouts, so each probe runs in a daemon thread that is abandoned after ``timeout``.
-    """
-    if os.environ.get("PLAYGROUND_OFFLINE", "").strip() not in ("", "0"):
-        return "PLAYGROUND_OFFLINE is set"
-    targets = sorted({_host_port(u) for u in urls})
-    results: dict[tuple[str, int], str | None] = {}
-
-    def attempt(target: tuple[str, int]) -> None:
-        try:
-            socket.create_connection(target, timeout=timeout).close()
-            results[target] = None
-        except OSError as exc:
-            results[target] = f"{target[0]} unreachable ({type(exc).__name__}: {exc})"
-
-    threads = [threading.Thread(target=attempt, args=(t,), daemon=True) for t in targets]
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    for target in targets:
-        if target not in results:
-            return f"{target[0]} did not answer within {timeout:g} s"
-        if results[target]:
-            return results[target]
-    return None
 
 
 def _offline_message(name: str, reason: str) -> str:
@@ -445,7 +328,7 @@ def _count_images(folder: Path) -> tuple[int, int]:
     if not folder.is_dir():
         return 0, 0
     try:
-        labeled, candidates = _candidates(folder, folder.name, [])
+        labeled, candidates = list_candidates(folder, folder.name, [])
     except DatasetError:
         return 0, 0
     classes = {c for c, _ in candidates} if labeled else set()
@@ -496,7 +379,7 @@ def list_datasets(datasets_dir: Path) -> list[dict[str, Any]]:
                     "images": images,
                     "expected": None,
                     "classes": classes,
-                    "source": _meta_from_notes(folder).get("description", ""),
+                    "source": meta_from_notes(folder).get("description", ""),
                     "path": str(folder),
                 }
             )

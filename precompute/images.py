@@ -200,7 +200,13 @@ def read_file(path: Path) -> bytes:
 
 def load_rgb(path: Path, size: int | None = None) -> np.ndarray:
     """The image at ``path`` as a uint8 ``H x W x 3`` array; ``size x size`` (bilinear) when ``size`` is given."""
-    im = decode(read_file(path), str(path), draft_size=size)
+    return rgb_from_bytes(read_file(path), size, str(path))
+
+
+def rgb_from_bytes(data: bytes, size: int | None = None, label: str = "image") -> np.ndarray:
+    """``load_rgb`` for bytes already in memory (an upload): the same decoding, draft and resize, so an uploaded
+    copy of a dataset image gives exactly the pixels the precompute stage saw."""
+    im = decode(data, label, draft_size=size)
     if size is not None and im.size != (size, size):
         im = im.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(im, dtype=np.uint8).copy()

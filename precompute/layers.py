@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import slugify
+from .slugs import slugify
 
 N_LAYERS = 8
 SELECTION_VERSION = 2  # part of every cache key that depends on the selection; bump when the rule changes
@@ -45,6 +45,28 @@ class LayerInfo:
         data = asdict(self)
         data["output_shape"] = [d for d in self.output_shape]
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LayerInfo:
+        return cls(**{**data, "output_shape": tuple(data["output_shape"])})
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a model's full layer table (the Model Explorer's layer list)."""
+
+    index: int
+    name: str
+    type: str
+    params: int
+    output_shape: tuple
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "output_shape": list(self.output_shape)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LayerRow:
+        return cls(**{**data, "output_shape": tuple(data["output_shape"])})
 
 
 def _conv_types() -> tuple[type, ...]:
@@ -167,17 +189,9 @@ def select_layers(model: Any, n: int = N_LAYERS, names: list[str] | None = None)
     return [describe(model, convs[p], p, len(convs)) for p in positions]
 
 
-def layer_table(model: Any) -> list[dict[str, Any]]:
+def layer_table(model: Any) -> list[LayerRow]:
     """Every layer of the model: name, type, parameters, output shape (for the explorer's layer list)."""
-    rows = []
-    for i, layer in enumerate(model.layers):
-        rows.append(
-            {
-                "index": i,
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "params": int(layer.count_params()) if layer.built else 0,
-                "output_shape": [d for d in _shape(layer)],
-            }
-        )
-    return rows
+    return [
+        LayerRow(i, layer.name, type(layer).__name__, int(layer.count_params()) if layer.built else 0, _shape(layer))
+        for i, layer in enumerate(model.layers)
+    ]

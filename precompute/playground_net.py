@@ -13,7 +13,7 @@ on images from the ``val`` stream. The model is cached as ``<cache_dir>/playgrou
 with ``record.json`` beside it, and reused until the recipe (architecture, data recipe, seeds, training settings,
 Keras backend) changes.
 
-This module imports no Keras at import time: registering the spec and computing its recipe hash are cheap, so a
+This module imports no Keras at import time: making the spec and computing its recipe hash are cheap, so a
 no-op rebuild does not pay for Keras. Training only happens when the model is loaded with trained weights.
 """
 
@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ import numpy as np
 
 from . import log
 from .atomic import dumps, write_json
-from .catalog import RANDOM_SEED, ModelSpec, ModelUnavailable, backend_name, register
-from .config import REPO_ROOT
+from .catalog import RANDOM_SEED, ModelSpec, backend_name
+from .errors import ModelUnavailable
 from .shapes import CLASSES, generate_arrays
 from .shapes import recipe as shapes_recipe
 
@@ -56,8 +57,6 @@ TRAIN: dict[str, Any] = {
 }
 ACCURACY_BAR = 0.95
 TRUNK_OUTPUT = f"block{len(BLOCKS)}_relu{BLOCKS[-1][1]}"
-
-_state: dict[str, Path | None] = {"cache_dir": None}
 
 
 # --------------------------------------------------------------------------------------------- recipe
@@ -294,19 +293,11 @@ def ensure_trained(cache_dir: Path, progress: bool = True) -> tuple[Path, dict[s
 # --------------------------------------------------------------------------------------------- loading
 
 
-def set_cache_dir(path: Path | None) -> None:
-    """Where the loader keeps the trained model (the pipeline passes its ``cache_dir``; default build/cache)."""
-    _state["cache_dir"] = Path(path) if path is not None else None
-
-
-def cache_dir() -> Path:
-    return _state["cache_dir"] or (REPO_ROOT / "build" / "cache")
-
-
-def load(weights: str = "trained", input_shape: tuple | None = None, cache: Path | None = None) -> Any:
-    """The conv trunk (no top) with ``weights``: ``trained`` (``imagenet`` is taken to mean the same: the net's
-    own pretrained weights), ``random`` (untrained, seeded with ``catalog.RANDOM_SEED``) or a path to a saved
-    ``playground-net`` ``.keras`` file. ``input_shape`` defaults to ``(64, 64, 3)``; ``(None, None, 3)`` works.
+def load(weights: str, input_shape: tuple | None, cache_dir: Path) -> Any:
+    """The conv trunk (no top) with ``weights``: ``trained`` (the net's own weights, trained into ``cache_dir``
+    when this recipe has none there yet), ``random`` (untrained, seeded with ``catalog.RANDOM_SEED``) or a path to
+    a saved ``playground-net`` ``.keras`` file. ``input_shape`` defaults to ``(64, 64, 3)``; ``(None, None, 3)``
+    works.
     """
     import keras
 
@@ -314,8 +305,8 @@ def load(weights: str = "trained", input_shape: tuple | None = None, cache: Path
     if weights == "random":
         keras.utils.set_random_seed(RANDOM_SEED)
         return build_model(shape, include_top=False)
-    if weights in ("trained", "imagenet"):
-        path, _ = ensure_trained(cache or cache_dir())
+    if weights == "trained":
+        path, _ = ensure_trained(cache_dir)
     elif Path(weights).is_file() and Path(weights).suffix == ".keras":
         path = Path(weights)
     else:
@@ -333,20 +324,58 @@ def load(weights: str = "trained", input_shape: tuple | None = None, cache: Path
     return trunk
 
 
-def _loader(weights: str = "trained", input_shape: tuple | None = None) -> Any:
-    return load(weights, input_shape)
+@dataclass(frozen=True)
+class PlaygroundNet(ModelSpec):
+    """The catalogue entry of the net: trained by the build into ``cache_dir`` (cheap to make: no Keras, no
+    training until :meth:`load` asks for the trained weights)."""
+
+    cache_dir: Path = Path("build/cache")
+    recipe_hash: str = ""
+
+    def weights_for(self, requested: str) -> str:
+        """Its own trained weights stand in for "imagenet" (the build default): ``random`` stays random."""
+        return requested if requested == "random" or Path(requested).suffix == ".keras" else "trained"
+
+    def weights_problem(self, weights: str) -> str | None:
+        if weights in ("random", "trained"):
+            return None
+        return super().weights_problem(weights)
+
+    def weights_id(self, weights: str) -> str:
+        if weights == "random":
+            return f"random:{RANDOM_SEED}:{self.recipe_hash}"
+        if weights == "trained":
+            return "trained:" + self.recipe_hash
+        return super().weights_id(weights)
+
+    def arch_id(self, weights: str) -> str:
+        return self.weights_id(weights)
+
+    @property
+    def source(self) -> str:
+        return "trained by the build (build/cache)"
+
+    def build(self, weights: str, input_shape: tuple | None) -> Any:
+        return load(weights, input_shape, self.cache_dir)
+
+    def training(self, weights: str) -> dict[str, Any] | None:
+        if weights != "trained":
+            return None
+        record = self.ensure_trained(progress=False)
+        return {
+            "dataset": "shapes (train stream: freshly generated, never the images shown on the site)",
+            "images": int(record.get("n_train", 0)),
+            "val_images": int(record.get("n_val", 0)),
+            "val_accuracy": float(record.get("val_accuracy", 0.0)),
+            "epochs": int(record.get("epochs", 0)),
+        }
+
+    def ensure_trained(self, progress: bool = True) -> dict[str, Any]:
+        """Train the net now if the build's cache has no model for this recipe (its own progress and timing)."""
+        return ensure_trained(self.cache_dir, progress=progress)[1]
 
 
-def spec() -> ModelSpec:
-    """The catalogue entry (cheap: no Keras, no training)."""
-    return ModelSpec(
-        name=NAME,
-        display=DISPLAY,
-        input_size=INPUT_SIZE,
-        preprocess_module="unit",
-        family="playground_net",
-        extra={"loader": _loader, "recipe_hash": recipe_hash()},
-    )
-
-
-register(NAME, spec)
+def spec(cache_dir: Path) -> PlaygroundNet:
+    """The catalogue entry for a build whose cache is ``cache_dir``."""
+    return PlaygroundNet(name=NAME, display=DISPLAY, input_size=INPUT_SIZE, preprocess_module="unit",
+                         cache_dir=Path(cache_dir), recipe_hash=recipe_hash())

@@ -1,5 +1,11 @@
 """2-D maps of embeddings with UMAP (seeded, so reproducible; ``random_state`` makes UMAP single-threaded).
 
+UMAP is given the neighbour graph the build has already computed (the exact cosine top-k of ``search``, with each
+image as its own first neighbour) instead of running its own approximate nearest-neighbour search: that search is
+most of UMAP's time (measured on 10,100 real embeddings, d = 768: 43 s without, 4.4 s with the precomputed graph)
+and the map then shows exactly the neighbourhoods the rankings show. Settings that change with size are UMAP's
+own: 500 optimisation epochs up to 10,000 images, 200 above.
+
 Coordinates are rescaled to the unit square (aspect kept, centred) so the site can draw any map without
 knowing its range. Very small datasets (fewer than 10 images), where UMAP's graph is degenerate, fall back
 to PCA, which is exact and deterministic.
@@ -32,9 +38,18 @@ def _pca2(emb: np.ndarray) -> np.ndarray:
 
 
 def umap_2d(
-    emb: np.ndarray, *, seed: int = 42, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine"
+    emb: np.ndarray,
+    *,
+    seed: int = 42,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "cosine",
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(N, 2) float64 coordinates in [0, 1]."""
+    """(N, 2) float64 coordinates in [0, 1].
+
+    ``knn``: ``(ids, dist)`` of each image's nearest other images under ``metric`` (self excluded, nearest
+    first, at least ``n_neighbors - 1`` columns), as the rankings give them; UMAP then skips its own search."""
     emb = np.asarray(emb, dtype=np.float32)
     n = len(emb)
     if n < 10:
@@ -47,14 +62,27 @@ def umap_2d(
         if zero.any():
             emb = emb.copy()
             emb[zero] = 1e-12
+    k = min(n_neighbors, n - 1)
+    precomputed = None
+    if knn is not None:
+        ids, dist = knn
+        if ids.shape[1] < k - 1:
+            raise ValueError(f"UMAP needs {k - 1} neighbours per image, the ranking has {ids.shape[1]}")
+        self_ids = np.arange(n)[:, None]
+        precomputed = (
+            np.concatenate([self_ids, ids[:, : k - 1]], axis=1).astype(np.int32),
+            np.concatenate([np.zeros((n, 1)), dist[:, : k - 1]], axis=1).astype(np.float32),
+            None,
+        )
     reducer = umap.UMAP(
         n_components=2,
-        n_neighbors=min(n_neighbors, n - 1),
+        n_neighbors=k,
         min_dist=min_dist,
         metric=metric,
         random_state=seed,
         init="spectral",
         transform_seed=seed,
+        precomputed_knn=precomputed or (None, None, None),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state; spectral init fallbacks

@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
 from .atomic import write_bytes
+from .errors import SiteDataMissing
 from .sitedata import read_data_file
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "site_templates"
@@ -34,10 +35,6 @@ PAGES = (
     ("about.html", "about.html"),
 )
 ASSETS_DIR = "assets"
-
-
-class SiteDataMissing(FileNotFoundError):
-    """``data/index.js`` is not there: the precompute stage has not run for this output folder."""
 
 
 def _hashed_name(path: Path) -> str:

@@ -21,8 +21,14 @@ SUFFIX = ");\n"
 
 
 def encode(key: str, data: Any) -> bytes:
+    """The bytes of data file ``key``: ``data`` must be the contract's type for that key (``contract.kind_of``)."""
+    from . import contract
+
+    kind = contract.kind_of(key)
+    if not isinstance(data, kind.type):
+        raise TypeError(f"data file '{key}' must be a contract.{kind.type.__name__}, not {type(data).__name__}")
     # json.dumps escapes nothing HTML-special; '</' would end an inline script, so escape '<' everywhere
-    payload = dumps(data).replace("<", "\\u003c")
+    payload = dumps(contract.to_builtins(data)).replace("<", "\\u003c")
     return f"{PREFIX}{json.dumps(key)},{payload}{SUFFIX}".encode()
 
 
@@ -48,6 +54,13 @@ def read_data_file(path: Path) -> Any:
 
 def read_key(site_dir: Path, key: str) -> Any:
     return read_data_file(Path(site_dir) / "data" / f"{key}.js")
+
+
+def read_typed(site_dir: Path, key: str) -> Any:
+    """A data file parsed and checked strictly against its contract type."""
+    from . import contract
+
+    return contract.decode(contract.kind_of(key), read_key(site_dir, key))
 
 
 def sig(x: float, digits: int = 4) -> float:

@@ -18,7 +18,6 @@ from precompute.datasets import (
     load_dataset,
     resolve,
     sort_key,
-    write_site_images,
 )
 from tests.conftest import SHARED_DATASETS as SHARED  # noqa: E402
 
@@ -211,51 +210,3 @@ def test_discover_and_resolve(tmp_path: Path) -> None:
         resolve("zeta", ddir)
     with pytest.raises(DatasetError, match=r"'gamma' is not fetched yet: run `playground datasets fetch gamma`"):
         resolve("gamma", ddir)
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
-    return {
-        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino, p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def test_site_images_deterministic_incremental_and_pruned(tmp_path: Path) -> None:
-    root = tmp_path / "ds & <b>"
-    _png(root / "big" / "wide.png", (200, 10, 10), (1000, 400))
-    _png(root / "big" / "tall.png", (10, 200, 10), (300, 900))
-    _png(root / "small" / "tiny.png", (10, 10, 200), (32, 32))
-    (root / "small" / "photo.jpg").write_bytes(_jpeg_bytes(3))
-    ds = load_dataset(root)
-    site_a, site_b = tmp_path / "site_a", tmp_path / "site_b"
-    write_site_images(ds, site_a)
-    write_site_images(ds, site_b)
-    thumbs, full = site_a / "thumbs" / ds.slug, site_a / "images" / ds.slug
-    assert sorted(p.name for p in thumbs.glob("*.webp")) == ["0.webp", "1.webp", "2.webp", "3.webp"]
-    sizes = {
-        r.rel: (Image.open(thumbs / f"{r.id}.webp").size, Image.open(full / f"{r.id}.webp").size) for r in ds.images
-    }
-    assert sizes["big/wide.png"] == ((128, 51), (384, 154))
-    assert sizes["big/tall.png"] == ((43, 128), (128, 384))
-    assert sizes["small/tiny.png"] == ((32, 32), (32, 32))  # never upscaled
-    assert sizes["small/photo.jpg"] == ((50, 40), (50, 40))
-    a, b = _snapshot(site_a), _snapshot(site_b)
-    assert {k: v[2] for k, v in a.items()} == {k: v[2] for k, v in b.items()}  # byte-identical
-
-    write_site_images(load_dataset(root), site_a)  # nothing changed: nothing written
-    assert _snapshot(site_a) == a
-
-    (root / "small" / "tiny.png").unlink()  # the last id disappears, the others keep their ids
-    (root / "small" / "photo.jpg").write_bytes(_jpeg_bytes(4))  # id 2 edited
-    ds2 = load_dataset(root)
-    assert [r.rel for r in ds2.images] == ["big/tall.png", "big/wide.png", "small/photo.jpg"]
-    write_site_images(ds2, site_a)
-    after = _snapshot(site_a)
-    assert sorted(p.name for p in thumbs.glob("*.webp")) == ["0.webp", "1.webp", "2.webp"]
-    assert sorted(p.name for p in full.glob("*.webp")) == ["0.webp", "1.webp", "2.webp"]
-    for kind in ("thumbs", "images"):
-        for i in (0, 1):
-            assert after[f"{kind}/{ds.slug}/{i}.webp"] == a[f"{kind}/{ds.slug}/{i}.webp"]  # untouched (same inode)
-        assert after[f"{kind}/{ds.slug}/2.webp"][2] != a[f"{kind}/{ds.slug}/2.webp"][2]  # re-encoded
-    assert not any(p.name.endswith(".tmp") for p in site_a.rglob("*"))

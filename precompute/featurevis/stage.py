@@ -30,11 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import contract as c
 from .. import log
 from ..cache import Cache, key
-from ..catalog import ModelSpec, get_spec, model_input_size, preprocess_fn, weights_available, weights_id
+from ..catalog import preprocess_fn
 from ..config import BuildConfig, FeatureVisConfig
-from ..sitedata import sig, write_data_file
+from ..inputs import BuildInputs, ModelEntry, model_info
+from ..layers import LayerInfo
+from ..sitedata import DataDir, sig
 from . import examples as ex
 from .objectives import Target, make_target
 from .render import Renderer, RenderSettings, backend
@@ -47,10 +50,12 @@ SELECTION_RULE = (
 WEBP_QUALITY = 90
 
 
-def render_settings(fv: FeatureVisConfig) -> RenderSettings:
-    """The render settings of a (quick-resolved) feature-visualization config."""
+def render_settings(fv: FeatureVisConfig, input_size: int) -> RenderSettings:
+    """The render settings of a (quick-resolved) feature-visualization config for a model of ``input_size``:
+    rendered at the model's own input size unless ``size`` is configured (``FeatureVisConfig.render_size``)."""
     return RenderSettings(
-        steps=int(fv.steps), size=int(fv.size), learning_rate=float(fv.learning_rate), seed=int(fv.seed)
+        steps=int(fv.steps), size=fv.render_size(input_size), learning_rate=float(fv.learning_rate),
+        seed=int(fv.seed),
     )
 
 
@@ -81,107 +86,69 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     write_bytes(path, data)
 
 
-# --------------------------------------------------------------------------------------------- model state
+# --------------------------------------------------------------------------------------------- models
 @dataclass
-class _Model:
-    spec: ModelSpec
-    weights: str
+class _RenderModel:
+    """The model at the render size: any input size if it allows, else a fixed canvas."""
+
+    entry: ModelEntry
     canvas: int
-    _native: Any = None
-    _render: Any = None
-    info: dict[str, Any] = field(default_factory=dict)
+    _model: Any = None
 
-    @property
-    def key(self) -> dict[str, Any]:
-        return {
-            "model": self.spec.name,
-            "kwargs": [list(x) for x in self.spec.kwargs],
-            "weights": weights_id(self.spec, self.weights),
-        }
-
-    def native(self) -> Any:
-        """The model at its native input size (layer table, dataset scores)."""
-        if self._native is None:
-            from ..catalog import load_model
-
-            self._render = None
-            log.info(f"featurevis: loading {self.spec.name} ({self.weights} weights)")
-            self._native = load_model(self.spec, self.weights)
-        return self._native
-
-    def render_model(self) -> Any:
-        """The model for rendering: any input size if it allows, else the fixed canvas."""
-        if self._render is None:
-            from ..catalog import load_model
-
-            self._native = None
+    def get(self) -> Any:
+        if self._model is None:
+            self.entry.release()  # one model in memory at a time
+            spec, weights = self.entry.spec, self.entry.weights
             with warnings.catch_warnings():
                 # MobileNet notes that it loads its 224-px weights for an unspecified input size: intended
                 warnings.filterwarnings("ignore", message=".*input_shape. is undefined or non-square.*")
                 try:
-                    model = load_model(self.spec, self.weights, input_shape=(None, None, 3))
+                    model = spec.load(weights, input_shape=(None, None, 3))
                     model(np.zeros((1, self.canvas, self.canvas, 3), np.float32), training=False)
-                    self._render = model
+                    self._model = model
                 except Exception:
                     # NASNet: with ImageNet weights it refuses a dynamic shape; with random weights it builds
                     # one that fails at the first call (its cell cropping needs static sizes)
-                    self._render = load_model(self.spec, self.weights, input_shape=(self.canvas, self.canvas, 3))
-        return self._render
-
-    def release(self) -> None:
-        self._native = self._render = None
+                    self._model = spec.load(weights, input_shape=(self.canvas, self.canvas, 3))
+        return self._model
 
 
-def _model_info(m: _Model, cfg: BuildConfig, cache: Cache) -> dict[str, Any]:
-    """Selected layers, their targets, the layer table (cached: a finished model loads nothing)."""
-    from ..layers import SELECTION_VERSION, layer_table, select_layers
+def model_key(entry: ModelEntry) -> dict[str, Any]:
+    return {"model": entry.spec.name, "kwargs": [list(x) for x in entry.spec.kwargs], "weights": entry.weights_id}
 
-    names = list(cfg.layers.get(m.spec.name, ()))
-    k = key(
-        kind="fv-model",
-        version=STAGE_VERSION,
-        selection=SELECTION_VERSION,
-        **m.key,
-        n=cfg.layers_per_model,
-        names=names,
-    )
-    info = cache.get_json("model", k)
-    if info is None:
-        model = m.native()
-        selected = select_layers(model, n=cfg.layers_per_model, names=names or None)
-        info = {
-            "layers": [s.to_json() for s in selected],
-            "targets": [vars(make_target(model, s)) for s in selected],
-            "table": layer_table(model),
-            "params": int(model.count_params()),
-            "input_size": int(model_input_size(m.spec, model)),
-        }
-        cache.put_json("model", k, info)
-    return info
+
+def targets_of(entry: ModelEntry, layers: tuple[LayerInfo, ...], cache: Cache) -> list[Target]:
+    """The objective target of every selected layer (needs the native model once; cached)."""
+    k = key(kind="fv-targets", version=STAGE_VERSION, **model_key(entry), layers=[la.name for la in layers])
+    got = cache.get_json("targets", k)
+    if got is None:
+        model = entry.model()
+        got = [vars(make_target(model, la)) for la in layers]
+        cache.put_json("targets", k, got)
+    return [Target(**t) for t in got]
 
 
 # --------------------------------------------------------------------------------------------- one layer
-def _layer_key(m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, settings: RenderSettings) -> str:
+def _layer_key(entry: ModelEntry, layer: LayerInfo, target: Target, fv: FeatureVisConfig,
+               settings: RenderSettings) -> str:
     return key(
         kind="fv-layer",
         version=STAGE_VERSION,
-        **m.key,
-        layer=layer["name"],
+        **model_key(entry),
+        layer=layer.name,
         target=target.describe(),
         channels={"n": int(fv.channels), "seed": int(fv.seed), "rule": SELECTION_RULE},
         settings=settings.describe(),
     )
 
 
-def _render_layer(
-    m: _Model, layer: dict, target: Target, fv: FeatureVisConfig, settings: RenderSettings, bar: Any
-) -> dict[str, np.ndarray]:
-    model = m.render_model()
-    renderer = Renderer(model, target, preprocess_fn(m.spec.preprocess_module), settings)
+def _render_layer(render: _RenderModel, name: str, layer: LayerInfo, target: Target, fv: FeatureVisConfig,
+                  settings: RenderSettings, bar: Any) -> dict[str, np.ndarray]:
+    renderer = Renderer(render.get(), target, preprocess_fn(render.entry.spec.preprocess_module), settings)
     live = renderer.live_channels()
-    channels = select_channels(live, int(fv.channels), int(fv.seed), f"{m.spec.name}/{layer['name']}")
+    channels = select_channels(live, int(fv.channels), int(fv.seed), f"{name}/{layer.name}")
     t0 = time.perf_counter()
-    result = renderer.render(channels, f"{m.spec.name}/{layer['name']}", on_step=lambda _n: bar.update(1))
+    result = renderer.render(channels, f"{name}/{layer.name}", on_step=lambda _n: bar.update(1))
     return {
         "channels": np.asarray(channels, np.int64),
         "images": result.images,
@@ -192,218 +159,179 @@ def _render_layer(
     }
 
 
-def _write_layer(
-    site: Path,
-    model_slug: str,
-    layer: dict,
-    data: dict[str, np.ndarray],
-    examples: list[list[list[Any]]],
-    fv: FeatureVisConfig,
-) -> list[dict[str, Any]]:
-    folder = site / "fv" / model_slug / layer["slug"]
-    channels = [int(c) for c in data["channels"]]
-    keep = {f"{c}.webp" for c in channels}
+def _write_layer(data: DataDir, site: Path, model_slug: str, layer: LayerInfo, done: dict[str, np.ndarray] | None,
+                 examples: list[list[list[Any]]], fv: FeatureVisConfig) -> list[int]:
+    """The layer's images and ``explorer/<model>/<layer>``; a layer not rendered yet is written as pending."""
+    folder = site / "fv" / model_slug / layer.slug
+    channels = [] if done is None else [int(x) for x in done["channels"]]
+    keep = {f"{ch}.webp" for ch in channels}
     if folder.is_dir():
         for stale in folder.glob("*.webp"):
             if stale.name not in keep:
                 stale.unlink()
     rows = []
-    for i, c in enumerate(channels):
-        rel = f"fv/{model_slug}/{layer['slug']}/{c}.webp"
-        _write_if_changed(site / rel, webp_bytes(data["images"][i]))
-        rows.append(
-            {
-                "channel": c,
-                "image": rel,
-                "examples": examples[i] if i < len(examples) else [],
-                "activation": sig(float(data["activation"][i])),
-            }
-        )
-    write_data_file(
-        site,
-        f"explorer/{model_slug}/{layer['slug']}",
-        {
-            "model": model_slug,
-            "layer": layer["slug"],
-            "name": layer["name"],
-            "quick": bool(fv.quick),
-            "channels": rows,
-        },
-    )
-    return rows
+    for i, ch in enumerate(channels):
+        rel = f"fv/{model_slug}/{layer.slug}/{ch}.webp"
+        _write_if_changed(site / rel, webp_bytes(done["images"][i]))  # type: ignore[index]
+        rows.append(c.ExplorerChannel(channel=ch, image=rel, examples=examples[i] if i < len(examples) else [],
+                                      activation=sig(float(done["activation"][i]))))  # type: ignore[index]
+    data.put(f"explorer/{model_slug}/{layer.slug}", c.ExplorerLayer(
+        model=model_slug, layer=layer.slug, name=layer.name, quick=bool(fv.quick), pending=done is None,
+        channels=rows))
+    return channels
+
+
+# --------------------------------------------------------------------------------------------- budget
+class Budget:
+    """Stop between layers when the next one would not fit before ``deadline`` (a ``time.monotonic`` value).
+
+    A layer's cost is estimated from the last rendered layer of the same model (deeper layers cost a little more:
+    x 1.25), else from the slowest layer rendered so far; with no history the first layer is attempted."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.stopped = False
+        self.last: dict[str, float] = {}
+        self.slowest = 0.0
+
+    def allows(self, model: str) -> bool:
+        if self.deadline is None or self.stopped:
+            return not self.stopped
+        estimate = 1.25 * self.last[model] if model in self.last else self.slowest
+        if time.monotonic() + estimate > self.deadline:
+            self.stopped = True
+        return not self.stopped
+
+    def record(self, model: str, seconds: float) -> None:
+        self.last[model] = seconds
+        self.slowest = max(self.slowest, seconds)
 
 
 # --------------------------------------------------------------------------------------------- the stage
-def run_featurevis(cfg: BuildConfig, datasets: list[Any], models: list[str], weights: str) -> dict[str, Any]:
-    """Render the Model Explorer for ``models`` (catalogue names or ``.keras`` paths) with ``weights``
-    (``imagenet`` | ``random`` | path), dataset examples from ``datasets`` (``precompute.datasets.Dataset``).
+@dataclass
+class FeatureVisSummary:
+    quick: bool
+    profile: str
+    backend: str
+    settings: dict[str, Any]
+    seconds: float = 0.0
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    pending_layers: int = 0
 
-    Writes ``cfg.site_dir / "fv"`` and ``cfg.site_dir / "data/explorer"``; checkpoints in
-    ``cfg.cache_dir / "featurevis"``. Returns a summary: ``{"quick", "profile", "backend", "settings",
-    "seconds", "models": {name: {"seconds", "layers", "channels", "rendered_layers", "cached_layers",
-    "skipped"}}, "skipped": [names]}``.
+    def __getitem__(self, name: str) -> Any:  # summary["models"] as in summary.json
+        return getattr(self, name)
+
+
+def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | None = None) -> FeatureVisSummary:
+    """Render the Model Explorer for ``inputs.models``, with dataset examples from ``inputs.datasets``.
+
+    Writes ``cfg.site_dir / "fv"`` and ``cfg.site_dir / "data/explorer"``; checkpoints every layer in
+    ``cfg.cache_dir / "featurevis"``. With a ``deadline`` (``time.monotonic()`` seconds) it stops between layers
+    when the next would not fit, and writes the unfinished layers as pending: the next run resumes there.
     """
     fv = cfg.featurevis.effective()
-    settings = render_settings(fv)
     cache = Cache(cfg.cache_dir / "featurevis")
+    shared = Cache(cfg.cache_dir)
     site = cfg.site_dir
+    data = DataDir(site, owned_prefix="explorer/")
+    budget = Budget(deadline)
     t_all = time.perf_counter()
-    summary: dict[str, Any] = {
-        "quick": bool(fv.quick),
-        "profile": "quick" if fv.quick else "full",
-        "backend": backend(),
-        "settings": {
-            "channels": fv.channels,
-            "steps": fv.steps,
-            "size": fv.size,
-            "learning_rate": fv.learning_rate,
-            "examples": fv.examples,
-            "seed": fv.seed,
-        },
-        "models": {},
-        "skipped": [],
-    }
-    index_models = []
-    from ..pipeline import parse_model_arg
-
-    for n, item in enumerate(models, 1):
-        name, model_weights = parse_model_arg(item, weights)  # NAME@WEIGHTS, as in precompute
-        t0 = time.perf_counter()
-        log.info(f"featurevis: model {n} of {len(models)}: {name}")
-        try:
-            spec = get_spec(name)
-            problem = weights_available(spec, model_weights)
-            if problem:
-                raise RuntimeError(problem)
-            entry, stats = _run_model(spec, model_weights, cfg, fv, settings, datasets, cache, site)
-        except Exception as exc:  # one model's failure must not lose the others' work
-            if cfg.strict:
-                raise
-            log.warn(f"featurevis: skipped {name}: {exc}")
-            summary["models"][name] = {"seconds": round(time.perf_counter() - t0, 2), "skipped": str(exc)}
-            summary["skipped"].append(name)
-            continue
-        stats["seconds"] = round(time.perf_counter() - t0, 2)
-        summary["models"][spec.name] = stats
-        index_models.append(entry)
-    write_data_file(
-        site,
-        "explorer/index",
-        {
-            "version": STAGE_VERSION,
-            "quick": bool(fv.quick),
-            "profile": summary["profile"],
-            "settings": {**settings.describe(), "channels": fv.channels, "examples": fv.examples},
-            "backend": summary["backend"],
-            "datasets": [ds.slug for ds in datasets],
-            "models": index_models,
-        },
+    summary = FeatureVisSummary(
+        quick=bool(fv.quick), profile="quick" if fv.quick else "full", backend=backend(),
+        settings={"channels": fv.channels, "steps": fv.steps, "size": fv.size or "native",
+                  "max_size": fv.max_size, "learning_rate": fv.learning_rate, "examples": fv.examples,
+                  "seed": fv.seed},
     )
-    summary["seconds"] = round(time.perf_counter() - t_all, 2)
+    index_models: list[c.ExplorerModel] = []
+    for n, entry in enumerate(inputs.models, 1):
+        t0 = time.perf_counter()
+        log.info(f"featurevis: model {n} of {len(inputs.models)}: {entry.spec.name} ({entry.weights} weights)")
+        try:
+            out, stats = _run_model(entry, cfg, fv, inputs, cache, shared, site, data, budget)
+        except Exception as exc:  # one model's failure must not lose the others' work
+            if cfg.strict or isinstance(exc, KeyboardInterrupt):
+                raise
+            log.warn(f"featurevis: skipped {entry.spec.name}: {exc}")
+            summary.models[entry.spec.name] = {"seconds": round(time.perf_counter() - t0, 2), "skipped": str(exc)}
+            summary.skipped.append(entry.spec.name)
+            continue
+        finally:
+            entry.release()
+        stats["seconds"] = round(time.perf_counter() - t0, 2)
+        summary.models[entry.spec.name] = stats
+        summary.pending_layers += stats["pending_layers"]
+        index_models.append(out)
+    data.put("explorer/index", c.ExplorerIndex(
+        version=STAGE_VERSION, quick=bool(fv.quick), profile=summary.profile,
+        settings={**summary.settings}, backend=summary.backend, datasets=[ds.slug for ds in inputs.datasets],
+        models=index_models, pending=summary.pending_layers,
+    ))
+    data.prune()
+    summary.seconds = round(time.perf_counter() - t_all, 2)
     return summary
 
 
-def _run_model(
-    spec: ModelSpec,
-    weights: str,
-    cfg: BuildConfig,
-    fv: FeatureVisConfig,
-    settings: RenderSettings,
-    datasets: list[Any],
-    cache: Cache,
-    site: Path,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    m = _Model(spec, weights, settings.transforms.canvas(settings.size))
-    try:
-        info = _model_info(m, cfg, cache)
-        layers = info["layers"]
-        targets = [Target(**t) for t in info["targets"]]
-        keys = [_layer_key(m, layer, t, fv, settings) for layer, t in zip(layers, targets, strict=True)]
-        done = {k: cache.get_arrays("layer", k) for k in keys}
-        todo = [i for i, k in enumerate(keys) if done[k] is None]
-
-        scores, refs = (
-            ex.dataset_scores(
-                m.native,
-                preprocess=spec.preprocess,
-                targets=targets,
-                datasets=datasets,
-                size=info["input_size"],
-                batch_size=cfg.batch_size,
-                cache=cache,
-                model_key=m.key,
-            )
-            if datasets
-            else ([np.zeros((0, 0), np.float32) for _ in targets], [])
-        )
-
-        if todo:
-            log.info(
-                f"featurevis {spec.name}: {len(todo)} of {len(layers)} layers to render "
-                f"({fv.channels} channels, {settings.steps} steps, {settings.size} px"
-                f"{', quick profile' if fv.quick else ''}); finished layers come from the cache"
-            )
-        bar = log.bar(desc=f"featurevis {spec.name}", total=len(todo) * settings.steps, unit="step")
+def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs: BuildInputs, cache: Cache,
+               shared: Cache, site: Path, data: DataDir, budget: Budget) -> tuple[c.ExplorerModel, dict[str, Any]]:
+    info = model_info(entry, cfg, shared)
+    layers = info.layers
+    targets = targets_of(entry, layers, cache)
+    settings = render_settings(fv, info.input_size)
+    name = entry.spec.name
+    keys = [_layer_key(entry, la, t, fv, settings) for la, t in zip(layers, targets, strict=True)]
+    done = {k: cache.get_arrays("layer", k) for k in keys}
+    todo = [i for i, k in enumerate(keys) if done[k] is None]
+    scores, refs = (
+        ex.dataset_scores(entry.model, preprocess=entry.spec.preprocess, targets=targets, datasets=inputs.datasets,
+                          size=info.input_size, batch_size=cfg.batch_size, cache=cache, model_key=model_key(entry))
+        if inputs.datasets else ([np.zeros((0, 0), np.float32) for _ in targets], [])
+    )
+    rendered = 0
+    if todo:
+        log.info(f"featurevis {name}: {len(todo)} of {len(layers)} layers to render ({fv.channels} channels, "
+                 f"{settings.steps} steps, {settings.size} px{', quick profile' if fv.quick else ''}); "
+                 "finished layers come from the cache")
+        render = _RenderModel(entry, settings.transforms.canvas(settings.size))
+        bar = log.bar(desc=f"featurevis {name}", total=len(todo) * settings.steps, unit="step")
         try:
             for i in todo:
+                if not budget.allows(name):
+                    break
                 t0 = time.perf_counter()
-                data = _render_layer(m, layers[i], targets[i], fv, settings, bar)
-                cache.put_arrays("layer", keys[i], **data)  # the checkpoint: this layer is never rendered again
-                done[keys[i]] = data
-                log.info(
-                    f"featurevis {spec.name} {layers[i]['name']}: {len(data['channels'])} channels in "
-                    f"{time.perf_counter() - t0:.1f} s"
-                )
+                result = _render_layer(render, name, layers[i], targets[i], fv, settings, bar)
+                cache.put_arrays("layer", keys[i], **result)  # the checkpoint: this layer is never rendered again
+                done[keys[i]] = result
+                rendered += 1
+                budget.record(name, time.perf_counter() - t0)
+                log.info(f"featurevis {name} {layers[i].name}: {len(result['channels'])} channels in "
+                         f"{time.perf_counter() - t0:.1f} s")
         finally:
             bar.close()
-    finally:
-        m.release()
-
     out_layers = []
-    n_channels = 0
+    n_channels = pending = 0
     for i, (layer, t) in enumerate(zip(layers, targets, strict=True)):
-        data = done[keys[i]]
-        channels = [int(c) for c in data["channels"]]
+        result = done[keys[i]]
+        channels = [] if result is None else [int(x) for x in result["channels"]]
         top = ex.top_examples(scores[i], refs, channels, int(fv.examples))
-        _write_layer(site, spec.slug, layer, data, top, fv)
+        _write_layer(data, site, entry.slug, layer, result, top, fv)
         n_channels += len(channels)
-        out_layers.append(
-            {
-                "slug": layer["slug"],
-                "name": layer["name"],
-                "type": layer["type"],
-                "depth_index": layer["depth_index"],
-                "conv_index": layer["conv_index"],
-                "params": layer["params"],
-                "channels": layer["channels"],
-                "output_shape": layer["output_shape"],
-                "visualized": channels,
-                "dead": int(layer["channels"]) - int(data["n_live"]),
-                "target": t.describe(),
-                "data": f"explorer/{spec.slug}/{layer['slug']}",
-                "images": f"fv/{spec.slug}/{layer['slug']}/",
-            }
-        )
-    entry = {
-        "slug": spec.slug,
-        "name": spec.name,
-        "display": spec.display,
-        "weights": weights,
-        "weights_id": weights_id(spec, weights),
-        "random": weights == "random",
-        "quick": bool(fv.quick),
-        "params": info["params"],
-        "input_size": info["input_size"],
-        "n_layers": len(info["table"]),
-        "layers": out_layers,
-        "layer_table": info["table"],
-    }
-    stats = {
-        "layers": len(layers),
-        "channels": n_channels,
-        "rendered_layers": len(todo),
-        "cached_layers": len(layers) - len(todo),
-        "skipped": None,
-        "quick": bool(fv.quick),
-    }
-    return entry, stats
+        pending += result is None
+        out_layers.append(c.ExplorerLayerInfo(
+            slug=layer.slug, name=layer.name, type=layer.type, depth_index=layer.depth_index,
+            conv_index=layer.conv_index, params=layer.params, channels=layer.channels,
+            output_shape=list(layer.output_shape), visualized=channels,
+            dead=0 if result is None else int(layer.channels) - int(result["n_live"]),
+            target=t.describe(), data=f"explorer/{entry.slug}/{layer.slug}", images=f"fv/{entry.slug}/{layer.slug}/",
+            pending=result is None,
+        ))
+    model = c.ExplorerModel(
+        slug=entry.slug, name=name, display=entry.spec.display, weights=entry.weights,
+        weights_id=entry.weights_id, random=entry.random, quick=bool(fv.quick), params=info.params,
+        input_size=info.input_size, render_size=settings.size, n_layers=len(info.table), layers=out_layers,
+        layer_table=[row.to_json() for row in info.table],
+    )
+    stats = {"layers": len(layers), "channels": n_channels, "rendered_layers": rendered,
+             "cached_layers": len(layers) - len(todo), "pending_layers": pending, "skipped": None,
+             "quick": bool(fv.quick), "render_size": settings.size}
+    return model, stats

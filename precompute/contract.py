@@ -1,0 +1,360 @@
+"""The site data contract: one typed structure per kind of file under ``build/site/data/``.
+
+Every data file the site reads is one of the ``msgspec.Struct`` types below, written by exactly one writer
+(``sitefiles.py`` for the precompute stage, ``featurevis/stage.py`` for the Model Explorer, ``serve/`` for the
+live flag) and read by exactly one shape of JavaScript. The JSON Schema of each kind (``docs/schema/``) and the
+contract table in ``docs/architecture.md`` are generated from these types (``python -m precompute.contract``), and
+the tests validate every file of a real build against the schemas, so code, docs and files cannot drift apart.
+
+Why msgspec: its Structs are plain typed classes that encode and decode strictly (unknown or missing fields are
+errors), and it generates JSON Schema from the same definitions; a dataclass would need a second hand-written
+schema, and pydantic is a much larger dependency for the same result.
+
+Conventions: keys are slugs (``[a-z0-9_-]``); raw names (which may hold ``<script>``, quotes or any Unicode)
+appear only inside JSON strings. Numbers are rounded or scaled to integers so files are small and byte-stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$")]
+Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
+
+
+def _d(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every file kind: unknown fields are an error when a file is read back."""
+
+
+# ------------------------------------------------------------------------------------------------ index
+class BuildInfo(Struct):
+    version: str
+    backend: Annotated[str, _d("Keras backend the build ran on (tensorflow | jax)")]
+    poolings: list[Slug]
+    minkowski_p: float
+    seed: int
+    k: Annotated[int, _d("neighbours per query")]
+
+
+class DatasetInfo(Struct):
+    slug: Slug
+    name: str
+    labeled: bool
+    n_images: int
+    n_classes: int
+    description: str
+    source: str
+    licence: str
+    attribution: str
+    skipped: Annotated[int, _d("files the scan skipped (unreadable, not images)")]
+
+
+class LayerInfoOut(Struct):
+    slug: Slug
+    name: str
+    type: str
+    depth_index: Annotated[int, _d("position among all layers of the model")]
+    conv_index: Annotated[int, _d("position among the model's conv layers")]
+    n_conv: int
+    params: int
+    channels: int
+    output_shape: list[int | None]
+
+
+class Training(Struct):
+    """How a model the build trained itself (playground-net) was trained and how well it does."""
+
+    dataset: str
+    images: int
+    val_images: int
+    val_accuracy: Annotated[float, _d("fraction of fresh validation images classified right")]
+    epochs: int
+
+
+class ModelOut(Struct):
+    slug: Slug
+    name: str
+    display: str
+    weights: Annotated[str, _d("imagenet | random | trained | file | a weights file name")]
+    random: Annotated[bool, _d("untrained, seeded weights")]
+    params: int
+    input_size: int
+    n_layers: int
+    explorer_only: bool
+    layers: list[LayerInfoOut]
+    training: Training | None = None
+
+
+class Choice(Struct):
+    slug: Slug
+    name: str
+    description: str
+
+
+class Defaults(Struct):
+    dataset: Slug
+    model: Slug
+    layer: Slug
+    metric: Slug
+    pooling: Slug
+
+
+class MissingOut(Struct):
+    what: str
+    why: str
+    how: str
+    model: str | None = None
+
+
+class Shards(Struct):
+    rank_block: Annotated[int, _d("queries per rankings shard: shard = query id // rank_block")]
+    files_block: Annotated[int, _d("image ids per file-names shard")]
+    compare_block: Annotated[int, _d("queries per compare shard")]
+
+
+class Index(Struct):
+    """Everything the pages need before any view: datasets, models and their layers, choices."""
+
+    build: BuildInfo
+    datasets: list[DatasetInfo]
+    models: list[ModelOut]
+    metrics: list[Choice]
+    poolings: list[Choice]
+    k: int
+    defaults: Defaults
+    missing: list[MissingOut]
+    shards: Shards
+
+
+# ------------------------------------------------------------------------------------------------ leaderboard
+PerLayer = list[float | None]
+ByMetric = dict[str, dict[str, dict[str, dict[str, PerLayer]]]]
+ByPooling = dict[str, dict[str, dict[str, PerLayer]]]
+
+
+class Leaderboard(Struct):
+    """The means per dataset x pooling x (metric) x model, one value per selected layer."""
+
+    score: Annotated[ByMetric, _d("[ds][pooling][metric][model]: mean search score 0-100")]
+    precision: Annotated[ByMetric, _d("[ds][pooling][metric][model]: mean precision@k, 0-1")]
+    knn: Annotated[ByMetric, _d("[ds][pooling][metric][model]: kNN-k leave-one-out accuracy %")]
+    probe: Annotated[ByPooling, _d("[ds][pooling][model]: linear-probe accuracy % (mean over the folds)")]
+    probe_std: Annotated[ByPooling, _d("[ds][pooling][model]: standard deviation of the fold accuracies, %")]
+
+
+# ------------------------------------------------------------------------------------------------ datasets
+class Sprite(Struct):
+    """Thumbnails packed into sheets: image ``id`` is cell ``id % per_sheet`` of ``<url><id // per_sheet>.webp``,
+    row-major, ``cols`` cells per row, each ``cell`` px square (the thumbnail centred, aspect kept)."""
+
+    url: str
+    cell: int
+    cols: int
+    per_sheet: int
+
+
+class DatasetFile(Struct):
+    """A dataset's classes and where its images are; file names come in shards."""
+
+    slug: Slug
+    name: str
+    n: int
+    classes: list[str]
+    class_start: Annotated[
+        list[int] | None,
+        _d("ids are sorted by class: class c owns ids class_start[c] .. class_start[c+1]-1 (null: unlabelled)"),
+    ]
+    files_block: int
+    thumbs: Sprite
+    display: Annotated[
+        str | None,
+        _d("folder of display images <display><id>.webp, or null when the thumbnail is the largest image shown"),
+    ]
+
+
+class FilesShard(Struct):
+    """The file names (path inside the dataset) of ids ``first`` .."""
+
+    first: int
+    files: list[str]
+
+
+# ------------------------------------------------------------------------------------------------ views
+class RankShard(Struct):
+    """The top-k of queries ``first`` .. ``first + rank_block - 1``.
+
+    One request per view switch, whatever the dataset size (a shard stays under 100 KB)."""
+
+    first: int
+    k: int
+    ids: list[list[int]]
+    dist: Annotated[list[list[int]], _d("distances as integers: distance = int * dist_scale")]
+    dist_scale: float
+    near_ppm: Annotated[
+        list[list[int]],
+        _d("parts per million of the dataset's image pairs at most this far apart (similarity = 1 - near_ppm / 1e6)"),
+    ]
+    score: list[float] | None
+    hits: Annotated[list[int] | None, _d("results in the query's class")]
+    exact: Annotated[bool, _d("false when the ranking is approximate (large datasets, Minkowski)")]
+    recall: Annotated[float | None, _d("measured recall@k of an approximate ranking")]
+
+
+class MapFile(Struct):
+    """The UMAP map, loaded when the map is on screen."""
+
+    n: int
+    levels: Annotated[int, _d("coordinates are quantised to 0..levels")]
+    xy: Annotated[str, _d("base64 of little-endian uint16 pairs (x, y) per image id: value / levels is in [0, 1]")]
+
+
+class CompareShard(Struct):
+    """Every model x layer's search score for queries ``first`` .."""
+
+    first: int
+    models: list[Slug]
+    layers: dict[str, list[Slug]]
+    score: Annotated[dict[str, list[list[float] | None]], _d("[model][layer index][query - first]")]
+
+
+# ------------------------------------------------------------------------------------------------ explorer
+class ExplorerChannel(Struct):
+    channel: int
+    image: Annotated[str | None, _d("fv/<model>/<layer>/<channel>.webp, null while pending (time budget)")]
+    examples: Annotated[list[list[Any]], _d("[dataset slug, image id] of the images that excite it most")]
+    activation: float | None
+
+
+class ExplorerLayer(Struct):
+    """The visualized channels of one layer."""
+
+    model: Slug
+    layer: Slug
+    name: str
+    quick: bool
+    pending: Annotated[bool, _d("not rendered yet (a time budget stopped the build first)")]
+    channels: list[ExplorerChannel]
+
+
+class ExplorerLayerInfo(Struct):
+    slug: Slug
+    name: str
+    type: str
+    depth_index: int
+    conv_index: int
+    params: int
+    channels: int
+    output_shape: list[int | None]
+    visualized: list[int]
+    dead: int
+    target: dict[str, Any]
+    data: str
+    images: str
+    pending: bool
+
+
+class ExplorerModel(Struct):
+    slug: Slug
+    name: str
+    display: str
+    weights: str
+    weights_id: str
+    random: bool
+    quick: bool
+    params: int
+    input_size: int
+    render_size: int
+    n_layers: int
+    layers: list[ExplorerLayerInfo]
+    layer_table: list[dict[str, Any]]
+
+
+class ExplorerIndex(Struct):
+    """The Model Explorer's models, their visualized layers and the render settings."""
+
+    version: int
+    quick: bool
+    profile: str
+    settings: dict[str, Any]
+    backend: str
+    datasets: list[Slug]
+    models: list[ExplorerModel]
+    pending: Annotated[int, _d("layers not rendered yet (time budget); 0 when complete")]
+
+
+# ------------------------------------------------------------------------------------------------ serve
+class ServeInfo(Struct):
+    """False in a static build; ``playground serve`` answers this key itself with live = true."""
+
+    live: bool
+    api: str
+    max_upload: int
+    datasets: list[Slug]
+
+
+# ------------------------------------------------------------------------------------------------ registry
+@dataclass(frozen=True)
+class Kind:
+    """A kind of data file: its key pattern (relative to ``data/``, no ``.js``) and type."""
+
+    key: str
+    type: type[Struct]
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("index", Index),
+    Kind("leaderboard", Leaderboard),
+    Kind("serve", ServeInfo),
+    Kind("datasets/<ds>", DatasetFile),
+    Kind("datasets/<ds>/files/<b>", FilesShard),
+    Kind("<ds>/<model>/<layer>/<pooling>/<metric>/<b>", RankShard),
+    Kind("<ds>/<model>/<layer>/<pooling>/map", MapFile),
+    Kind("<ds>/<pooling>/compare/<metric>/<b>", CompareShard),
+    Kind("explorer/index", ExplorerIndex),
+    Kind("explorer/<model>/<layer>", ExplorerLayer),
+)
+
+
+def kind_of(key: str) -> Kind:
+    """The kind of the data file with ``key`` (e.g. ``iconic200/mobilenet/conv1/avg/cosine/0``)."""
+    parts = key.split("/")
+    if key in ("index", "leaderboard", "serve", "explorer/index"):
+        return next(k for k in KINDS if k.key == key)
+    if parts[0] == "datasets":
+        return KINDS[3] if len(parts) == 2 else KINDS[4]
+    if parts[0] == "explorer":
+        return KINDS[9]
+    if len(parts) == 5 and parts[2] == "compare":
+        return KINDS[7]
+    if len(parts) == 5 and parts[4] == "map":
+        return KINDS[6]
+    if len(parts) == 6:
+        return KINDS[5]
+    raise ValueError(f"no data file kind for key '{key}'")
+
+
+def to_builtins(obj: Struct) -> Any:
+    return msgspec.to_builtins(obj)
+
+
+def decode(kind: Kind, data: Any) -> Struct:
+    """Check ``data`` (parsed JSON) against ``kind``'s type strictly; returns the typed object."""
+    return msgspec.convert(data, kind.type, strict=True)
+
+
+def schema(kind: Kind) -> dict[str, Any]:
+    out = msgspec.json.schema(kind.type)
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out["title"] = f"data/{kind.key}.js"
+    return out
+
+
+def schema_name(kind: Kind) -> str:
+    return kind.type.__name__ + ".json"

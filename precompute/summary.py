@@ -1,0 +1,154 @@
+"""The build's local records: ``summary.json`` (every number) and ``manifest.json`` (what was built where).
+
+``summary.json`` is for people and tools; ``manifest.json`` is what ``playground query`` and ``playground serve``
+read. Neither is published with the site: the manifest holds this machine's paths."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import __version__, log
+from .atomic import write_json
+from .catalog import backend_name
+from .config import BuildConfig
+from .embeddings import EmbeddingRef, pooling_id
+from .inputs import BuildInputs, package_version
+from .results import ViewResult
+
+MANIFEST_VERSION = 1
+
+
+def package_versions() -> dict[str, str]:
+    out = {"convnet-playground": __version__, "python": sys.version.split()[0]}
+    for pkg in ("tensorflow", "keras", "jax", "numpy", "scipy", "faiss-cpu", "umap-learn", "scikit-learn", "pillow"):
+        version = package_version(pkg)
+        if version != "?":
+            out[pkg] = version
+    return out
+
+
+@dataclass
+class Summary:
+    """``summary.json``: scores[ds][model][layer][pooling][metric], probe[ds][model][layer][pooling], the inputs,
+    settings, what was missing, warnings, and the run (versions, backend, engine, timings)."""
+
+    scores: dict[str, Any]
+    probe: dict[str, Any]
+    datasets: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    settings: dict[str, Any]
+    missing: list[dict[str, str]]
+    warnings: list[str]
+    run: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def one_line(self, seconds: float, where: Any) -> str:
+        n_ds, n_models = len(self.datasets), len(self.models)
+        layers = max((len(m["layers"]) for m in self.models), default=0)
+        tail = f"; {len(self.missing)} skipped (see warnings)" if self.missing else ""
+        return (
+            f"built {n_ds} dataset(s) x {n_models} model(s) x {layers} layers x {len(self.settings['pooling'])} "
+            f"pooling(s) x {len(self.settings['metrics'])} metrics in {seconds:.1f} s -> {where}{tail}; "
+            f"{len(self.warnings)} warning(s)"
+        )
+
+
+def dataset_json(ds: Any) -> dict[str, Any]:
+    meta = dict(ds.meta or {})
+    return {
+        "slug": ds.slug,
+        "name": ds.name,
+        "labeled": ds.labeled,
+        "n_images": len(ds.images),
+        "n_classes": len(ds.classes),
+        "description": meta.get("description", ""),
+        "source": meta.get("source", ""),
+        "licence": meta.get("licence", ""),
+        "attribution": meta.get("attribution", ""),
+        "skipped": len(ds.skipped),
+    }
+
+
+def settings_json(cfg: BuildConfig) -> dict[str, Any]:
+    return {
+        "metrics": list(cfg.metrics),
+        "minkowski_p": cfg.minkowski_p,
+        "top_k": cfg.top_k,
+        "pooling": list(cfg.pooling),
+        "gem_p": cfg.gem_p,
+        "seed": cfg.seed,
+        "umap_neighbors": cfg.umap_neighbors,
+        "umap_min_dist": cfg.umap_min_dist,
+        "probe_folds": cfg.probe_folds,
+        "probe_max_images": cfg.probe_max_images,
+        "batch_size": cfg.batch_size,
+        "engine": cfg.engine,
+    }
+
+
+def build_summary(cfg: BuildConfig, inputs: BuildInputs, results: list[ViewResult], timings: dict[str, float],
+                  files_written: int, engine: str) -> Summary:
+    scores: dict[str, Any] = {}
+    probe: dict[str, Any] = {}
+    for v in results:
+        at = scores.setdefault(v.dataset, {}).setdefault(v.model, {}).setdefault(v.layer_name, {})
+        at[v.pooling] = {
+            m: {"mean_search_score": r.mean_score, "precision_at_k": r.mean_precision,
+                "knn_accuracy": r.knn_accuracy, "exact": r.exact, "recall": r.recall}
+            for m, r in v.metrics.items()
+        }
+        probe.setdefault(v.dataset, {}).setdefault(v.model, {}).setdefault(v.layer_name, {})[v.pooling] = (
+            asdict(v.probe) if v.probe else {"not_available": v.probe_note}
+        )
+    return Summary(
+        scores=scores,
+        probe=probe,
+        datasets=[dataset_json(ds) for ds in inputs.datasets],
+        models=[
+            {"name": e.spec.name, "weights": e.weights, "weights_id": e.weights_id, "random_weights": e.random,
+             "layers": [layer.name for layer in e.layers]}
+            for e in inputs.models
+        ],
+        settings=settings_json(cfg),
+        missing=[m.to_json() for m in inputs.missing],
+        warnings=log.collected_warnings(),
+        run={"versions": package_versions(), "backend": backend_name(), "engine": engine,
+             "timings_s": {k: round(v, 3) for k, v in timings.items()}, "site_files_written": files_written},
+    )
+
+
+def write_summary(cfg: BuildConfig, summary: Summary) -> None:
+    write_json(cfg.summary_path, summary.to_json(), pretty=True)
+
+
+def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRef]) -> None:
+    """``manifest.json``: per dataset its folder and content hash, per model its weights and layers, per
+    (dataset, model, layer, pooling) the embedding's cache key: all ``query``/``serve`` need to answer."""
+    emb: dict[str, Any] = {}
+    for r in refs:
+        emb.setdefault(r.dataset, {}).setdefault(r.model, {}).setdefault(r.layer.slug, {})[r.pooling] = r.key
+    write_json(
+        cfg.manifest_path,
+        {
+            "version": MANIFEST_VERSION,
+            "datasets": [
+                {"slug": ds.slug, "name": ds.name, "root": str(ds.root.resolve()), "content_hash": ds.content_hash,
+                 "n_images": len(ds.images), "labeled": ds.labeled, "classes": list(ds.classes)}
+                for ds in inputs.datasets
+            ],
+            "models": [
+                {"slug": e.slug, "name": e.spec.name, "arg": e.arg, "weights": e.weights,
+                 "weights_id": e.weights_id, "input_size": e.info.input_size if e.info else 0,
+                 "layers": [{"slug": layer.slug, "name": layer.name, "act_name": layer.act_name}
+                            for layer in e.layers]}
+                for e in inputs.models
+            ],
+            "settings": {**settings_json(cfg), "gem_id": pooling_id("gem", cfg.gem_p)},
+            "embeddings": emb,
+        },
+        pretty=True,
+    )

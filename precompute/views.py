@@ -1,0 +1,149 @@
+"""One view's derived results: what the site shows for one (dataset, model, layer, pooling).
+
+For each view: the rankings under every metric (``search``, run by the engine), the search score, precision@k and
+kNN accuracy per query (``scores``), the UMAP map (``projection``, on the cosine neighbour graph) and the linear
+probe (``probe``). Each is cached by what it depends on; the embedding matrix is read from the cache only when
+something is missing, and only one view's matrix is in memory at a time. Per-query rankings go straight into the
+site's shards (``sitefiles``); what is kept for the summary, leaderboard and compare files is small: means and
+one float per query and metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import embeddings as emb_store
+from . import sitefiles
+from .cache import Cache, key
+from .config import BuildConfig
+from .datasets import Dataset
+from .embeddings import EmbeddingRef
+from .engine import Engine
+from .results import MetricResult, ProbeResult, ViewResult
+from .sitedata import DataDir
+
+RANK_VERSION = 2  # bump when the ranking or similarity definition changes
+UMAP_VERSION = 2  # 2: on the exact cosine neighbour graph
+
+
+def labels_of(ds: Dataset) -> np.ndarray | None:
+    return None if not ds.labeled else np.array([rec.label for rec in ds.images], dtype=np.int64)
+
+
+def _mean(x: np.ndarray | None, scale: float = 1.0) -> float | None:
+    return None if x is None else round(float(np.mean(x)) * scale, 3)
+
+
+class _Lazy:
+    """The view's embedding matrix, read from the cache the first time something needs it."""
+
+    def __init__(self, load: Callable[[], np.ndarray]):
+        self._load, self._value = load, None
+
+    def __call__(self) -> np.ndarray:
+        if self._value is None:
+            self._value = self._load()
+        return self._value
+
+
+def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, engine: Engine) -> dict[str, Any]:
+    keys = {
+        m: key(kind="rank", version=RANK_VERSION, emb=ref.key, metric=m, k=cfg.top_k, seed=cfg.seed,
+               p=cfg.minkowski_p if m == "minkowski" else None)
+        for m in cfg.metrics
+    }
+    got = {m: cache.get_arrays("rank", k) for m, k in keys.items()}
+    todo = [m for m, v in got.items() if v is None]
+    if todo:
+        for m, r in engine.rank(emb(), todo, cfg).items():
+            arrays = {"ids": r.ids, "dist": r.dist, "sim": r.sim, "exact": np.asarray(r.exact),
+                      "recall": np.asarray(np.nan if r.recall is None else r.recall)}
+            cache.put_arrays("rank", keys[m], **arrays)
+            got[m] = arrays
+    return got  # type: ignore[return-value]
+
+
+def _umap(ref: EmbeddingRef, emb: _Lazy, ranks: dict[str, Any], cfg: BuildConfig, cache: Cache,
+          engine: Engine) -> np.ndarray:
+    k = key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors,
+            d=cfg.umap_min_dist)
+    got = cache.get_arrays("umap", k)
+    if got is None:
+        from .projection import umap_2d
+
+        cos = ranks.get("cosine")
+        if cos is None or cos["ids"].shape[1] < min(cfg.umap_neighbors, ref.n - 1) - 1:
+            from .search import rank
+
+            r = rank(emb(), "cosine", max(cfg.umap_neighbors - 1, 1), p=cfg.minkowski_p, seed=cfg.seed)
+            cos = {"ids": r.ids, "dist": r.dist}
+        xy = umap_2d(emb(), seed=cfg.seed, n_neighbors=cfg.umap_neighbors, min_dist=cfg.umap_min_dist,
+                     knn=(cos["ids"], cos["dist"]))
+        got = {"xy": xy}
+        cache.put_arrays("umap", k, **got)
+    return got["xy"]
+
+
+def _probe(ref: EmbeddingRef, emb: _Lazy, labels: np.ndarray | None, cfg: BuildConfig,
+           cache: Cache) -> tuple[ProbeResult | None, str | None]:
+    if labels is None:
+        return None, "the dataset has no categories"
+    from . import probe
+
+    k = key(kind="probe", version=probe.PROBE_VERSION, emb=ref.key, folds=cfg.probe_folds,
+            cap=cfg.probe_max_images, seed=cfg.seed, labels=probe.labels_digest(labels))
+    got = cache.get_json("probe", k)
+    if got is None:
+        res = probe.linear_probe(emb(), labels, folds=cfg.probe_folds, max_images=cfg.probe_max_images,
+                                 seed=cfg.seed)
+        got = {"result": None if res.accuracy is None else {
+            "mean": round(100 * res.accuracy, 2), "std": round(100 * res.std, 2), "n_images": res.n_images,
+            "n_features": res.n_features, "n_classes": res.n_classes, "folds": res.folds,
+            "seconds": round(res.seconds, 2)}, "note": res.note}
+        cache.put_json("probe", k, got)
+    result = got["result"]
+    return (None if result is None else ProbeResult(**result)), got["note"]
+
+
+def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engine: Engine,
+           data: DataDir) -> ViewResult:
+    """Rankings, scores, map and probe of one view, with its site files written."""
+    from .search import knn_accuracy, precision_at_k, search_scores
+
+    emb = _Lazy(lambda: emb_store.load(cache, ref))
+    labels = labels_of(ds)
+    base = sitefiles.view_key(ref.dataset, ref.model, ref.layer.slug, ref.pooling)
+    ranks = _rankings(ref, emb, cfg, cache, engine)
+    metrics: dict[str, MetricResult] = {}
+    for m in cfg.metrics:
+        r = ranks[m]
+        ids = r["ids"]
+        scores = None if labels is None else search_scores(ids, labels)
+        prec = None if labels is None else precision_at_k(ids, labels)
+        knn = None if labels is None else knn_accuracy(ids, labels)
+        hits = None if prec is None else np.rint(prec * ids.shape[1]).astype(int)
+        recall = float(r["recall"])
+        exact = bool(r["exact"])
+        sitefiles.write_rankings(data, base, m, ids, r["dist"], r["sim"], scores, hits, exact=exact,
+                                 recall=None if np.isnan(recall) else recall)
+        metrics[m] = MetricResult(
+            metric=m,
+            mean_score=_mean(scores),
+            mean_precision=_mean(prec),
+            knn_accuracy=_mean(knn, 100.0),
+            scores=None if scores is None else scores.astype(np.float32),
+            exact=exact,
+            recall=None if np.isnan(recall) else round(recall, 4),
+        )
+    sitefiles.write_map(data, base, _umap(ref, emb, ranks, cfg, cache, engine))
+    probe_result, note = _probe(ref, emb, labels, cfg, cache)
+    return ViewResult(ref.dataset, ref.model, ref.layer.slug, ref.layer.name, ref.pooling, metrics, probe_result,
+                      note)
+
+
+def derive_all(refs: Sequence[tuple[EmbeddingRef, Dataset]], cfg: BuildConfig, cache: Cache, engine: Engine,
+               data: DataDir, progress: Callable[[Any], Any]) -> list[ViewResult]:
+    return [derive(ref, ds, cfg, cache, engine, data) for ref, ds in progress(refs)]
