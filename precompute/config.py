@@ -74,6 +74,7 @@ class BuildConfig:
     engine: str = "local"
     ray_address: str = ""
     memory_limit_gb: float = 0.0  # 0: 80 % of this machine's memory
+    workers: int = 0  # processes for the per-view work (UMAP, probe, scores); 0: half the cores, at most 8
     # [serve]
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
@@ -99,6 +100,12 @@ class BuildConfig:
     @property
     def manifest_path(self) -> Path:
         return self.out / "manifest.json"
+
+    @property
+    def view_workers(self) -> int:
+        if self.workers > 0:
+            return self.workers
+        return max(1, min(8, (os.cpu_count() or 1) // 2))
 
     @property
     def memory_limit_bytes(self) -> int:
@@ -130,6 +137,8 @@ class BuildConfig:
             raise ConfigError("batch_size must be at least 1")
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine '{self.engine}'; choose from {list(ENGINES)}")
+        if self.workers < 0:
+            raise ConfigError("workers must be 0 (automatic) or a positive number of processes")
         if self.probe_folds < 2:
             raise ConfigError("probe folds must be at least 2")
         if self.budget < 0:
@@ -150,7 +159,8 @@ SECTIONS: dict[str, dict[str, str]] = {
         )
     },
     "probe": {"folds": "probe_folds", "max_images": "probe_max_images"},
-    "compute": {"engine": "engine", "ray_address": "ray_address", "memory_limit_gb": "memory_limit_gb"},
+    "compute": {"engine": "engine", "ray_address": "ray_address", "memory_limit_gb": "memory_limit_gb",
+                "workers": "workers"},
     "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
 }
 TABLES = (*SECTIONS, "layers", "featurevis")

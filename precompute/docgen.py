@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from .contract import KINDS, schema, schema_name
+from .contract import KINDS, Struct, schema, schema_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

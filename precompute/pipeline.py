@@ -123,14 +123,17 @@ def check_fits(inputs: BuildInputs, cfg: BuildConfig, cache: Cache) -> None:
                     largest = ref
     if largest is None:
         return
-    # the matrix, FAISS's copy of it and a normalised copy (cosine) are in memory together while ranking
-    need = 3 * largest.nbytes + 512 * 2**20
+    # the matrix, FAISS's copy of it and a normalised copy (cosine) are in memory together while ranking, in
+    # each view worker
+    workers = cfg.view_workers if cfg.engine == "local" else 1
+    need = workers * 3 * largest.nbytes + 512 * 2**20
     if need > cfg.memory_limit_bytes:
         raise BuildError(
             f"too large for this machine: {largest.dataset} has {largest.n:,} images and pooling "
             f"'{largest.pooling}' of {largest.model}/{largest.layer.name} gives {largest.dim:,} numbers per image, "
             f"so ranking it needs about {need / gb:.1f} GB of memory; the limit is "
-            f"{cfg.memory_limit_bytes / gb:.1f} GB ([compute] memory_limit_gb, default 80 % of RAM). Use a smaller "
+            f"{cfg.memory_limit_bytes / gb:.1f} GB ([compute] memory_limit_gb, default 80 % of RAM; "
+            f"{workers} view worker(s), [compute] workers). Use a smaller "
             f"pooling (--pooling avg,gem,grid2 instead of flatten), fewer layers ([layers] in playground.toml), "
             f"or fewer images."
         )

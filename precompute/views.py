@@ -10,13 +10,15 @@ one float per query and metric.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import embeddings as emb_store
-from . import sitefiles
+from . import log, sitefiles
 from .cache import Cache, key
 from .config import BuildConfig
 from .datasets import Dataset
@@ -146,4 +148,49 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
 
 def derive_all(refs: Sequence[tuple[EmbeddingRef, Dataset]], cfg: BuildConfig, cache: Cache, engine: Engine,
                data: DataDir, progress: Callable[[Any], Any]) -> list[ViewResult]:
-    return [derive(ref, ds, cfg, cache, engine, data) for ref, ds in progress(refs)]
+    """Every view, in order. With ``workers > 1`` (machines with cores to spare; the local engine only) views run in
+    a pool of processes, each with its share of the cores for FAISS and BLAS; UMAP is single-threaded (seeded), so
+    this is where many cores pay off. Results and written files are the same either way."""
+    workers = cfg.view_workers if engine.name == "local" else 1
+    if workers <= 1 or len(refs) < 2:
+        return [derive(ref, ds, cfg, cache, engine, data) for ref, ds in progress(refs)]
+    import concurrent.futures
+    import multiprocessing
+
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, threads))  # inherited by the spawned workers at start
+    try:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow's threads
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = [pool.submit(_derive_in_worker, ref, ds, cfg) for ref, ds in refs]
+            results = []
+            for fut in progress(futures):
+                result, keys, changed = fut.result()
+                data.keys |= keys
+                data.changed += changed
+                results.append(result)
+            return results
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _worker_init() -> None:
+    # umap imports TensorFlow for its parametric variant when it can; a view worker needs none of it
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
+    log.configure(quiet=True)
+
+
+def _derive_in_worker(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig) -> tuple[ViewResult, set[str], int]:
+    from .engine import LocalEngine
+
+    data = DataDir(cfg.site_dir)
+    result = derive(ref, ds, cfg, Cache(cfg.cache_dir), LocalEngine(), data)
+    return result, data.keys, data.changed

@@ -1,15 +1,14 @@
 """Shared test setup.
 
-Before anything imports Keras, point ``KERAS_HOME`` at a private, writable copy of ``../shared/keras``
-(the real MobileNet(alpha=0.75) ImageNet weights), so tests load real weights offline and never write to
-the user's cache. ``../shared/datasets`` is read in place, never copied into the repo.
+Before anything imports Keras, ``KERAS_HOME`` points at a private copy of ``../shared/keras`` (the real
+MobileNet(alpha=0.75) ImageNet weights) or, on a clone without ``../shared``, at a persistent test cache that
+Keras fills when online (``tests/realdata.py``). Tests that need real data skip with a reason when it cannot be
+had; with ``PLAYGROUND_NO_SKIPS=1`` (CI) any skip is a failure.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,9 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = (REPO.parent / "shared").resolve()
-SHARED_DATASETS = SHARED / "datasets"
-SHARED_KERAS = SHARED / "keras"
+from tests import realdata
+from tests.realdata import REPO, SHARED, SHARED_DATASETS, SHARED_KERAS  # noqa: F401  (re-exported for tests)
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make browser`); Playwright cannot download browsers here
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,30 +31,33 @@ CHROMIUM_ARGS = [
 ]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_keras_home = Path(tempfile.mkdtemp(prefix="pg-keras-home-"))
-if SHARED_KERAS.is_dir():
-    shutil.copytree(SHARED_KERAS / "models", _keras_home / "models")
-os.environ["KERAS_HOME"] = str(_keras_home)
+_keras_home = realdata.prepare_keras_home()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    shutil.rmtree(_keras_home, ignore_errors=True)
+    """Clean up; and in CI (``PLAYGROUND_NO_SKIPS=1``), where every input exists, a skipped test fails the run."""
+    realdata.cleanup_keras_home(_keras_home)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and os.environ.get("PLAYGROUND_NO_SKIPS", "").strip() not in ("", "0"):
+        reporter.write_line(f"PLAYGROUND_NO_SKIPS: {len(skipped)} test(s) skipped, which CI forbids:", red=True)
+        for rep in skipped:
+            reporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if rep.longrepr else ''}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
 def keras_home() -> Path:
-    """The private Keras cache holding the real MobileNet(alpha=0.75) weights."""
-    if not (_keras_home / "models" / "mobilenet_7_5_224_tf_no_top.h5").exists():
-        pytest.fail(f"real MobileNet weights missing: expected ../shared/keras beside the repo ({SHARED_KERAS})")
+    """The Keras cache holding the real MobileNet(alpha=0.75) weights (skips, with how, when they cannot be had)."""
+    realdata.mobilenet_weights(_keras_home)
     return _keras_home
 
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    """The four real 200-image datasets in ../shared/datasets (read-only)."""
-    if not SHARED_DATASETS.is_dir():
-        pytest.fail(f"../shared/datasets not found beside the repo ({SHARED_DATASETS})")
-    return SHARED_DATASETS
+    """A folder with the four real 200-image datasets (../shared/datasets, or fetched; read-only)."""
+    return realdata.datasets_root()
 
 
 @pytest.fixture(scope="session")
