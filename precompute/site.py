@@ -99,9 +99,8 @@ def _names(items: list[str]) -> str:
 def describe_build(datasets: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
     """The pages' meta description, from what this build actually has (never a model it does not)."""
     names = [str(m.get("display") or m.get("name")) for m in models]
-    ds = [str(d.get("name")) for d in datasets]
     what = f"{len(names)} model" + ("s" if len(names) != 1 else "") + (f" ({_names(names)})" if names else "")
-    on = f" on {_names(ds)}" if ds else ""
+    on = f" on {len(datasets)} image dataset" + ("s" if len(datasets) != 1 else "") if datasets else ""
     return (
         "See what convolutional networks see: semantic image search with every layer of "
         f"{what}{on}, and what their channels respond to."
