@@ -443,10 +443,11 @@
     setupDialogs();
     PG.followHash((always) => {
       const v = fromHash();
-      if (!always && JSON.stringify(v.state) === JSON.stringify(S)) return;
+      const same = JSON.stringify(v.state) === JSON.stringify(S);
       const prev = S;
       S = v.state;
-      if (v.problems.length) writeState(false);
+      if (v.problems.length) writeState(false); // the address bar shows what is shown
+      if (!always && same) return;
       update(prev);
     });
     S = fromHash().state;

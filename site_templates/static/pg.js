@@ -98,6 +98,7 @@
       if (v !== null && v !== undefined && v !== "" && v !== false) s.set(k, v === true ? "1" : String(v));
     });
     const url = `#${s.toString()}`;
+    PG.writtenHash = url;
     if (url === location.hash) return;
     try {
       history[push ? "pushState" : "replaceState"](null, "", url);
@@ -267,6 +268,9 @@
       onHash(true);
     });
     window.addEventListener("hashchange", () => {
+      // a fragment navigation fires popstate first (followed there); after it corrected the address bar the
+      // hash is the page's own: nothing more to follow
+      if (location.hash === PG.writtenHash) return;
       onHash(false);
     });
   };

@@ -163,10 +163,11 @@
     start() {
       PG.followHash((always) => {
         const v = fromHash();
-        if (!always && JSON.stringify(v.state) === JSON.stringify(S)) return;
+        const same = JSON.stringify(v.state) === JSON.stringify(S);
         const prev = S;
         S = v.state;
-        if (v.problems.length) writeState(false);
+        if (v.problems.length) writeState(false); // the address bar shows what is shown
+        if (!always && same) return;
         update(prev);
       });
       S = fromHash().state;
