@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# The JavaScript linter (Biome, pinned in package.json + package-lock.json) comes from npm; without npm the
+# site still builds and the Python checks still run.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "npm not found: skipping the JavaScript linter (Biome); install Node.js + npm to lint site_templates/static"; fi
+
+install: $(NODE_STAMP)
+
 build: install
 	$(BIN)/playground build $(ARGS)
 
@@ -41,7 +51,10 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: install
-	$(BIN)/ruff check precompute tests
+	$(BIN)/ruff check precompute tests benchmarks
+	$(BIN)/ruff format --check precompute tests benchmarks
+	@if [ -x node_modules/.bin/biome ]; then node_modules/.bin/biome check site_templates/static; \
+	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
 # The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX.
 test: install browser lint

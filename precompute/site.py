@@ -89,14 +89,39 @@ def _fmt_params(n: Any) -> str:
     return f"{int(n)}"
 
 
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe_build(datasets: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
+    """The pages' meta description, from what this build actually has (never a model it does not)."""
+    names = [str(m.get("display") or m.get("name")) for m in models]
+    what = f"{len(names)} model" + ("s" if len(names) != 1 else "") + (f" ({_names(names)})" if names else "")
+    on = f" on {len(datasets)} image dataset" + ("s" if len(datasets) != 1 else "") if datasets else ""
+    return (
+        "See what convolutional networks see: semantic image search with every layer of "
+        f"{what}{on}, and what their channels respond to."
+    )
+
+
 def _context(index: dict[str, Any], site_dir: Path) -> dict[str, Any]:
     datasets = [d for d in index.get("datasets", []) if isinstance(d, dict)]
     models = [m for m in index.get("models", []) if isinstance(m, dict)]
-    explorer = (Path(site_dir) / "data" / "explorer" / "index.js").exists()
+    search_models = [m for m in models if not m.get("explorer_only")]
+    explorer_path = Path(site_dir) / "data" / "explorer" / "index.js"
+    explorer = explorer_path.exists()
+    ex_index = read_data_file(explorer_path) if explorer else {}
     return {
+        "description": describe_build(datasets, search_models),
+        "trained_models": [m for m in search_models if m.get("weights") == "trained"],
+        "imagenet_models": sorted(
+            {str(m.get("display") or m.get("name")) for m in models if m.get("weights") == "imagenet"}
+        ),
+        "explorer_quick": bool(ex_index.get("quick")),
+        "fv_channels": (ex_index.get("settings") or {}).get("channels"),
         "index": index,
         "datasets": datasets,
-        "models": [m for m in models if not m.get("explorer_only")],
+        "models": search_models,
         "metrics": [m for m in index.get("metrics", []) if isinstance(m, dict)],
         "missing": [m for m in index.get("missing", []) if isinstance(m, dict)],
         "build": index.get("build", {}) if isinstance(index.get("build"), dict) else {},

@@ -1,9 +1,56 @@
-"""Small helpers shared by test modules."""
+"""Helpers shared by test modules: a real-image dataset subset, the ONE real site build of a test session
+(used by test_site_render and test_browser), and what a browser page did (console errors, dialogs, requests).
+
+The real build (``real_site()``): the real pipeline run once per session on a copy of
+``../shared/datasets/iconic200`` plus a generated dataset whose folder, class and file names contain
+``<script>``, ``<img onerror>``, quotes and ``&``, with two small models (the real MobileNet(alpha=0.75)
+ImageNet weights and MobileNet with ``random`` weights) and one model whose weights cannot be had offline
+(``vgg16`` with ImageNet weights: a "not built" note, as on a real offline build), the Model Explorer with
+``--quick``, then rendered. A failing stage FAILS the tests that use the build: a broken Model Explorer is
+an error, never a skip.
+
+Set ``PG_TEST_SITE_OUT=DIR`` to reuse a build made earlier by ``real_site()`` (development only).
+"""
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from precompute.site import render_site
+from precompute.sitedata import read_data_file
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+ARTIFACTS = REPO / "test-artifacts"
+
+KB = 1024
+FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
+SWITCH_BUDGET = 50 * KB
+
+HOSTILE_DATASET = "hostile<svg onload=window.__pwned=5>"
+HOSTILE_CLASSES = (
+    '<img src=x onerror="window.__pwned=1">',
+    'Tom & Jerry\'s "best"',
+    "<script>window.__pwned=2<\\script>",
+)
+HOSTILE_FILES = (
+    "<img src=y onerror=window.__pwned=4> {j}.png",
+    "a&amp;b \"q\" '{j}'.png",
+    "<b>{j}<\\b>.png",
+)
+# a model the real build asks for but cannot have offline: the site must say so without local paths
+UNAVAILABLE_MODEL = "vgg16"
 
 
 def small_copy(src: Path, dest: Path, classes: int = 3, per_class: int = 6) -> Path:
@@ -13,3 +60,169 @@ def small_copy(src: Path, dest: Path, classes: int = 3, per_class: int = 6) -> P
         for f in sorted(cls.iterdir())[:per_class]:
             shutil.copy(f, dest / cls.name / f.name)
     return dest
+
+
+# ---------------------------------------------------------------------------------------------- real build
+@dataclass
+class SiteBuild:
+    out: Path
+    site: Path
+    index: dict[str, Any]
+    hostile_slug: str
+    main_slug: str
+    featurevis: bool
+    log: str = ""
+    local_paths: tuple[str, ...] = ()  # absolute paths of the machine that built it (none may appear in the site)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_hostile_dataset(root: Path) -> Path:
+    """3 classes x 6 small generated images; every name is an HTML injection attempt."""
+    from PIL import Image, ImageDraw
+
+    ds = root / HOSTILE_DATASET
+    colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200)]
+    for ci, cls in enumerate(HOSTILE_CLASSES):
+        folder = ds / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        for j in range(6):
+            im = Image.new("RGB", (96, 96), colours[ci])
+            ImageDraw.Draw(im).ellipse((10 + j * 5, 10, 60 + j * 4, 70), fill=(240, 240, 240 - j * 30))
+            im.save(folder / HOSTILE_FILES[ci].format(j=j))
+    return ds
+
+
+def _playground() -> list[str]:
+    exe = Path(sys.executable).with_name("playground")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "from precompute.cli import main; main()"]
+
+
+def _run(args: list[str], log: list[str]) -> None:
+    env = {**os.environ, "PLAYGROUND_OFFLINE": "1"}  # the unavailable model fails at once, no network probe
+    proc = subprocess.run(_playground() + args, capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
+    log.append(f"$ playground {' '.join(args)}\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"playground {args[1] if len(args) > 1 else args} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def has_featurevis(site: Path) -> bool:
+    path = site / "data" / "explorer" / "index.js"
+    return path.exists() and any(m.get("layers") for m in read_data_file(path).get("models", []))
+
+
+@lru_cache(maxsize=1)
+def real_site() -> SiteBuild:
+    """Run the real pipeline once per test session and render the site (see the module docstring)."""
+    reuse = os.environ.get("PG_TEST_SITE_OUT")
+    log: list[str] = []
+    tmp = Path(tempfile.mkdtemp(prefix="pg-site-build-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    if reuse and (Path(reuse) / "site" / "data" / "index.js").exists():
+        out = Path(reuse)
+        render_site(out / "site")
+    else:
+        if not (SHARED / "datasets" / "iconic200").is_dir():
+            pytest.fail(f"../shared/datasets/iconic200 not found beside the repo ({SHARED})")
+        out = Path(reuse) if reuse else tmp / "out"
+        dsroot = tmp / "datasets"
+        shutil.copytree(
+            SHARED / "datasets" / "iconic200", dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md")
+        )
+        hostile = make_hostile_dataset(dsroot)
+        common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
+        models = f"mobilenet_075@imagenet,mobilenet@random,{UNAVAILABLE_MODEL}@imagenet"
+        _run(["-q", "precompute", *common, "--models", models], log)
+        _run(["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log)
+        _run(["-q", "render", "--out", str(out)], log)
+        render_site(out / "site")  # the render under test, whatever the CLI wiring does
+    site = out / "site"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "real-build.log").write_text("\n".join(log) or f"reused {out}")
+    if not has_featurevis(site):
+        pytest.fail("the Model Explorer was not built (featurevis failed or skipped its model): see real-build.log")
+    index = read_data_file(site / "data" / "index.js")
+    slugs = {d["name"]: d["slug"] for d in index["datasets"]}
+    hostile_slug = next(s for n, s in slugs.items() if n.startswith("hostile"))
+    local = {str(REPO), str(Path.home()), str(tmp), str(out.resolve()), tempfile.gettempdir().rstrip("/") + "/"}
+    if os.environ.get("KERAS_HOME"):
+        local.add(os.environ["KERAS_HOME"])
+    return SiteBuild(
+        out=out,
+        site=site,
+        index=index,
+        hostile_slug=hostile_slug,
+        main_slug=slugs.get("iconic200", index["defaults"]["dataset"]),
+        featurevis=True,
+        log="\n".join(log),
+        local_paths=tuple(sorted(p for p in local if len(p) > 1)),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ browser
+@dataclass
+class Watch:
+    """What a page did: checked after every test."""
+
+    origin: str
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    responses: list[tuple[str, int]] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        return [u for u in self.requests if not (u.startswith(self.origin) or u.startswith("data:"))]
+
+
+def attach(page: Any, watch: Watch) -> None:
+    """Record console errors and warnings, uncaught exceptions, requests, responses and dialogs of ``page``."""
+    page.on(
+        "console",
+        lambda m: watch.errors.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
+    page.on("request", lambda r: watch.requests.append(r.url))
+    page.on(
+        "requestfailed",
+        lambda r: (
+            None
+            if "ERR_ABORTED" in (r.failure or "")  # cut by a navigation
+            else watch.errors.append(f"requestfailed: {r.url} {r.failure}")
+        ),
+    )
+    page.on("response", lambda r: watch.responses.append((r.url, r.status)))
+
+    def on_dialog(d: Any) -> None:
+        watch.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+
+
+# The first-visit intro opens by itself on a fresh profile; tests that are not about it start as a returning
+# visitor (the intro already seen), exactly as the page records it.
+SEEN_INTRO = "try { localStorage.setItem('pg-intro-seen', '1'); } catch (e) {}"
+
+
+def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> str:
+    """Wait until the page rendered a view newer than ``prev`` (body[data-ready] changes, no aria-busy)."""
+    page.wait_for_function(
+        "(prev) => document.body.dataset.ready && document.body.dataset.ready !== prev"
+        " && !document.body.hasAttribute('aria-busy')",
+        arg=prev,
+        timeout=timeout,
+    )
+    return page.evaluate("document.body.dataset.ready")
+
+
+def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (0..255 channels), computed here independently of the site."""
+
+    def lum(c: tuple[float, float, float]) -> float:
+        v = [x / 255 for x in c]
+        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+
+    a, b = lum(fg), lum(bg)
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)

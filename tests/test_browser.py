@@ -19,7 +19,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -27,14 +26,19 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from precompute.sitedata import read_data_file
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: F401  (the `browser` fixture lives there)
-from tests.test_site_render import (
+from tests.helpers import (
     ARTIFACTS,
     FIRST_VIEW_BUDGET,
     HOSTILE_CLASSES,
+    SEEN_INTRO,
     SWITCH_BUDGET,
+    UNAVAILABLE_MODEL,
     SiteBuild,
+    Watch,
+    attach,
+    contrast_ratio,
     real_site,
+    wait_ready,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -75,58 +79,27 @@ def server(build: SiteBuild) -> Iterator[str]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@dataclass
-class Watch:
-    """What a page did: checked after every test."""
-
-    origin: str
-    errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    responses: list[tuple[str, int]] = field(default_factory=list)
-
-    def foreign(self) -> list[str]:
-        return [u for u in self.requests if not (u.startswith(self.origin) or u.startswith("data:"))]
-
-
-def _attach(page: Any, watch: Watch) -> None:
-    page.on(
-        "console",
-        lambda m: (
-            watch.errors.append(f"console.{m.type}: {m.text}")
-            if m.type in ("error", "warning") and "Download the React DevTools" not in m.text
-            else None
-        ),
-    )
-    page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
-    page.on("request", lambda r: watch.requests.append(r.url))
-    page.on(
-        "requestfailed",
-        lambda r: (
-            None
-            if "ERR_ABORTED" in (r.failure or "")  # cut by a navigation
-            else watch.errors.append(f"requestfailed: {r.url} {r.failure}")
-        ),
-    )
-    page.on("response", lambda r: watch.responses.append((r.url, r.status)))
-
-    def on_dialog(d: Any) -> None:
-        watch.dialogs.append(d.message)
-        d.dismiss()
-
-    page.on("dialog", on_dialog)
-
-
 @pytest.fixture()
 def new_page(browser: Any, server: str) -> Iterator[Any]:
-    """Factory: new_page(viewport=DESKTOP, origin=server) -> (page, watch). Checks run at teardown."""
+    """Factory: new_page(viewport=DESKTOP, origin=server, first_visit=False, ...) -> (page, watch).
+    ``first_visit``: a fresh profile (the intro opens); otherwise a returning visitor. Checks run at teardown."""
     made: list[tuple[Any, Any, Watch]] = []
 
-    def make(viewport: dict[str, int] = DESKTOP, origin: str | None = None) -> tuple[Any, Watch]:
-        ctx = browser.new_context(viewport=viewport, device_scale_factor=1, reduced_motion="no-preference")
+    def make(
+        viewport: dict[str, int] = DESKTOP,
+        origin: str | None = None,
+        first_visit: bool = False,
+        color_scheme: str = "light",
+        reduced_motion: str = "no-preference",
+    ) -> tuple[Any, Watch]:
+        ctx = browser.new_context(
+            viewport=viewport, device_scale_factor=1, reduced_motion=reduced_motion, color_scheme=color_scheme
+        )
+        if not first_visit:
+            ctx.add_init_script(SEEN_INTRO)
         page = ctx.new_page()
         watch = Watch(origin=origin or server.split(f"/{SUBPATH}/")[0] + f"/{SUBPATH}/")
-        _attach(page, watch)
+        attach(page, watch)
         made.append((ctx, page, watch))
         return page, watch
 
@@ -144,16 +117,6 @@ def new_page(browser: Any, server: str) -> Iterator[Any]:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> str:
-    page.wait_for_function(
-        "(prev) => document.body.dataset.ready && document.body.dataset.ready !== prev"
-        " && !document.body.hasAttribute('aria-busy')",
-        arg=prev,
-        timeout=timeout,
-    )
-    return page.evaluate("document.body.dataset.ready")
-
-
 def ready_token(page: Any) -> str | None:
     return page.evaluate("document.body.dataset.ready || null")
 
@@ -221,6 +184,14 @@ def screenshot(page: Any, name: str, full: bool = True) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=full)
     return path
+
+
+# the element's top edge is on screen, in the upper part of the viewport (where PG.reveal puts it)
+IN_VIEW = "(e) => { const r = e.getBoundingClientRect(); return r.top >= -1 && r.top < innerHeight * 0.6; }"
+
+
+def in_viewport(page: Any, selector: str) -> bool:
+    return page.evaluate(f"(sel) => ({IN_VIEW})(document.querySelector(sel))", selector)
 
 
 def show_map(page: Any) -> None:
@@ -442,10 +413,12 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
         return null;
     })()""")
     assert pick is not None
+    assert not in_viewport(page, "#search")
     tok = ready_token(page)
     page.mouse.click(pick["x"], pick["y"])
     wait_ready(page, tok)
     assert state(page)["q"] == pick["i"] and page.evaluate("PG.page.map().query") == pick["i"]
+    page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#search'))", timeout=5000)
 
     # a layer change animates the points to the new layout
     page.locator("#map").focus()
@@ -483,11 +456,20 @@ def test_scatter_is_smooth_with_10000_points(server: str, new_page: Any) -> None
           xy.push([(k % 5) / 5 + rnd() * 0.2, Math.floor(k / 5) / 4 + rnd() * 0.25]); xy2.push([rnd(), rnd()]); }
         s.setData(xy, cls, Array.from({length: 20}, (_, i) => 'class ' + i), false);
         s.setSelection(5, [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        const counts = {fill: 0, arc: 0};
+        const ctx = s.ctx, fill = ctx.fill.bind(ctx), arc = ctx.arc.bind(ctx);
+        ctx.fill = (...a) => { counts.fill++; return fill(...a); };
+        ctx.arc = (...a) => { counts.arc++; return arc(...a); };
+        s.draw();
+        const fills = counts.fill, arcs = counts.arc;
+        ctx.fill = fill; ctx.arc = arc;
         const t0 = performance.now();
         for (let i = 0; i < 20; i++) s.draw();
         const draw = (performance.now() - t0) / 20;
+        let examined = 0, examinedMax = 0;
         const t1 = performance.now();
-        for (let i = 0; i < 2000; i++) s.pick(rnd() * 900, rnd() * 600);
+        for (let i = 0; i < 2000; i++) { s.pick(rnd() * 900, rnd() * 600);
+          examined += s.lastExamined; examinedMax = Math.max(examinedMax, s.lastExamined); }
         const pick = (performance.now() - t1) / 2000;
         let frames = 0; const f0 = performance.now();
         s.setData(xy2, cls, null, true);
@@ -495,13 +477,17 @@ def test_scatter_is_smooth_with_10000_points(server: str, new_page: Any) -> None
                                  requestAnimationFrame(tick); });
         const anim = performance.now() - f0;
         box.remove();
-        return {draw_ms: draw, pick_ms: pick, transition_frames: frames, transition_ms: anim};
+        return {draw_ms: draw, pick_ms: pick, transition_frames: frames, transition_ms: anim,
+                fills_per_frame: fills, arcs_per_frame: arcs, examined_mean: examined / 2000,
+                examined_max: examinedMax};
     }""")
     record("scatter_10000_points", res)
-    print(res)
-    # software rendering (--disable-gpu) on a shared 2-core machine: generous bounds, measured values recorded
-    assert res["draw_ms"] < 50, res
-    assert res["pick_ms"] < 1, res
+    print(res)  # timings are machine-dependent: recorded, not asserted (speed targets live in benchmarks)
+    # behaviour that makes it fast on any machine: one fill per category per frame (not one per point) ...
+    assert res["fills_per_frame"] <= 20 + 1 + 15 + 1 + 30, res  # categories, other, results, query, label dots
+    assert res["arcs_per_frame"] >= 10000, res  # ... and every point is still drawn
+    # ... and the hover hit test looks only at the points in the grid cells near the cursor
+    assert res["examined_max"] < 10000 / 20, res
     assert res["transition_frames"] >= 8, res
 
 
@@ -536,9 +522,12 @@ def test_compare_view(build: SiteBuild, server: str, new_page: Any) -> None:
     if state(page)["q"] // 64 == q // 64:
         assert not any("/compare/" in k for k in requests_after(page, n))
     bar = page.locator(".cmp-model").last.locator(".cmp-bar").nth(1)
+    bar.scroll_into_view_if_needed()
+    assert not in_viewport(page, "#search")
     tok = ready_token(page)
     bar.click()
     wait_ready(page, tok)
+    page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#search'))", timeout=5000)
     s2 = state(page)
     assert s2["model"] == cmp["models"][-1] and s2["layer"] == cmp["layers"][cmp["models"][-1]][1]
 
@@ -565,9 +554,13 @@ def test_leaderboard(build: SiteBuild, server: str, new_page: Any) -> None:
     first = rows.nth(0).locator(".heat-cell").first.inner_text().replace("★", "")
     assert abs(float(first) - prec[models[0]["slug"]][0]) <= 0.0051 and "lb=precision" in page.url
     target = rows.nth(len(models) - 1).locator(".heat-cell").nth(2)
+    target.scroll_into_view_if_needed()
+    assert not in_viewport(page, "#search"), "the test must start with the results off screen"
     tok = ready_token(page)
     target.click()
     wait_ready(page, tok)
+    # visible feedback: the new results scroll into view
+    page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#search'))", timeout=5000)
     assert state(page)["model"] == models[-1]["slug"] and state(page)["layer"] == models[-1]["layers"][2]["slug"]
 
 
@@ -637,11 +630,14 @@ def test_deep_link_restores_state(build: SiteBuild, server: str, new_page: Any) 
         page.reload()
         wait_ready(page)
         page.wait_for_selector(".cmp-model")
-    # an invalid link falls back to defaults instead of breaking
+    # an invalid link falls back to defaults instead of breaking, says so and corrects the address bar
+    page.goto("about:blank")
     page.goto(server + "index.html#ds=nope&model=%3Cscript%3E&layer=zz&metric=x&q=-4")
-    page.reload()
     wait_ready(page)
     assert state(page)["ds"] == build.index["defaults"]["dataset"] and state(page)["q"] == 0
+    note = page.locator("#link-notice [role=status]")
+    assert note.is_visible() and "<script>" in note.inner_text()  # shown as text
+    assert "nope" not in page.url and "%3Cscript" not in page.url and "q=0" in page.url
 
 
 def test_model_explorer(build: SiteBuild, server: str, new_page: Any) -> None:
@@ -654,10 +650,7 @@ def test_model_explorer(build: SiteBuild, server: str, new_page: Any) -> None:
     models = page.evaluate("PG.page.models().map(m => ({slug: m.slug, hasFv: m.hasFv, n: m.layers.length}))")
     cur = next(m for m in models if m["slug"] == s["model"])
     assert page.locator("#ex-layers [role=radio]").count() == cur["n"]
-    if not build.featurevis:
-        assert "playground featurevis" in page.locator("#channels").inner_text()
-        pytest.skip("feature visualizations were not built (the stage is missing or failed): see real-build.log")
-    assert cur["hasFv"]
+    assert build.featurevis and cur["hasFv"]  # a broken Model Explorer build fails real_site(), never skips
     chans = data(build, f"explorer/{s['model']}/{s['layer']}")
     chans = chans if isinstance(chans, list) else chans["channels"]
     page.wait_for_selector("#channels .channel")
@@ -683,7 +676,10 @@ def test_model_explorer(build: SiteBuild, server: str, new_page: Any) -> None:
         la for m in build.index["models"] if m["slug"] == s2["model"] for la in m["layers"] if la["slug"] == s2["layer"]
     )
     facts = page.locator("#dlg-facts").inner_text()
-    assert f"{chans[1]['channel']} / {layer['channels']}" in facts and layer["name"] in facts
+    assert f"number {chans[1]['channel']} of the layer's {layer['channels']}" in facts and layer["name"] in facts
+    assert page.locator("#dlg-pos").inner_text() == f"2 of the {len(chans)} channels shown"
+    sub = page.locator("#ex-ch-sub").inner_text()
+    assert f"This layer has {layer['channels']} channels" in sub and "live channels" in sub, sub
     assert page.locator("#dlg-examples .example").count() == len(chans[1]["examples"])
     page.wait_for_function(  # category names replace "ds #id" once the dataset listing is loaded
         "() => [...document.querySelectorAll('#dlg-examples figcaption')].every(f => !f.textContent.includes('#'))"
@@ -806,7 +802,26 @@ def test_accessibility_basics(build: SiteBuild, server: str, new_page: Any) -> N
 
 
 def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
-    shots = []
+    """Each screenshot state is checked, not just saved: its key elements are on screen and inside the viewport
+    horizontally, and nothing overflows sideways. The PNGs go to test-artifacts/ for people to look at."""
+
+    def check(page: Any, name: str, selectors: list[str], full: bool = True) -> None:
+        res = page.evaluate(
+            """(sels) => ({
+                overflow: document.documentElement.scrollWidth - innerWidth,
+                boxes: sels.map(s => { const e = document.querySelector(s); if (!e) return [s, null];
+                    const r = e.getBoundingClientRect(); return [s, [r.left, r.right, r.width, r.height]]; }),
+            })""",
+            selectors,
+        )
+        assert res["overflow"] <= 0, (name, res)
+        width = page.viewport_size["width"]
+        for sel, box in res["boxes"]:
+            assert box is not None, (name, sel)
+            left, right, w, h = box
+            assert w > 0 and h > 0 and left >= -0.5 and right <= width + 0.5, (name, sel, box)
+        screenshot(page, name, full=full)
+
     for label, viewport in (("desktop", DESKTOP), ("375", PHONE)):
         page, _ = new_page(viewport)
         page.goto(server + "index.html")
@@ -815,16 +830,16 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(700)
         page.wait_for_load_state("networkidle")
-        shots.append(screenshot(page, f"search-{label}.png"))
+        check(page, f"search-{label}.png", ["#query-img", "#results .result", "#config-chips", "#map", "#grid"])
         tok = ready_token(page)
         page.click("#adv-toggle")
         wait_ready(page, tok)
         page.wait_for_load_state("networkidle")
-        shots.append(screenshot(page, f"search-advanced-{label}.png", full=False))
+        check(page, f"search-advanced-{label}.png", ["#tiles-layer [aria-checked=true]", "#layer-details"], False)
         page.locator("#analysis").scroll_into_view_if_needed()
         page.click("#tab-compare")
         page.wait_for_selector(".cmp-model")
-        page.locator("#analysis").screenshot(path=str(ARTIFACTS / f"search-compare-{label}.png"))
+        check(page, f"search-compare-{label}.png", [".cmp-model", ".cmp-bar.is-best"], False)
         tok = ready_token(page)
         set_hash(page, f"ds={build.hostile_slug}&view=cat")
         wait_ready(page, tok)
@@ -832,23 +847,308 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(700)  # the results' fade-in
         page.wait_for_load_state("networkidle")
-        shots.append(screenshot(page, f"search-hostile-{label}.png"))
+        check(page, f"search-hostile-{label}.png", ["#results .result", "#grid .cat-title"])
         page.goto(server + "explorer.html")
         page.wait_for_function("() => document.body.dataset.ready")
         page.wait_for_load_state("networkidle")
-        shots.append(screenshot(page, f"explorer-{label}.png"))
-        if build.featurevis:
-            page.locator("#channels .channel").first.click()
-            page.wait_for_selector("#dlg-channel[open]")
-            page.wait_for_load_state("networkidle")
-            shots.append(screenshot(page, f"explorer-channel-{label}.png", full=False))
-            fits = page.evaluate(
-                "(() => { const d = document.querySelector('#dlg-channel');"
-                " return d.scrollWidth <= d.clientWidth + 1; })()"
-            )
-            assert fits, f"the channel dialog overflows at {viewport['width']} px"
-            page.keyboard.press("Escape")
+        check(page, f"explorer-{label}.png", ["#ex-models [aria-checked=true]", "#channels .channel"])
+        page.locator("#channels .channel").first.click()
+        page.wait_for_selector("#dlg-channel[open]")
+        page.wait_for_load_state("networkidle")
+        check(page, f"explorer-channel-{label}.png", ["#dlg-img", "#dlg-examples .example"], False)
+        fits = page.evaluate(
+            "(() => { const d = document.querySelector('#dlg-channel'); return d.scrollWidth <= d.clientWidth + 1; })()"
+        )
+        assert fits, f"the channel dialog overflows at {viewport['width']} px"
+        page.keyboard.press("Escape")
         page.goto(server + "about.html")
         page.wait_for_load_state("networkidle")
-        shots.append(screenshot(page, f"about-{label}.png"))
-    assert all(p.stat().st_size > 10_000 for p in shots)
+        check(page, f"about-{label}.png", ["h1", "#this-build"])
+
+
+# ------------------------------------------------------------------------------ what a first-time visitor meets
+def test_query_image_is_shown_whole(build: SiteBuild, server: str, new_page: Any) -> None:
+    """The selected image is never cropped: its rendered picture lies inside the figure, at desktop and phone."""
+    sizes = {}
+    for label, viewport in (("1280", DESKTOP), ("375", PHONE)):
+        page, _ = new_page(viewport)
+        page.goto(server + "index.html#q=5")
+        wait_ready(page)
+        page.wait_for_function("() => document.querySelector('#query-img').naturalWidth > 0")
+        r = page.evaluate("""() => {
+            const img = document.querySelector('#query-img'), fig = img.parentElement;
+            const f = fig.getBoundingClientRect(), i = img.getBoundingClientRect();
+            // the drawn picture inside the img box (object-fit: contain keeps the aspect ratio)
+            const s = getComputedStyle(img), k = Math.min(i.width / img.naturalWidth, i.height / img.naturalHeight);
+            const fit = s.objectFit === 'contain' ? k : s.objectFit === 'cover' ? Math.max(i.width / img.naturalWidth,
+                i.height / img.naturalHeight) : null;
+            const w = fit === null ? i.width : img.naturalWidth * fit;
+            const h = fit === null ? i.height : img.naturalHeight * fit;
+            const x = i.left + (i.width - w) / 2, y = i.top + (i.height - h) / 2;
+            return {fig: [f.left, f.top, f.right, f.bottom], pic: [x, y, x + w, y + h], fit: s.objectFit,
+                    natural: [img.naturalWidth, img.naturalHeight]};
+        }""")
+        fl, ft, fr, fb = r["fig"]
+        pl, pt, pr, pb = r["pic"]
+        assert pl >= fl - 0.5 and pt >= ft - 0.5 and pr <= fr + 0.5 and pb <= fb + 0.5, (label, r)
+        assert r["fit"] != "cover", r
+        # and it uses the figure: the longer side fills it
+        assert max(pr - pl, pb - pt) >= min(fr - fl, fb - ft) - 1, (label, r)
+        sizes[label] = [round(fr - fl), round(fb - ft)]
+    print("query figure CSS px (width, height):", sizes)
+    record("query_figure_css_px", sizes)
+
+
+def _spread(xy: list[list[float]], labels: list[int | None]) -> dict[int, float]:
+    """Independent of the site: RMS distance of each category to its centroid / RMS of all points to theirs."""
+    import numpy as np
+
+    p = np.asarray(xy, float)
+    whole = np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())
+    out = {}
+    for c in sorted({lab for lab in labels if lab is not None}):
+        q = p[[i for i, lab in enumerate(labels) if lab == c]]
+        out[c] = float(np.sqrt(((q - q.mean(0)) ** 2).sum(1).mean()) / whole)
+    return out
+
+
+def _overlaps(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    bad = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if (
+                a["x"] < b["x"] + b["w"]
+                and b["x"] < a["x"] + a["w"]
+                and a["y"] < b["y"] + b["h"]
+                and b["y"] < a["y"] + a["h"]
+            ):
+                bad.append((a["text"], b["text"]))
+    return bad
+
+
+def test_map_labels_never_overlap_and_skip_spread_out_categories(build: SiteBuild, server: str, new_page: Any) -> None:
+    page, _ = new_page()
+    page.goto(server + "index.html")
+    wait_ready(page)
+    s = state(page)
+    model = next(m for m in build.index["models"] if m["slug"] == s["model"])
+    labels = [im["label"] for im in data(build, f"datasets/{s['ds']}")["images"]]
+    threshold = page.evaluate("PG.Scatter.COMPACT")
+    spread_out_seen = 0
+    for layer in model["layers"]:
+        tok = ready_token(page)
+        set_hash(page, f"ds={s['ds']}&model={s['model']}&layer={layer['slug']}&metric={s['metric']}&q=0")
+        if layer["slug"] != state(page)["layer"]:
+            wait_ready(page, tok)
+        show_map(page)
+        xy = data(build, f"{s['ds']}/{s['model']}/{layer['slug']}/{s['metric']}")["xy"]
+        page.wait_for_function(  # the new layer's layout is drawn (the transition has ended)
+            "(p) => { const m = PG.page.map(); return !m.anim && Math.abs(m.x[1] - p[0]) < 1e-3"
+            " && Math.abs(m.y[1] - p[1]) < 1e-3; }",
+            arg=xy[1],
+        )
+        drawn = page.evaluate("PG.page.map().labels.map(l => ({c: l.c, text: l.text, x: l.x, y: l.y, w: l.w, h: l.h}))")
+        assert _overlaps(drawn) == [], (layer["name"], drawn)
+        spread = _spread(xy, labels)
+        for lab in drawn:
+            assert spread[lab["c"]] <= threshold + 1e-3, (layer["name"], lab, spread)
+        spread_out_seen += sum(v > threshold + 1e-3 for v in spread.values())
+    assert spread_out_seen > 0, "no layer of the real build has a spread-out category: the check proved nothing"
+    # synthetic: ten categories piled on one spot (all compact) -> one label; one category spread over the map
+    # -> none; a compact category far away -> its own label
+    res = page.evaluate("""() => {
+        const box = document.createElement('div'); box.style.cssText = 'width:600px;height:400px;position:fixed;top:0';
+        const c = document.createElement('canvas'); c.style.cssText = 'width:100%;height:100%'; box.appendChild(c);
+        document.body.appendChild(box);
+        const s = new PG.Scatter(c, {}); s.resize();
+        let seed = 3; const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+        const xy = [], cls = [];
+        for (let k = 0; k < 10; k++) for (let i = 0; i < 20; i++) {
+            xy.push([0.3 + rnd() * 0.04, 0.5 + rnd() * 0.04]); cls.push(k); }
+        for (let i = 0; i < 60; i++) { xy.push([rnd(), rnd()]); cls.push(10); }
+        for (let i = 0; i < 20; i++) { xy.push([0.85 + rnd() * 0.03, 0.2 + rnd() * 0.03]); cls.push(11); }
+        s.setData(xy, cls, Array.from({length: 12}, (_, i) => 'category ' + i), false); s.draw();
+        const out = s.labels.map(l => l.c); box.remove(); return out;
+    }""")
+    assert 10 not in res and 11 in res and len([c for c in res if c < 10]) == 1, res
+
+
+def test_foreign_deep_link_is_named_and_corrected(build: SiteBuild, server: str, new_page: Any) -> None:
+    """A link naming a model this build lacks: a visible message, the defaults shown, the address bar fixed."""
+    assert all(m["slug"] != UNAVAILABLE_MODEL for m in build.index["models"])
+    d = build.index["defaults"]
+    page, _ = new_page()
+    page.goto(server + f"index.html#ds={d['dataset']}&model={UNAVAILABLE_MODEL}&layer=block5_conv3&q=3")
+    wait_ready(page)
+    note = page.locator("#link-notice [role=status]")
+    assert note.is_visible()
+    text = note.inner_text()
+    default_model = next(m for m in build.index["models"] if m["slug"] == d["model"])
+    assert f"“{UNAVAILABLE_MODEL}” is not a model in this build; showing {default_model['display']}" in text, text
+    assert f"model={d['model']}" in page.url and UNAVAILABLE_MODEL not in page.url and "q=3" in page.url
+    assert state(page)["model"] == d["model"] and state(page)["q"] == 3
+    # a later edit of the hash too
+    set_hash(page, f"ds={d['dataset']}&model={d['model']}&layer={d['layer']}&metric=chebyshev&q=3")
+    page.wait_for_function("() => !location.hash.includes('chebyshev')")
+    assert "“chebyshev” is not a distance metric" in note.inner_text() and "metric=chebyshev" not in page.url
+    page.click("#link-notice .notice-close")
+    assert page.locator("#link-notice").count() == 0
+    # the Model Explorer
+    page.goto(server + f"explorer.html#model={UNAVAILABLE_MODEL}&layer=block1_conv1")
+    page.wait_for_function("() => document.body.dataset.ready")
+    text = page.locator("#link-notice [role=status]").inner_text()
+    assert f"“{UNAVAILABLE_MODEL}” is not a model in this build" in text, text
+    page.wait_for_function("(m) => !location.hash.includes(m)", arg=UNAVAILABLE_MODEL)
+    assert f"model={page.evaluate('PG.page.state().model')}" in page.url
+
+
+def test_first_visit_intro_is_shown_once_and_reachable_again(build: SiteBuild, new_page: Any) -> None:
+    origin = build.site.resolve().as_uri() + "/"  # from disk: localStorage works there too
+    page, _ = new_page(origin=origin, first_visit=True)
+    page.goto(origin + "index.html")
+    page.wait_for_selector("#intro[open]")
+    intro = page.locator("#intro")
+    assert intro.locator(".intro-steps li").count() >= 3 and "layer" in intro.inner_text()
+    page.keyboard.press("Escape")  # dismissible like any dialog
+    page.wait_for_function("() => !document.querySelector('#intro').open")
+    page.reload()
+    wait_ready(page)
+    page.wait_for_timeout(300)
+    assert not page.evaluate("document.querySelector('#intro').open"), "the intro came back after it was seen"
+    page.click("#intro-open")  # the "How it works" control
+    page.wait_for_selector("#intro[open]")
+    page.locator("#intro .intro-actions [data-close]").click()
+    page.goto(origin + "explorer.html")
+    page.wait_for_function("() => document.body.dataset.ready")
+    assert not page.evaluate("document.querySelector('#intro').open")
+    page.locator("#intro-open").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#intro[open]")
+
+
+def test_help_for_score_sim_and_d_by_keyboard(build: SiteBuild, server: str, new_page: Any) -> None:
+    page, _ = new_page()
+    page.goto(server + "index.html")
+    wait_ready(page)
+    for control, words in (
+        ("help-score", "rank 1 weighs"),
+        ("help-sim", "pairs of images"),
+        ("help-d", "raw distance"),
+    ):
+        btn = page.locator(f".help-btn[aria-controls={control}]")
+        assert btn.get_attribute("aria-label").startswith("What")
+        btn.focus()
+        page.keyboard.press("Enter")
+        assert btn.get_attribute("aria-expanded") == "true"
+        pop = page.locator(f"#{control}")
+        assert pop.is_visible() and words in pop.inner_text()
+        box = pop.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= DESKTOP["width"]
+        page.keyboard.press("Escape")
+        assert pop.is_hidden() and btn.get_attribute("aria-expanded") == "false"
+        assert page.evaluate("document.activeElement.getAttribute('aria-controls')") == control
+
+
+def test_phone_layout_nothing_clipped_selected_tile_and_best_score_visible(
+    build: SiteBuild, server: str, new_page: Any
+) -> None:
+    page, _ = new_page(PHONE)
+    d = build.index["defaults"]
+    page.goto(server + f"index.html#adv=1&model={d['model']}&layer={d['layer']}")
+    wait_ready(page)
+    page.wait_for_timeout(300)
+    clipped = page.evaluate("""() => [...document.querySelectorAll(
+            '#config-chips .chip-value, #config-chips .chip-label,'
+            + '.tile .tile-title, .tile .tile-meta, .tile .tile-name')]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 0.5)
+        .map(e => [e.className, e.textContent, e.scrollWidth, e.clientWidth])""")
+    assert clipped == [], clipped
+    for row in ("dataset", "model", "layer", "metric"):
+        vis = page.evaluate(
+            """(row) => { const box = document.querySelector('#tiles-' + row);
+                const t = box.querySelector('[aria-checked=true]');
+                const b = box.getBoundingClientRect(), r = t.getBoundingClientRect();
+                return r.left >= b.left - 0.5 && r.right <= b.right + 0.5 && r.left >= 0 && r.right <= innerWidth; }""",
+            row,
+        )
+        assert vis, f"the selected {row} tile is scrolled out of view"
+    page.locator("#analysis").scroll_into_view_if_needed()
+    best = page.evaluate("""() => { const c = document.querySelector('.heat-cell.all-best');
+        const r = c.getBoundingClientRect();
+        const sc = c.closest('.table-scroll');
+        return {left: r.left, right: r.right, scroll: sc.scrollWidth - sc.clientWidth, w: innerWidth}; }""")
+    assert best["scroll"] <= 0 and best["left"] >= 0 and best["right"] <= best["w"], best
+
+
+TEXT_COLOURS = """(root) => {
+    const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+        const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+        return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+    const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3]));
+    const background = (e) => { const stack = [];
+        for (let n = e; n; n = n.parentElement) { const cs = getComputedStyle(n);
+            if (cs.backgroundImage !== 'none') return null;  // text over a gradient or picture: not judged here
+            const c = rgba(cs.backgroundColor); if (c && c[3] > 0) { stack.push(c); if (c[3] >= 1) break; } }
+        let bg = [255, 255, 255]; for (let i = stack.length - 1; i >= 0; i--) bg = over(stack[i], bg); return bg; };
+    const out = [];
+    for (const e of document.querySelectorAll(root + ' *')) {
+        if (!e.checkVisibility || !e.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
+        if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (e.closest('[aria-hidden=true], .sr-only, canvas, option, [disabled]')) continue;
+        const r = e.getBoundingClientRect(); if (r.width < 1 || r.height < 1) continue;
+        const cs = getComputedStyle(e), bg = background(e); if (!bg) continue;
+        const fg = rgba(cs.color); let op = 1;
+        for (let n = e; n; n = n.parentElement) op *= +getComputedStyle(n).opacity;
+        out.push({text: e.textContent.trim().slice(0, 30), cls: String(e.className).slice(0, 40),
+                  fg: over([...fg.slice(0, 3), fg[3] * op], bg),
+                  bg, size: parseFloat(cs.fontSize), weight: +cs.fontWeight});
+    }
+    return out;
+}"""
+
+
+def _hex(c: str) -> tuple[int, int, int]:
+    c = c.strip().lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(build: SiteBuild, server: str, new_page: Any, scheme: str) -> None:
+    """Contrast >= 4.5:1 (3:1 for large text) for every visible text on the main views, the leaderboard's cells
+    and the map's labels, computed here from the computed colours (WCAG 2 formula, tests.helpers)."""
+    page, _ = new_page(color_scheme=scheme)
+    bad: list[Any] = []
+    for url, ready in (("index.html#adv=1", True), ("explorer.html", True), ("about.html", False)):
+        page.goto(server + url)
+        if ready:
+            page.wait_for_function("() => document.body.dataset.ready")
+        page.wait_for_timeout(300)
+        for t in page.evaluate(TEXT_COLOURS, "body"):
+            large = t["size"] >= 24 or (t["size"] >= 18.66 and t["weight"] >= 700)
+            ratio = contrast_ratio(tuple(t["fg"]), tuple(t["bg"]))
+            if ratio < (3.0 if large else 4.5):
+                bad.append((url, t["cls"], t["text"], round(ratio, 2)))
+    page.goto(server + "index.html")
+    wait_ready(page)
+    show_map(page)
+    cells = [c for c in page.evaluate(TEXT_COLOURS, "#leaderboard") if "heat-cell" in c["cls"]]
+    assert len(cells) >= sum(len(m["layers"]) for m in build.index["models"] if not m.get("explorer_only"))
+    low = min(cells, key=lambda c: float(c["text"].replace("★", "")))
+    if scheme == "dark":  # the lowest cell sits near the dark background, not near white
+        assert contrast_ratio(tuple(low["bg"]), (255, 255, 255)) > 8, low
+    labels = page.evaluate("PG.page.map().labels.map(l => l.color)")
+    map_bg = page.evaluate(
+        TEXT_COLOURS.replace(
+            "for (const e of document.querySelectorAll(root + ' *'))", "for (const e of [document.querySelector(root)])"
+        ),
+        "#map-status",
+    )
+    assert labels, "no map label drawn on the default view"
+    wrap = page.evaluate("getComputedStyle(document.querySelector('#map-wrap')).backgroundColor")
+    wrap_rgb = tuple(int(x) for x in wrap[wrap.index("(") + 1 : wrap.index(")")].split(",")[:3])
+    for colour in labels:
+        ratio = contrast_ratio(_hex(colour), wrap_rgb)
+        if ratio < 4.5:
+            bad.append(("map label", colour, wrap, round(ratio, 2)))
+    del map_bg
+    assert bad == [], bad

@@ -18,7 +18,7 @@ import pytest
 from precompute.catalog import SEARCH_MODELS
 from precompute.sitedata import read_key
 from tests.conftest import REPO
-from tests.test_browser import Watch, _attach, wait_ready
+from tests.helpers import SEEN_INTRO, Watch, attach, wait_ready
 
 pytestmark = [pytest.mark.slow]
 STANDARD = ["iconic200", "fashion200", "tinyimagenet200", "cifar10"]
@@ -86,17 +86,15 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
     (REPO / "test-artifacts").mkdir(exist_ok=True)
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
+        ctx.add_init_script(SEEN_INTRO)
         page = ctx.new_page()
         watch = Watch(origin=site.as_uri())
-        _attach(page, watch)
+        attach(page, watch)
         page.goto((site / "index.html").as_uri())
         wait_ready(page)
         assert page.locator("#results li").count() == 15
         assert page.evaluate("PG.page.state()")["ds"] == "shapes"
-        notice = page.locator("#missing")
-        assert notice.count() == 1 and "13 parts" in notice.locator("summary").inner_text()
-        notice.locator("summary").click()
-        assert "iconic200" in notice.inner_text() and "vgg16" in notice.inner_text()
+        assert page.locator("#not-built").count() == 0  # the build notes live on the About page
         first = page.locator("#results li .result").first
         target = int(first.get_attribute("data-id"))
         tok = page.evaluate("document.body.dataset.ready")
@@ -112,6 +110,11 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
         )
         assert shown > 0
         page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-explorer.png"), full_page=True)
+
+        page.goto((site / "about.html").as_uri())
+        notes = page.locator("#this-build ~ ul.missing-list")
+        assert "Not built (13)" in page.locator("#not-built").inner_text()
+        assert "iconic200" in notes.inner_text() and "vgg16" in notes.inner_text()
     finally:
         ctx.close()
     assert watch.errors == [] and watch.dialogs == []

@@ -4,31 +4,18 @@ Two kinds of site are used:
 
 * a small synthetic data folder written here with the pipeline's own writer (``sitedata.write_data_file``)
   and hostile names everywhere, for the fast unit tests of the templates;
-* a REAL build (``real_site()``): the real pipeline run once per session on a copy of
-  ``../shared/datasets/iconic200`` plus a generated dataset whose folder, class and file names contain
-  ``<script>``, ``<img onerror>``, quotes and ``&``, with two small models (the real MobileNet(alpha=0.75)
-  ImageNet weights and MobileNet with ``random`` weights), feature visualizations with ``--quick`` when
-  that stage exists, then rendered. The budgets are measured on it (and on ``build/site`` or
-  ``$PG_BUDGET_SITE`` when present). The browser tests use the same build.
-
-Set ``PG_TEST_SITE_OUT=DIR`` to reuse a build made earlier by ``real_site()`` (development only).
+* the REAL build of the session (``tests.helpers.real_site()``, shared with the browser tests). The budgets
+  are measured on it (and on ``build/site`` or ``$PG_BUDGET_SITE`` when present), and every one of its files
+  is scanned for the build machine's paths.
 """
 
 from __future__ import annotations
 
-import atexit
 import gzip
 import html.parser
-import importlib.util
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,126 +23,21 @@ import pytest
 
 from precompute.site import SiteDataMissing, render_site
 from precompute.sitedata import read_data_file, write_data_file
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-ARTIFACTS = REPO / "test-artifacts"
-
-KB = 1024
-FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
-SWITCH_BUDGET = 50 * KB
-
-HOSTILE_DATASET = "hostile<svg onload=window.__pwned=5>"
-HOSTILE_CLASSES = (
-    '<img src=x onerror="window.__pwned=1">',
-    'Tom & Jerry\'s "best"',
-    "<script>window.__pwned=2<\\script>",
+from tests.helpers import (
+    ARTIFACTS,
+    FIRST_VIEW_BUDGET,
+    HOSTILE_CLASSES,
+    HOSTILE_DATASET,
+    HOSTILE_FILES,
+    REPO,
+    SWITCH_BUDGET,
+    UNAVAILABLE_MODEL,
+    real_site,
 )
-HOSTILE_FILES = (
-    "<img src=y onerror=window.__pwned=4> {j}.png",
-    "a&amp;b \"q\" '{j}'.png",
-    "<b>{j}<\\b>.png",
-)
+
 # what may legitimately look like a URL inside the site's own code: the SVG namespace, an identifier
 ALLOWED_URLS = {"http://www.w3.org/2000/svg"}
 URL_RE = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s"'<>)]*""", re.I)
-
-
-# ---------------------------------------------------------------------------------------------- real build
-@dataclass
-class SiteBuild:
-    out: Path
-    site: Path
-    index: dict[str, Any]
-    hostile_slug: str
-    main_slug: str
-    featurevis: bool
-    log: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def make_hostile_dataset(root: Path) -> Path:
-    """3 classes x 6 small generated images; every name is an HTML injection attempt."""
-    from PIL import Image, ImageDraw
-
-    ds = root / HOSTILE_DATASET
-    colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200)]
-    for ci, cls in enumerate(HOSTILE_CLASSES):
-        folder = ds / cls
-        folder.mkdir(parents=True, exist_ok=True)
-        for j in range(6):
-            im = Image.new("RGB", (96, 96), colours[ci])
-            ImageDraw.Draw(im).ellipse((10 + j * 5, 10, 60 + j * 4, 70), fill=(240, 240, 240 - j * 30))
-            im.save(folder / HOSTILE_FILES[ci].format(j=j))
-    return ds
-
-
-def _playground() -> list[str]:
-    exe = Path(sys.executable).with_name("playground")
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "from precompute.cli import main; main()"]
-
-
-def _run(args: list[str], log: list[str]) -> None:
-    proc = subprocess.run(_playground() + args, capture_output=True, text=True, cwd=REPO, timeout=1800)
-    log.append(f"$ playground {' '.join(args)}\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    if proc.returncode != 0:
-        raise RuntimeError(f"playground {args[1] if len(args) > 1 else args} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
-def _has_featurevis(site: Path) -> bool:
-    path = site / "data" / "explorer" / "index.js"
-    return path.exists() and any(m.get("layers") for m in read_data_file(path).get("models", []))
-
-
-@lru_cache(maxsize=1)
-def real_site() -> SiteBuild:
-    """Run the real pipeline once per test session and render the site (see the module docstring)."""
-    reuse = os.environ.get("PG_TEST_SITE_OUT")
-    log: list[str] = []
-    if reuse and (Path(reuse) / "site" / "data" / "index.js").exists():
-        out = Path(reuse)
-        render_site(out / "site")
-    else:
-        if not (SHARED / "datasets" / "iconic200").is_dir():
-            pytest.fail(f"../shared/datasets/iconic200 not found beside the repo ({SHARED})")
-        tmp = Path(tempfile.mkdtemp(prefix="pg-site-build-"))
-        if not reuse:
-            atexit.register(shutil.rmtree, tmp, True)
-        out = Path(reuse) if reuse else tmp / "out"
-        dsroot = tmp / "datasets"
-        shutil.copytree(
-            SHARED / "datasets" / "iconic200", dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md")
-        )
-        hostile = make_hostile_dataset(dsroot)
-        common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
-        _run(["-q", "precompute", *common, "--models", "mobilenet_075@imagenet,mobilenet@random"], log)
-        if importlib.util.find_spec("precompute.featurevis.stage") is not None:
-            try:
-                _run(
-                    ["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log
-                )
-            except RuntimeError as err:  # the explorer tests then check the "not built" state
-                log.append(f"featurevis failed: {err}")
-        _run(["-q", "render", "--out", str(out)], log)
-        render_site(out / "site")  # the render under test, whatever the CLI wiring does
-    site = out / "site"
-    index = read_data_file(site / "data" / "index.js")
-    slugs = {d["name"]: d["slug"] for d in index["datasets"]}
-    hostile_slug = next(s for n, s in slugs.items() if n.startswith("hostile"))
-    build = SiteBuild(
-        out=out,
-        site=site,
-        index=index,
-        hostile_slug=hostile_slug,
-        main_slug=slugs.get("iconic200", index["defaults"]["dataset"]),
-        featurevis=_has_featurevis(site),
-        log="\n".join(log),
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "real-build.log").write_text(build.log or f"reused {out}")
-    return build
 
 
 # ------------------------------------------------------------------------------------ synthetic data folder
@@ -310,7 +192,12 @@ def test_render_reports_pages_and_hashed_assets(synthetic_site: Path) -> None:
     names = {p.name for p in pages(synthetic_site)}
     assert {"index.html", "explorer.html", "about.html"} <= names
     assets = sorted(p.name for p in (synthetic_site / "assets").iterdir())
-    assert assets and all(re.fullmatch(r"[a-z]+\.[0-9a-f]{10}\.(js|css)", a) for a in assets), assets
+    assert assets and all(re.fullmatch(r"[a-z]+(-[a-z]+)*\.[0-9a-f]{10}\.(js|css)", a) for a in assets), assets
+    # every script a page loads is one of the hashed assets, in the order the page needs them
+    scripts = [a.get("src") for t, a in parse(synthetic_site / "index.html").elements if t == "script"]
+    names = [re.sub(r"\.[0-9a-f]{10}\.js$", ".js", Path(src or "").name) for src in scripts]
+    assert names[0] == "pg.js" and names[-1] == "search.js", names
+    assert names.index("search-data.js") < names.index("search-state.js") < names.index("search-config.js"), names
 
 
 def test_render_is_deterministic_and_removes_stale_assets(synthetic_site: Path) -> None:
@@ -413,9 +300,43 @@ def test_no_external_urls_in_synthetic_site(synthetic_site: Path) -> None:
     assert not any("example.org" in (a.get("href") or "") for _, a in parse(synthetic_site / "about.html").elements)
 
 
-def test_missing_notes_are_rendered(synthetic_site: Path) -> None:
-    text = (synthetic_site / "index.html").read_text("utf-8")
-    assert 'id="missing"' in text and "&lt;img src=x onerror=alert(7)&gt;" in text
+def test_build_notes_are_on_the_about_page_only(synthetic_site: Path) -> None:
+    """What was not built (and how to add it) is in About's "About this build", not in front of every visitor."""
+    about = (synthetic_site / "about.html").read_text("utf-8")
+    assert 'id="this-build"' in about and 'id="not-built"' in about
+    assert "&lt;img src=x onerror=alert(7)&gt;" in about and "because &amp; &#34;so&#34;" in about
+    for page in ("index.html", "explorer.html"):
+        text = (synthetic_site / page).read_text("utf-8")
+        assert "alert(7)" not in text and "not built" not in text.lower(), page
+
+
+def _meta_description(page: Path) -> str:
+    return next(a["content"] or "" for t, a in parse(page).elements if t == "meta" and a.get("name") == "description")
+
+
+def test_meta_description_names_what_this_build_has(synthetic_site: Path) -> None:
+    desc = _meta_description(synthetic_site / "index.html")
+    # the synthetic build has two search models and one dataset (hostile names, escaped by Jinja)
+    assert '2 models (<i>m_one</i> & "co" and <i>m_two</i> & "co")' in desc, desc
+    assert "on 1 image dataset" in desc and "nine" not in desc
+    assert _meta_description(synthetic_site / "about.html") == desc
+
+
+def test_about_says_how_a_build_trained_model_was_trained(tmp_path: Path) -> None:
+    """index.models[].training (proposed field: {"images", "val_accuracy", "val_images"}) is shown, and a
+    model trained by the build is not credited as an ImageNet model."""
+    site = tmp_path / "site"
+    write_synthetic_site(site)
+    index = read_data_file(site / "data" / "index.js")
+    index["models"][0].update(weights="trained", training={"images": 8000, "val_accuracy": 0.978, "val_images": 1000})
+    write_data_file(site, "index", index)
+    render_site(site)
+    text = " ".join("".join(parse(site / "about.html").text).split())
+    assert "trained by this build on 8,000 generated images (validation accuracy 97.8 % on 1,000 more)" in text
+    assert "“pretrained on ImageNet” does not apply to it" in text
+    assert "never the images shown on this site" in text
+    # only the other model (random weights) is left: no model of this build is pretrained on ImageNet
+    assert "pretrained on ImageNet." not in text
 
 
 # ------------------------------------------------------------------------------------- budgets, real build
@@ -520,3 +441,20 @@ def test_real_build_has_no_external_urls_and_escapes_names() -> None:
             assert url.startswith(("#", "data:,")) or not re.match(r"^([a-z][a-z0-9+.-]*:|/)", url, re.I), url
     about = (build.site / "about.html").read_text("utf-8")
     assert "hostile&lt;svg onload=window.__pwned=5&gt;" in about
+
+
+@pytest.mark.slow
+def test_real_build_reveals_no_local_path_in_any_file() -> None:
+    """No file of a real build (pages, data, scripts, images: every byte) contains an absolute path of the
+    machine that built it: the repo, the home folder, the temporary build and dataset folders, KERAS_HOME."""
+    build = real_site()
+    assert any(m["what"].startswith(f"model {UNAVAILABLE_MODEL}") for m in build.index["missing"])
+    needles = [p.encode() for p in build.local_paths]
+    found = []
+    for path in sorted(build.site.rglob("*")):
+        if path.is_file():
+            blob = path.read_bytes()
+            found += [f"{path.relative_to(build.site)}: {n.decode()}" for n in needles if n in blob]
+    assert found == [], found
+    about = "".join(parse(build.site / "about.html").text)
+    assert UNAVAILABLE_MODEL in about  # the note itself is there, without the path

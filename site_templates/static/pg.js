@@ -6,54 +6,52 @@
  * Names from the data (datasets, classes, files) are only ever written with textContent or
  * setAttribute: never as HTML.
  */
-(function () {
-  "use strict";
-  var PG = (window.PG = window.PG || {});
-  var store = Object.create(null);
-  var waiting = Object.create(null);
-  var pending = Object.create(null);
-  var KEY = /^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/;
-  var SLUG = /^[a-z0-9_-]+$/;
+(() => {
+  window.PG = window.PG || {};
+  const PG = window.PG;
+  const store = Object.create(null);
+  const waiting = Object.create(null);
+  const pending = Object.create(null);
+  const KEY = /^[a-z0-9_-]+(\/[a-z0-9_-]+)*$/;
+  const SLUG = /^[a-z0-9_-]+$/;
 
   PG.root = document.documentElement.getAttribute("data-root") || "";
   PG.requests = []; // every data key requested, in order (tests read it)
 
-  PG.put = function (key, data) {
+  PG.put = (key, data) => {
     store[key] = data;
-    var w = waiting[key];
+    const w = waiting[key];
     if (w) {
       delete waiting[key];
       w.resolve(data);
     }
   };
 
-  PG.has = function (key) {
-    return key in store;
-  };
+  PG.has = (key) => key in store;
 
   /* Load data/<key>.js once; resolves with its JSON. */
-  PG.load = function (key) {
+  PG.load = (key) => {
     if (key in store) return Promise.resolve(store[key]);
     if (pending[key]) return pending[key];
     if (!KEY.test(key)) return Promise.reject(new Error("invalid data key"));
-    var p = new Promise(function (resolve, reject) {
+    const p = new Promise((resolve, reject) => {
       waiting[key] = { resolve: resolve, reject: reject };
-      var s = document.createElement("script");
+      const s = document.createElement("script");
       s.async = true;
-      s.src = PG.root + "data/" + key + ".js";
-      s.onload = function () {
+      s.src = `${PG.root}data/${key}.js`;
+      s.onload = () => {
         s.remove();
         if (waiting[key]) {
           delete waiting[key];
           delete pending[key];
-          reject(new Error("data file did not register: " + key));
+          reject(new Error(`data file did not register: ${key}`));
         }
       };
-      s.onerror = function () {
+      s.onerror = () => {
         s.remove();
         delete waiting[key];
         delete pending[key];
-        reject(new Error("missing data file: " + key));
+        reject(new Error(`missing data file: ${key}`));
       };
       PG.requests.push(key);
       document.head.appendChild(s);
@@ -62,59 +60,59 @@
     return p;
   };
 
-  PG.isSlug = function (s) {
-    return typeof s === "string" && SLUG.test(s);
-  };
+  PG.isSlug = (s) => typeof s === "string" && SLUG.test(s);
 
   /* URLs of images; slugs and integer ids only, validated. */
-  PG.thumbUrl = function (ds, id) {
+  PG.thumbUrl = (ds, id) => {
     if (!PG.isSlug(ds) || !(id >= 0)) return "";
-    return PG.root + "thumbs/" + ds + "/" + (id | 0) + ".webp";
+    return `${PG.root}thumbs/${ds}/${id | 0}.webp`;
   };
-  PG.imageUrl = function (ds, id) {
+  PG.imageUrl = (ds, id) => {
     if (!PG.isSlug(ds) || !(id >= 0)) return "";
-    return PG.root + "images/" + ds + "/" + (id | 0) + ".webp";
+    return `${PG.root}images/${ds}/${id | 0}.webp`;
   };
-  PG.fvUrl = function (path) {
+  PG.fvUrl = (path) => {
     // "fv/<model>/<layer>/<c>.webp" as written by the featurevis stage
-    if (typeof path !== "string" || !/^fv\/[a-z0-9_-]+\/[a-z0-9_-]+\/[a-z0-9_.-]+\.(webp|png|jpg)$/.test(path)) return "";
+    if (typeof path !== "string" || !/^fv\/[a-z0-9_-]+\/[a-z0-9_-]+\/[a-z0-9_.-]+\.(webp|png|jpg)$/.test(path))
+      return "";
     return PG.root + path;
   };
 
   /* ---- URL state: everything lives in the hash (works on file:// and any sub-path). ---- */
-  PG.readHash = function () {
-    var out = {};
-    var h = location.hash.replace(/^#/, "");
+  PG.readHash = () => {
+    const out = {};
+    const h = location.hash.replace(/^#/, "");
     try {
-      new URLSearchParams(h).forEach(function (v, k) {
+      new URLSearchParams(h).forEach((v, k) => {
         out[k] = v;
       });
-    } catch (e) {
+    } catch (_e) {
       /* ignore malformed hashes */
     }
     return out;
   };
-  PG.writeHash = function (obj, push) {
-    var s = new URLSearchParams();
-    Object.keys(obj).forEach(function (k) {
-      var v = obj[k];
+  PG.writeHash = (obj, push) => {
+    const s = new URLSearchParams();
+    Object.keys(obj).forEach((k) => {
+      const v = obj[k];
       if (v !== null && v !== undefined && v !== "" && v !== false) s.set(k, v === true ? "1" : String(v));
     });
-    var url = "#" + s.toString();
+    const url = `#${s.toString()}`;
+    PG.writtenHash = url;
     if (url === location.hash) return;
     try {
       history[push ? "pushState" : "replaceState"](null, "", url);
-    } catch (e) {
+    } catch (_e) {
       location.hash = url;
     }
   };
 
   /* ---- DOM ---- */
-  PG.el = function (tag, attrs, children) {
-    var e = document.createElement(tag);
+  PG.el = (tag, attrs, children) => {
+    const e = document.createElement(tag);
     if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
+      Object.keys(attrs).forEach((k) => {
+        const v = attrs[k];
         if (v === null || v === undefined || v === false) return;
         if (k === "text") e.textContent = String(v);
         else if (k === "class") e.className = v;
@@ -125,77 +123,80 @@
     PG.append(e, children);
     return e;
   };
-  PG.svg = function (tag, attrs) {
-    var e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  PG.svg = (tag, attrs) => {
+    const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
     if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
+      Object.keys(attrs).forEach((k) => {
         e.setAttribute(k, String(attrs[k]));
       });
     }
     return e;
   };
-  PG.append = function (e, children) {
+  PG.append = (e, children) => {
     if (children === null || children === undefined) return e;
     if (!Array.isArray(children)) children = [children];
-    children.forEach(function (c) {
+    children.forEach((c) => {
       if (c === null || c === undefined || c === false) return;
       e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
     });
     return e;
   };
-  PG.clear = function (e) {
+  PG.clear = (e) => {
     while (e.firstChild) e.removeChild(e.firstChild);
     return e;
   };
-  PG.$ = function (id) {
-    return document.getElementById(id);
-  };
+  PG.$ = (id) => document.getElementById(id);
 
-  PG.fmtParams = function (n) {
+  PG.fmtParams = (n) => {
     if (typeof n !== "number") return "?";
-    if (n >= 1e6) return (n / 1e6).toFixed(1) + " M";
-    if (n >= 1e3) return Math.round(n / 1e3) + " k";
+    if (n >= 1e6) return `${(n / 1e6).toFixed(1)} M`;
+    if (n >= 1e3) return `${Math.round(n / 1e3)} k`;
     return String(n);
   };
-  PG.fmtNum = function (x, digits) {
-    if (typeof x !== "number" || !isFinite(x)) return "–";
+  PG.fmtNum = (x, digits) => {
+    if (typeof x !== "number" || !Number.isFinite(x)) return "–";
     return x.toFixed(digits === undefined ? 1 : digits);
   };
-  PG.fmtDist = function (x) {
-    if (typeof x !== "number" || !isFinite(x)) return "–";
+  PG.fmtDist = (x) => {
+    if (typeof x !== "number" || !Number.isFinite(x)) return "–";
     if (x === 0) return "0";
-    var a = Math.abs(x);
+    const a = Math.abs(x);
     if (a >= 1000 || a < 0.001) return x.toExponential(2);
     return String(Number(x.toPrecision(3)));
   };
-  PG.fmtShape = function (s) {
+  PG.fmtShape = (s) => {
     if (!Array.isArray(s)) return "";
-    return s
-      .filter(function (d, i) {
-        return !(i === 0 && (d === null || d === undefined));
-      })
-      .join(" × ");
+    return s.filter((d, i) => !(i === 0 && (d === null || d === undefined))).join(" × ");
   };
-  PG.reducedMotion = function () {
-    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-  };
+  PG.reducedMotion = () => window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
 
   /* Category colours: 10 hand-picked, distinguishable hues, then golden-angle hues. */
-  var PALETTE = ["#4263eb", "#f08c00", "#2f9e44", "#e03131", "#9c36b5", "#0c8599", "#d6336c", "#5c940d", "#846358", "#495057"];
-  PG.classColor = function (i) {
+  const PALETTE = [
+    "#4263eb",
+    "#f08c00",
+    "#2f9e44",
+    "#e03131",
+    "#9c36b5",
+    "#0c8599",
+    "#d6336c",
+    "#5c940d",
+    "#846358",
+    "#495057",
+  ];
+  PG.classColor = (i) => {
     if (i === null || i === undefined || i < 0) return "#868e96";
     if (i < PALETTE.length) return PALETTE[i];
-    var h = (i * 137.508) % 360;
-    return "hsl(" + h.toFixed(0) + ",62%,45%)";
+    const h = (i * 137.508) % 360;
+    return `hsl(${h.toFixed(0)},62%,45%)`;
   };
 
   /* Keyboard: a radiogroup of tiles with a roving tabindex; arrows move and select. */
-  PG.radioGroup = function (container, onPick) {
-    container.addEventListener("keydown", function (ev) {
-      var items = Array.prototype.slice.call(container.querySelectorAll("[role=radio]"));
-      var i = items.indexOf(document.activeElement);
+  PG.radioGroup = (container, onPick) => {
+    container.addEventListener("keydown", (ev) => {
+      const items = Array.prototype.slice.call(container.querySelectorAll("[role=radio]"));
+      const i = items.indexOf(document.activeElement);
       if (i < 0) return;
-      var j = -1;
+      let j = -1;
       if (ev.key === "ArrowRight" || ev.key === "ArrowDown") j = Math.min(items.length - 1, i + 1);
       else if (ev.key === "ArrowLeft" || ev.key === "ArrowUp") j = Math.max(0, i - 1);
       else if (ev.key === "Home") j = 0;
@@ -209,29 +210,29 @@
       }
     });
   };
-  PG.markRadios = function (container, value) {
-    var sel = null;
-    container.querySelectorAll("[role=radio]").forEach(function (b) {
-      var on = b.getAttribute("data-value") === value;
+  PG.markRadios = (container, value) => {
+    let sel = null;
+    container.querySelectorAll("[role=radio]").forEach((b) => {
+      const on = b.getAttribute("data-value") === value;
       b.setAttribute("aria-checked", on ? "true" : "false");
       b.tabIndex = on ? 0 : -1;
       if (on) sel = b;
     });
     if (!sel) {
-      var first = container.querySelector("[role=radio]");
+      const first = container.querySelector("[role=radio]");
       if (first) first.tabIndex = 0;
     }
     return sel;
   };
 
   /* Tabs: [role=tab] buttons with aria-controls; arrow keys move between them. */
-  PG.tabs = function (tabs, onSelect) {
-    tabs.forEach(function (t, i) {
-      t.addEventListener("click", function () {
+  PG.tabs = (tabs, onSelect) => {
+    tabs.forEach((t, i) => {
+      t.addEventListener("click", () => {
         onSelect(t.id);
       });
-      t.addEventListener("keydown", function (ev) {
-        var j = ev.key === "ArrowRight" ? i + 1 : ev.key === "ArrowLeft" ? i - 1 : -2;
+      t.addEventListener("keydown", (ev) => {
+        let j = ev.key === "ArrowRight" ? i + 1 : ev.key === "ArrowLeft" ? i - 1 : -2;
         if (j === -2) return;
         ev.preventDefault();
         ev.stopPropagation();
@@ -241,49 +242,95 @@
       });
     });
   };
-  PG.selectTab = function (tabs, id) {
-    var first = tabs[0].getAttribute("aria-controls");
-    var shared = tabs.every(function (t) {
-      return t.getAttribute("aria-controls") === first;
-    });
-    tabs.forEach(function (t) {
-      var on = t.id === id;
+  PG.selectTab = (tabs, id) => {
+    const first = tabs[0].getAttribute("aria-controls");
+    const shared = tabs.every((t) => t.getAttribute("aria-controls") === first);
+    tabs.forEach((t) => {
+      const on = t.id === id;
       t.setAttribute("aria-selected", on ? "true" : "false");
       t.tabIndex = on ? 0 : -1;
-      var panel = document.getElementById(t.getAttribute("aria-controls"));
+      const panel = document.getElementById(t.getAttribute("aria-controls"));
       if (panel && !shared) panel.hidden = !on;
     });
   };
 
-  PG.randomBadge = function (small) {
-    return PG.el("span", {
-      class: "badge badge-random" + (small ? " badge-small" : ""),
+  PG.randomBadge = (small) =>
+    PG.el("span", {
+      class: `badge badge-random${small ? " badge-small" : ""}`,
       title: "Untrained network: random weights. Results show what an untrained network sees.",
       text: small ? "random weights" : "Untrained · random weights",
     });
+
+  /* Follow the URL hash (back/forward and edited links): ``onHash(always)`` runs on popstate (always = true)
+     and on hashchange (always = false: the page compares with its state). Shared by both pages. */
+  PG.followHash = (onHash) => {
+    window.addEventListener("popstate", () => {
+      onHash(true);
+    });
+    window.addEventListener("hashchange", () => {
+      // a fragment navigation fires popstate first (followed there); after it corrected the address bar the
+      // hash is the page's own: nothing more to follow
+      if (location.hash === PG.writtenHash) return;
+      onHash(false);
+    });
   };
 
-  /* Follow the URL hash (back/forward and edited links): ``apply(next)`` runs with the validated state when
-     it differs from ``current()`` (always on popstate). Shared by both pages. */
-  PG.followHash = function (validate, current, apply) {
-    function go(always) {
-      var next = validate(PG.readHash());
-      if (!always && JSON.stringify(next) === JSON.stringify(current())) return;
-      apply(next);
+  /* Bring a part of the page into view when it is off screen (smoothly unless the visitor asked for reduced
+     motion): feedback for a click whose result appears elsewhere on the page. */
+  PG.reveal = (node) => {
+    if (!node) return;
+    const r = node.getBoundingClientRect();
+    const vh = window.innerHeight || document.documentElement.clientHeight;
+    if (r.top >= 0 && r.top < vh * 0.5) return;
+    node.scrollIntoView({ behavior: PG.reducedMotion() ? "auto" : "smooth", block: "start" });
+  };
+
+  /* A visible, dismissible message at the top of <main> (role=status): e.g. a deep link that named something
+     this build does not have. */
+  PG.notice = (id, msg) => {
+    let box = PG.$(id);
+    if (!msg) {
+      if (box) box.remove();
+      return;
     }
-    window.addEventListener("popstate", function () {
-      go(true);
-    });
-    window.addEventListener("hashchange", function () {
-      go(false);
-    });
+    if (!box) {
+      box = PG.el("div", { id: id, class: "wrap" });
+      const main = document.getElementById("main");
+      main.insertBefore(box, main.firstChild);
+    }
+    PG.clear(box).appendChild(
+      PG.el("div", { class: "notice notice-info", role: "status" }, [
+        PG.el("span", { class: "notice-text", text: msg }),
+        PG.el("button", {
+          type: "button",
+          class: "notice-close",
+          "aria-label": "Dismiss this message",
+          text: "✕",
+          onclick: () => {
+            box.remove();
+          },
+        }),
+      ])
+    );
+    return box;
   };
 
-  PG.error = function (msg) {
-    var box = PG.$("page-error");
+  /* Local storage that never throws (file:// in some browsers, private modes, disabled storage). */
+  PG.remember = (key, value) => {
+    try {
+      if (value === undefined) return window.localStorage.getItem(key);
+      window.localStorage.setItem(key, value);
+    } catch (_e) {
+      /* no storage: the page still works, it just forgets */
+    }
+    return null;
+  };
+
+  PG.error = (msg) => {
+    let box = PG.$("page-error");
     if (!box) {
       box = PG.el("div", { id: "page-error", class: "notice notice-error", role: "alert" });
-      var main = document.getElementById("main");
+      const main = document.getElementById("main");
       main.insertBefore(box, main.firstChild);
     }
     box.textContent = msg;

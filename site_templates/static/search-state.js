@@ -1,0 +1,192 @@
+/* ConvNet Playground, Semantic Search: the page state and its router.
+ *
+ * State (all of it in the URL hash): ds, model, layer, metric, q (query image id), adv (advanced panel),
+ * view (dataset browser: all | cat), tab (leaderboard | compare), lb (score | precision).
+ * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js)
+ * register with `PG.search.panel({config, view})`: `config(s, prev)` runs at once on every change (it needs
+ * only the catalogue), `view(ctx)` once the view's data is loaded, with
+ * ctx = {s, view, listing, row, prev, token} (see search-data.js for listing and row).
+ */
+(() => {
+  const PG = window.PG;
+  const D = PG.data;
+  const panels = [];
+  const DEFAULT = {
+    ds: "",
+    model: "",
+    layer: "",
+    metric: "",
+    q: 0,
+    adv: false,
+    view: "all",
+    tab: "leaderboard",
+    lb: "score",
+  };
+  let S = Object.assign({}, DEFAULT);
+  let seq = 0;
+  let revealNext = false;
+  let listing = null;
+
+  const viewOf = (s) => ({ ds: s.ds, model: s.model, layer: s.layer, metric: s.metric });
+  const short = (v) => (v.length > 40 ? `${v.slice(0, 39)}…` : v);
+
+  /* The hash, checked against the build. Returns {state, problems}: problems are sentences for the visitor,
+     one per value the build does not have (the state then holds what is shown instead). */
+  function validate(h) {
+    const problems = [];
+    const defaults = D.defaults();
+    const s = {};
+    const d = D.dataset(h.ds) || D.dataset(defaults.dataset) || D.datasets()[0];
+    if (h.ds !== undefined && !D.dataset(h.ds))
+      problems.push(`dataset “${short(h.ds)}” is not in this build; showing ${d.name}.`);
+    s.ds = d.slug;
+    const m = D.model(h.model) || D.model(defaults.model) || D.models()[0];
+    if (h.model !== undefined && !D.model(h.model))
+      problems.push(`“${short(h.model)}” is not a model in this build; showing ${m.display}.`);
+    s.model = m.slug;
+    let li = D.layerIndex(m, h.layer);
+    const layerBad = h.layer !== undefined && li < 0;
+    if (li < 0 && m.slug === defaults.model) li = D.layerIndex(m, defaults.layer);
+    if (li < 0) li = m.layers.length - 1;
+    s.layer = m.layers[li].slug;
+    if (layerBad && D.model(h.model))
+      problems.push(`“${short(h.layer)}” is not one of ${m.display}'s layers here; showing ${m.layers[li].name}.`);
+    const me = D.metric(h.metric) || D.metric(defaults.metric) || D.metrics()[0];
+    if (h.metric !== undefined && !D.metric(h.metric))
+      problems.push(`“${short(h.metric)}” is not a distance metric in this build; showing ${me.name}.`);
+    s.metric = me.slug;
+    const q = /^\d+$/.test(h.q || "") ? Number.parseInt(h.q, 10) : Number.NaN;
+    s.q = q < d.n_images ? q : 0;
+    if (h.q !== undefined && !(q < d.n_images))
+      problems.push(`image “${short(h.q)}” is not in ${d.name} (${d.n_images} images); showing image 0.`);
+    s.adv = h.adv === "1";
+    s.view = h.view === "cat" ? "cat" : "all";
+    s.tab = h.tab === "compare" ? "compare" : "leaderboard";
+    s.lb = h.lb === "precision" ? "precision" : "score";
+    return { state: s, problems };
+  }
+
+  function writeState(push) {
+    PG.writeHash(
+      {
+        ds: S.ds,
+        model: S.model,
+        layer: S.layer,
+        metric: S.metric,
+        q: S.q,
+        adv: S.adv,
+        view: S.view === "cat" ? "cat" : "",
+        tab: S.tab === "compare" ? "compare" : "",
+        lb: S.lb === "precision" ? "precision" : "",
+      },
+      push
+    );
+  }
+
+  /* Follow the hash: a link names values the build lacks -> a visible message, and the address bar is
+     corrected (replaceState) to what is shown. */
+  function fromHash() {
+    const v = validate(PG.readHash());
+    PG.notice(
+      "link-notice",
+      v.problems.length ? `This link asks for something this build does not have: ${v.problems.join(" ")}` : ""
+    );
+    return v;
+  }
+
+  function update(prev) {
+    const token = ++seq;
+    for (const p of panels) p.config?.(S, prev);
+    document.body.setAttribute("aria-busy", "true");
+    const s = S;
+    const view = viewOf(s);
+    Promise.all([D.listing(s.ds), D.row(view, s.q)])
+      .then(([lst, row]) => {
+        if (token !== seq) return;
+        listing = lst;
+        const ctx = { s, view, listing: lst, row, prev, token };
+        for (const p of panels) p.view?.(ctx);
+        document.body.removeAttribute("aria-busy");
+        document.body.setAttribute("data-ready", String(token));
+        if (revealNext) PG.reveal(PG.$("search"));
+        revealNext = false;
+      })
+      .catch((err) => {
+        if (token !== seq) return;
+        document.body.removeAttribute("aria-busy");
+        PG.error(
+          `Could not load the results for this view (${err.message}). Was it built? See “About this build” on the About page.`
+        );
+      });
+  }
+
+  const page = {
+    viewOf,
+    /* Register a panel: {config(s, prev), view(ctx)}. */
+    panel(p) {
+      panels.push(p);
+    },
+    state: () => Object.assign({}, S),
+    view: () => viewOf(S),
+    listing: () => listing,
+    /* The control that ←/→ step through: dataset | model | layer | metric. */
+    last: "layer",
+
+    /* Change part of the state; `push` adds a history entry (searches, configuration), else it replaces.
+       `opts.reveal`: scroll the results into view once they are rendered (a click elsewhere on the page). */
+    set(patch, push, opts) {
+      const prev = S;
+      S = Object.assign({}, S, patch);
+      if (patch.model && patch.model !== prev.model && !patch.layer) {
+        // keep the same position along the depth when the model changes
+        const pm = D.model(prev.model);
+        const nm = D.model(S.model);
+        const pi = pm ? D.layerIndex(pm, prev.layer) : -1;
+        const frac = pm && pi >= 0 ? pi / Math.max(1, pm.layers.length - 1) : 1;
+        S.layer = nm.layers[Math.round(frac * (nm.layers.length - 1))].slug;
+      }
+      if (patch.ds && patch.ds !== prev.ds && patch.q === undefined) S.q = 0;
+      if (opts?.reveal) revealNext = true;
+      writeState(push);
+      update(prev);
+    },
+
+    /* Search from image `id`; `reveal`: bring the results into view (clicks in the map, grid, compare...). */
+    search(id, reveal) {
+      if (id === S.q) {
+        if (reveal) PG.reveal(PG.$("search"));
+        return;
+      }
+      page.set({ q: id }, true, { reveal });
+    },
+
+    start() {
+      PG.followHash((always) => {
+        const v = fromHash();
+        const same = JSON.stringify(v.state) === JSON.stringify(S);
+        const prev = S;
+        S = v.state;
+        if (v.problems.length) writeState(false); // the address bar shows what is shown
+        if (!always && same) return;
+        update(prev);
+      });
+      S = fromHash().state;
+      writeState(false);
+      update(null);
+    },
+  };
+
+  /* Shared by the panels: names of images and categories, from the dataset listing. */
+  page.className = (lst, label) => {
+    if (label === null || label === undefined || !lst) return "";
+    const c = lst.classes[label];
+    return c === undefined ? "" : String(c);
+  };
+  page.fileName = (rec) => {
+    const f = String(rec?.file || "");
+    return f.slice(f.lastIndexOf("/") + 1);
+  };
+  page.labeled = () => D.dataset(S.ds).labeled !== false;
+
+  PG.search = page;
+})();
