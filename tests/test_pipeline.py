@@ -1,19 +1,26 @@
-"""The precompute stage end to end, on real images (../shared/datasets)."""
+"""The precompute stage end to end on real images: every output against an independent computation, poolings,
+incremental rebuilds and their cache keys, missing pieces, bad inputs, and the early fit check."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from precompute import catalog, extract, log
+from precompute import extract, log
+from precompute.catalog import CATALOG
 from precompute.config import load_config
-from precompute.pipeline import BuildError, run_precompute
-from precompute.sitedata import read_key
+from precompute.errors import BuildError
+from precompute.pipeline import run_precompute
+from precompute.sitedata import read_key, read_typed
+from precompute.sitefiles import RANK_BLOCK, decode_map
 from tests.helpers import small_copy
+
+LAYERS = ("conv1", "conv_pw_13")  # the first and the last layer: two views per pooling keep the tests quick
 
 
 @pytest.fixture
@@ -26,177 +33,236 @@ def two_small(tmp_path: Path, shared_datasets: Path) -> list[Path]:
 
 def cfg_for(out: Path, datasets: list[Path], models: tuple[str, ...] = ("mobilenet_075",), **kw):
     log.configure(quiet=True)
-    return load_config(out=out, datasets=tuple(map(str, datasets)), models=models, weights="random", **kw)
+    kw.setdefault("weights", "random")
+    cfg = load_config(out=out, datasets=tuple(map(str, datasets)), models=models, **kw)
+    return replace(cfg, layers={"mobilenet_075": LAYERS, **cfg.layers})
 
 
 def tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def rankings(site: Path, base: str, metric: str, n: int) -> dict[str, np.ndarray]:
+    """All shards of one view joined back into arrays."""
+    shards = [read_key(site, f"{base}/{metric}/{b}") for b in range((n + RANK_BLOCK - 1) // RANK_BLOCK)]
     return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
+        "ids": np.concatenate([np.array(s["ids"]) for s in shards]),
+        "dist": np.concatenate([np.array(s["dist"]) * s["dist_scale"] for s in shards]),
+        "near_ppm": np.concatenate([np.array(s["near_ppm"]) for s in shards]),
+        "score": np.concatenate([np.array(s["score"]) for s in shards]) if shards[0]["score"] else None,
     }
 
 
-@pytest.mark.slow
-def test_real_weights_beat_random_weights_on_iconic200(tmp_path: Path, shared_datasets: Path, keras_home) -> None:
-    ds = [shared_datasets / "iconic200"]
-    real = run_precompute(cfg_for(tmp_path / "real", ds, ("mobilenet_075@imagenet",), metrics=("cosine",)))
-    rand = run_precompute(cfg_for(tmp_path / "rand", ds, ("mobilenet_075",), metrics=("cosine",)))
-    last = real["models"][0]["layers"][-1]
-    s_real = real["scores"]["iconic200"]["mobilenet_075"][last]["cosine"]["mean_search_score"]
-    s_rand = rand["scores"]["iconic200"]["mobilenet_075"][last]["cosine"]["mean_search_score"]
-    print(f"\niconic200, MobileNet(alpha=0.75) {last}, cosine: imagenet {s_real:.1f} vs random {s_rand:.1f}")
-    assert real["models"][0]["weights_id"] == "imagenet" and rand["models"][0]["random_weights"]
-    assert s_real > 75 and s_real > s_rand + 30
-    index = read_key(tmp_path / "rand" / "site", "index")
-    assert index["models"][0]["random"] is True and index["models"][0]["weights"] == "random"
-
-
-@pytest.mark.backend
-def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: list[Path]) -> None:
-    from scipy.spatial import distance
+def independent_embeddings(dataset: Path, files: list[str], layer: str) -> dict[str, np.ndarray]:
+    """A plain Keras model to the layer's activation, numpy pooling: avg and the 2x2 adaptive grid."""
+    import keras
 
     from precompute.images import load_rgb
 
-    cfg = cfg_for(tmp_path / "o", two_small[:1], metrics=("euclidean",))
+    spec = CATALOG["mobilenet_075"]
+    model = spec.load("random")
+    sub = keras.Model(model.inputs, model.get_layer(f"{layer}_relu").output)
+    x = spec.preprocess(np.stack([load_rgb(dataset / f, 224) for f in files]).astype(np.float32))
+    maps = np.asarray(sub.predict(x, verbose=0), dtype=np.float64)
+    h, w = maps.shape[1:3]
+    cells = []
+    for r0, r1 in ((0, -(-h // 2)), (h // 2, h)):
+        for c0, c1 in ((0, -(-w // 2)), (w // 2, w)):
+            cells.append(maps[:, r0:r1, c0:c1, :].mean(axis=(1, 2)))
+    return {"avg": maps.mean(axis=(1, 2)), "grid2": np.concatenate(cells, axis=1)}
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+@pytest.mark.backend
+def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: list[Path]) -> None:
+    from scipy.spatial.distance import cdist
+
+    cfg = cfg_for(tmp_path / "o", two_small[:1], metrics=("cosine", "euclidean", "minkowski"))
     summary = run_precompute(cfg)
     site = cfg.site_dir
     ds = read_key(site, "datasets/iconic_small")
-    assert [im["file"] for im in ds["images"]] == sorted(im["file"] for im in ds["images"])
-    labels = np.array([im["label"] for im in ds["images"]])
-    # independent embeddings: a plain Keras model to the layer's activation, numpy mean over space
-    import keras
+    files = [f for b in range(1) for f in read_key(site, f"datasets/iconic_small/files/{b}")["files"]]
+    assert files == sorted(files) and len(files) == ds["n"] == 18
+    labels = np.repeat(np.arange(len(ds["classes"])), np.diff(ds["class_start"]))
+    assert [f.split("/")[0] for f in files] == [ds["classes"][c] for c in labels]
+    n, k = 18, 15
+    for layer in LAYERS:
+        emb = independent_embeddings(two_small[0], files, layer)
+        for pooling in ("avg", "grid2"):
+            base = f"iconic_small/mobilenet_075/{layer}/{pooling}"
+            for metric in ("cosine", "euclidean", "minkowski"):
+                d = cdist(emb[pooling], emb[pooling], metric, **({"p": 3} if metric == "minkowski" else {}))
+                got = rankings(site, base, metric, n)
+                pairs = np.sort(d[np.triu_indices(n, 1)])
+                for q in range(n):
+                    order = sorted((d[q, j], j) for j in range(n) if j != q)[:k]
+                    assert got["ids"][q].tolist() == [j for _, j in order], (base, metric, q)
+                    np.testing.assert_allclose(got["dist"][q], [v for v, _ in order], rtol=2e-3, atol=1e-6)
+                    # similarity: parts per million of all pairs at most this far apart, rounded up
+                    near = [np.ceil(1e6 * np.searchsorted(pairs, v * (1 + 1e-9), "right") / len(pairs))
+                            for v, _ in order]
+                    assert np.abs(got["near_ppm"][q] - near).max() <= 1
+                    w = (k - np.arange(k)) / k
+                    hits = labels[[j for _, j in order]] == labels[q]
+                    assert got["score"][q] == pytest.approx(100 * (w * hits).sum() / w.sum(), abs=0.01)
+            # the map: UMAP with the documented settings on the exact cosine graph, in the unit square
+            xy = decode_map(read_key(site, f"{base}/map")["xy"])
+            assert xy.shape == (n, 2) and xy.min() >= 0 and xy.max() <= 1
+            s = summary.scores["iconic_small"]["mobilenet_075"][layer][pooling]["cosine"]
+            scores = rankings(site, base, "cosine", n)["score"]
+            assert s["mean_search_score"] == pytest.approx(scores.mean(), abs=1e-3)
+            assert s["exact"] is True and s["recall"] is None
+    board = read_key(site, "leaderboard")
+    assert set(board["score"]["iconic_small"]) == {"avg", "grid2"}
+    assert len(board["probe"]["iconic_small"]["avg"]["mobilenet_075"]) == 2
+    for kind in ("index", "leaderboard", "datasets/iconic_small", "iconic_small/mobilenet_075/conv1/avg/map"):
+        read_typed(site, kind)  # every file matches its contract type strictly
 
-    model = catalog.load_model(catalog.get_spec("mobilenet_075"), "random")
-    layer = read_key(site, "index")["models"][0]["layers"][-1]
-    act = summary["models"][0]["layers"][-1]
-    assert act == layer["name"]
-    sub = keras.Model(model.inputs, model.get_layer("conv_pw_13_relu").output)
-    x = catalog.get_spec("mobilenet_075").preprocess(
-        np.stack([load_rgb(two_small[0] / im["file"], 224) for im in ds["images"]]).astype(np.float32)
-    )
-    emb = np.asarray(sub.predict(x, verbose=0)).mean(axis=(1, 2))
-    d = distance.squareform(distance.pdist(emb.astype(np.float64), "euclidean"))
-    got = read_key(site, f"iconic_small/mobilenet_075/{layer['slug']}/euclidean")
-    for q in range(len(labels)):
-        order = sorted((d[q, j], j) for j in range(len(labels)) if j != q)[: got["k"]]
-        assert got["ids"][q] == [j for _, j in order]
-        np.testing.assert_allclose(
-            np.array(got["dist"][q]) * got["dist_scale"], [v for v, _ in order], rtol=5e-3, atol=got["dist_scale"] / 2
-        )
-        w = (got["k"] - np.arange(got["k"])) / got["k"]
-        hits = labels[[j for _, j in order]] == labels[q]
-        assert got["score"][q] == pytest.approx(100 * (w * hits).sum() / w.sum(), abs=0.01)
-    assert got["k"] == 15 and len(got["ids"]) == 18
-    umap = got["xy"]
-    assert len(umap) == 18 and all(0 <= v <= 1 for xy in umap for v in xy)
+
+@pytest.mark.backend
+def test_umap_and_pca_fallback_equal_independent_runs(tmp_path: Path, two_small: list[Path]) -> None:
+    """The map of a view equals umap-learn run with the documented settings on the exact cosine graph; a dataset
+    under 10 images gets PCA instead, equal to numpy's SVD."""
+    import umap
+    from scipy.spatial.distance import cdist
+
+    tiny = small_copy(two_small[0], tmp_path / "in" / "tiny", classes=3, per_class=2)
+    cfg = cfg_for(tmp_path / "o", [two_small[0], tiny], metrics=("cosine",), pooling="avg")
+    run_precompute(cfg)
+    for name, n in (("iconic_small", 18), ("tiny", 6)):
+        files = read_key(cfg.site_dir, f"datasets/{name}/files/0")["files"]
+        emb = independent_embeddings(two_small[0] if name == "iconic_small" else tiny, files, "conv_pw_13")["avg"]
+        got = decode_map(read_key(cfg.site_dir, f"{name}/mobilenet_075/conv_pw_13/avg/map")["xy"])
+        if n >= 10:
+            d = cdist(emb, emb, "cosine")
+            np.fill_diagonal(d, -1)  # self first
+            knn = np.argsort(d, axis=1, kind="stable")[:, :15]
+            dist = np.take_along_axis(np.maximum(d, 0), knn, axis=1)
+            xy = umap.UMAP(n_neighbors=15, min_dist=0.5, metric="cosine", random_state=42, init="spectral",
+                           transform_seed=42, precomputed_knn=(knn, dist.astype(np.float32), None)
+                           ).fit_transform(emb.astype(np.float32)).astype(np.float64)
+        else:
+            x = emb - emb.mean(axis=0)
+            _, _, vt = np.linalg.svd(x, full_matrices=False)
+            comps = vt[:2] * np.sign(vt[:2][np.arange(2), np.abs(vt[:2]).argmax(axis=1)])[:, None]
+            xy = x @ comps.T
+        xy = xy - xy.min(axis=0)
+        xy = xy / xy.max()
+        xy = xy + (1 - xy.max(axis=0)) / 2
+        np.testing.assert_allclose(got, xy, atol=2e-4, err_msg=name)
 
 
+# ------------------------------------------------------------------------------------------------ settings
+def test_minkowski_p_reaches_the_rankings_and_the_cache_key(tmp_path: Path, two_small: list[Path]) -> None:
+    out = tmp_path / "o"
+    ds = two_small[:1]
+    base = "iconic_small/mobilenet_075/conv_pw_13/avg"
+    run_precompute(cfg_for(out, ds, metrics=("euclidean", "minkowski"), minkowski_p=2, pooling="avg"))
+    euclid, p2 = rankings(out / "site", base, "euclidean", 18), rankings(out / "site", base, "minkowski", 18)
+    assert (p2["ids"] == euclid["ids"]).all()  # p = 2 is the euclidean distance
+    np.testing.assert_allclose(p2["dist"], euclid["dist"], rtol=1e-3)
+    summary = run_precompute(cfg_for(out, ds, metrics=("euclidean", "minkowski"), minkowski_p=3, pooling="avg"))
+    p3 = rankings(out / "site", base, "minkowski", 18)
+    assert not np.allclose(p3["dist"], p2["dist"], rtol=1e-3)  # recomputed: p is part of the cache key
+    assert summary.settings["minkowski_p"] == 3
+    assert "= 3" in read_key(out / "site", "index")["metrics"][1]["description"]
+
+
+def test_pooling_max_and_flatten_end_to_end_and_their_cache_keys(tmp_path: Path, two_small: list[Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "o"
+    ds = two_small[:1]
+    run_precompute(cfg_for(out, ds, metrics=("cosine",), pooling="max"))
+    emb_dir = out / "cache" / "emb"
+    first = {p.name for p in emb_dir.rglob("*.npy")}
+    assert len(first) == 2  # 2 layers x 1 pooling
+    summary = run_precompute(cfg_for(out, ds, metrics=("cosine",), pooling="max,flatten"))
+    both = {p.name for p in emb_dir.rglob("*.npy")}
+    assert first < both and len(both) == 4  # only flatten was added
+    sizes = {np.load(p, mmap_mode="r").shape[1] for p in emb_dir.rglob("*.npy")}
+    assert {24, 768, 112 * 112 * 24, 7 * 7 * 768} == sizes
+    assert set(summary.scores["iconic_small"]["mobilenet_075"]["conv_pw_13"]) == {"max", "flatten"}
+
+    # a different input size is a different embedding: nothing cached may be reused
+    calls: list[int] = []
+    real = extract.stream_paths
+    monkeypatch.setattr(extract, "stream_paths", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setitem(CATALOG, "mobilenet_075", replace(CATALOG["mobilenet_075"], input_size=192))
+    run_precompute(cfg_for(out, ds, metrics=("cosine",), pooling="max"))
+    assert calls == [1]
+
+
+def test_a_build_too_large_for_the_machine_fails_early_naming_the_setting(tmp_path: Path,
+                                                                            two_small: list[Path]) -> None:
+    cfg = cfg_for(tmp_path / "o", two_small[:1], pooling="flatten", memory_limit_gb=0.01)
+    with pytest.raises(BuildError, match=r"too large.*'flatten'.*conv1.*--pooling") as err:
+        run_precompute(cfg)
+    assert "GB" in str(err.value)
+    assert not (tmp_path / "o" / "cache" / "emb").exists()  # nothing was computed first
+
+
+# ------------------------------------------------------------------------------------------------ rebuilds
 @pytest.mark.slow
-def test_rebuild_is_deterministic_incremental_and_loads_no_model(
-    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out_a, out_b = tmp_path / "a", tmp_path / "b"
-    run_precompute(cfg_for(out_a, two_small[:1]))
-    run_precompute(cfg_for(out_b, two_small[:1]))
-    assert tree_digest(out_a / "site") == tree_digest(out_b / "site")  # byte-identical outputs
-    assert tree_digest(out_a / "cache") == tree_digest(out_b / "cache")
+def test_rebuild_is_incremental_and_loads_no_model(tmp_path: Path, two_small: list[Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "a"
+    run_precompute(cfg_for(out, two_small[:1]))
 
-    # nothing changed: no model is built, no embedding computed, no file rewritten
     def boom(*a, **k):
         raise AssertionError("a no-op rebuild must not load a model")
 
-    monkeypatch.setattr(catalog, "load_model", boom)
-    before = tree_digest(out_a / "site")
-    summary = run_precompute(cfg_for(out_a, two_small[:1]))
-    assert summary["run"]["site_files_written"] == 0 and tree_digest(out_a / "site") == before
+    monkeypatch.setattr(type(CATALOG["mobilenet_075"]), "load", boom)
+    before = tree_digest(out / "site")
+    summary = run_precompute(cfg_for(out, two_small[:1]))
+    assert summary.run["site_files_written"] == 0 and tree_digest(out / "site") == before
     monkeypatch.undo()
 
     # adding a dataset computes only that dataset
     calls: list[int] = []
-    real = extract.embed_paths
-    monkeypatch.setattr(
-        extract,
-        "embed_paths",
-        lambda model, names, paths, **kw: (calls.append(len(paths)), real(model, names, paths, **kw))[1],
-    )
-    run_precompute(cfg_for(out_a, two_small))
+    real = extract.stream_paths
+    monkeypatch.setattr(extract, "stream_paths", lambda ex, paths, *a, **k: (calls.append(len(paths)),
+                                                                              real(ex, paths, *a, **k))[1])
+    run_precompute(cfg_for(out, two_small))
     assert calls == [18]  # one pass, over the new dataset's 18 images only
 
 
-@pytest.mark.slow
-def test_interrupted_run_resumes(tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from precompute import pipeline
-
-    cfg = cfg_for(tmp_path / "o", two_small)
-    calls = {"n": 0}
-    real = pipeline.projection
-
-    def interrupt_third(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(pipeline, "projection", interrupt_third)
-    with pytest.raises(KeyboardInterrupt):
-        run_precompute(cfg)
-    monkeypatch.undo()
-    for p in (tmp_path / "o").rglob("*"):  # no torn or temporary file left behind
-        assert not p.name.endswith(".tmp")
-    embedded: list[int] = []
-    real_embed = extract.embed_paths
-    monkeypatch.setattr(extract, "embed_paths", lambda *a, **k: (embedded.append(1), real_embed(*a, **k))[1])
-    summary = run_precompute(cfg)
-    assert embedded == []  # every embedding was cached before the interruption
-    assert set(summary["scores"]) == {"iconic_small", "cifar_small"}
-
-
+# ------------------------------------------------------------------------------------------------ inputs
 @pytest.mark.backend
 def test_unlabelled_folder_and_bad_images(tmp_path: Path, shared_datasets: Path) -> None:
     flat = tmp_path / "in" / "flat"
     flat.mkdir(parents=True)
-    for f in sorted((shared_datasets / "iconic200" / "banana").iterdir())[:5]:
+    for f in sorted((shared_datasets / "iconic200" / "banana").iterdir())[:12]:
         shutil.copy(f, flat / f.name)
     (flat / "broken.jpg").write_bytes(b"not an image")
     log.reset_warnings()
-    summary = run_precompute(cfg_for(tmp_path / "o", [flat], metrics=("cosine",)))
-    layer = read_key(tmp_path / "o" / "site", "index")["models"][0]["layers"][0]["slug"]
-    got = read_key(tmp_path / "o" / "site", f"flat/mobilenet_075/{layer}/cosine")
-    assert got["score"] is None and got["mean_score"] is None and len(got["ids"]) == 5
-    assert any("broken.jpg" in w for w in summary["warnings"])
+    summary = run_precompute(cfg_for(tmp_path / "o", [flat], metrics=("cosine",), pooling="avg"))
+    got = read_key(tmp_path / "o" / "site", "flat/mobilenet_075/conv1/avg/cosine/0")
+    assert got["score"] is None and len(got["ids"]) == 12
+    assert read_key(tmp_path / "o" / "site", "datasets/flat")["class_start"] is None
+    assert any("broken.jpg" in w for w in summary.warnings)
+    assert summary.probe["flat"]["mobilenet_075"]["conv1"]["avg"] == {"not_available": "the dataset has no categories"}
 
 
-def test_missing_pieces_are_skipped_with_one_warning_each(
-    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(catalog, "_reachable", lambda origin, timeout=3.0: "no network (test)")
+def test_missing_pieces_are_skipped_with_one_warning_each(tmp_path: Path, two_small: list[Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from precompute import catalog
+
+    monkeypatch.setattr(catalog, "_reachable", lambda origin: "no network (test)")
     log.reset_warnings()
-    cfg = load_config(
-        out=tmp_path / "o",
-        datasets=(str(two_small[0]), "no_such_dataset"),
-        models=("vgg16@imagenet", "mobilenet_075"),
-        weights="random",
-    )
+    cfg = cfg_for(tmp_path / "o", [two_small[0], Path("no_such_dataset")], models=("vgg16@imagenet", "mobilenet_075"),
+                  metrics=("cosine",), pooling="avg")
     summary = run_precompute(cfg)
-    whats = [m["what"] for m in summary["missing"]]
-    assert whats == ["dataset no_such_dataset", "model vgg16 (imagenet weights)"]
-    assert any("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in w for w in summary["warnings"])
-    assert [m["name"] for m in summary["models"]] == ["mobilenet_075"]
-    assert read_key(tmp_path / "o" / "site", "index")["missing"][1]["what"] == "model vgg16 (imagenet weights)"
+    assert [m["what"] for m in summary.missing] == ["dataset no_such_dataset", "model vgg16 (imagenet weights)"]
+    assert sum("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in w for w in summary.warnings) == 1
+    assert [m["name"] for m in summary.models] == ["mobilenet_075"]
+    index = read_key(tmp_path / "o" / "site", "index")
+    assert index["missing"][1]["what"] == "model vgg16 (imagenet weights)"
+    assert str(Path.home()) not in str(index["missing"]) and "/tmp" not in str(index["missing"])
     with pytest.raises(BuildError, match="--strict"):
-        run_precompute(
-            load_config(
-                out=tmp_path / "o",
-                datasets=(str(two_small[0]),),
-                models=("vgg16@imagenet", "mobilenet_075"),
-                strict=True,
-            )
-        )
+        run_precompute(replace(cfg, strict=True))
     with pytest.raises(BuildError, match="nothing to build"):
-        run_precompute(
-            load_config(out=tmp_path / "o", datasets=(str(two_small[0]),), models=("vgg16",), weights="imagenet")
-        )
+        run_precompute(replace(cfg, models=("vgg16@imagenet",)))
 
 
 @pytest.mark.backend
@@ -212,12 +278,11 @@ def test_a_saved_keras_model_is_a_model(tmp_path: Path, two_small: list[Path]) -
     path = tmp_path / "my net.keras"
     keras.Model(inputs, x).save(path)
     summary = run_precompute(cfg_for(tmp_path / "o", two_small[:1], models=(str(path),), metrics=("cosine",)))
-    assert summary["models"][0]["layers"] == ["c1", "c2", "c3"]
-    index = read_key(tmp_path / "o" / "site", "index")
-    model = index["models"][0]
+    assert summary.models[0]["layers"] == ["c1", "c2", "c3"]
+    model = read_key(tmp_path / "o" / "site", "index")["models"][0]
     assert model["input_size"] == 64 and model["weights"] == "file" and not model["random"]
     assert [la["type"] for la in model["layers"]] == ["Conv2D", "Conv2D", "SeparableConv2D"]
-    got = read_key(tmp_path / "o" / "site", f"iconic_small/{model['slug']}/c2/cosine")
+    got = read_key(tmp_path / "o" / "site", f"iconic_small/{model['slug']}/c2/grid2/cosine/0")
     assert len(got["ids"]) == 18
 
 
@@ -226,6 +291,21 @@ def test_a_dataset_with_one_image_is_skipped_not_fatal(tmp_path: Path, two_small
     lonely.mkdir(parents=True)
     first = sorted(two_small[0].rglob("*.jpg"))[0]
     (lonely / first.name).write_bytes(first.read_bytes())
-    summary = run_precompute(cfg_for(tmp_path / "o", [two_small[0], lonely.parent], metrics=("cosine",)))
-    assert [m["what"] for m in summary["missing"]] == ["dataset " + str(lonely.parent)]
-    assert list(summary["scores"]) == ["iconic_small"]
+    summary = run_precompute(cfg_for(tmp_path / "o", [two_small[0], lonely.parent], metrics=("cosine",),
+                                     pooling="avg"))
+    assert [m["what"] for m in summary.missing] == ["dataset " + str(lonely.parent)]
+
+
+@pytest.mark.slow
+def test_real_weights_beat_random_weights_on_iconic200(tmp_path: Path, shared_datasets: Path, keras_home) -> None:
+    ds = [shared_datasets / "iconic200"]
+    real = run_precompute(cfg_for(tmp_path / "real", ds, ("mobilenet_075@imagenet",), metrics=("cosine",),
+                                  pooling="avg"))
+    rand = run_precompute(cfg_for(tmp_path / "rand", ds, ("mobilenet_075",), metrics=("cosine",), pooling="avg"))
+    s_real = real.scores["iconic200"]["mobilenet_075"]["conv_pw_13"]["avg"]["cosine"]["mean_search_score"]
+    s_rand = rand.scores["iconic200"]["mobilenet_075"]["conv_pw_13"]["avg"]["cosine"]["mean_search_score"]
+    print(f"\niconic200, MobileNet(alpha=0.75) conv_pw_13, cosine: imagenet {s_real:.1f} vs random {s_rand:.1f}")
+    assert real.models[0]["weights_id"] == "imagenet" and rand.models[0]["random_weights"]
+    assert s_real > 75 and s_real > s_rand + 30
+    model = read_key(tmp_path / "rand" / "site", "index")["models"][0]
+    assert model["random"] is True and model["weights"] == "random"
