@@ -1,8 +1,9 @@
 """``python -m benchmarks [--quick] [--full] [--models a,b] [--json PATH]``.
 
 Default: extraction throughput for every search model + a 2-dataset precompute and its no-op rebuild +
-the feature-visualization benchmark. ``--full`` also times the full default precompute (4 datasets x 9
-models, random weights) — many minutes on 2 CPU cores.
+the feature-visualization benchmark + nearest-neighbour rankings (FAISS vs the matmul limit vs scipy, see
+``bench_rank``). ``--full`` also times the full default precompute (4 datasets x 9 models, random weights) — many
+minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main() -> None:
     ap.add_argument("--datasets", default=str(SHARED), help="folder holding the four shared datasets")
     ap.add_argument("--quick", action="store_true", help="fewer models and images")
     ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
-    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis")
+    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis,rank")
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -63,6 +64,12 @@ def main() -> None:
         else:
             print("== feature visualization")
             results["featurevis"] = bench_featurevis.main(quick=args.quick)
+
+    if "rank" not in skip:
+        from benchmarks import bench_rank
+
+        print("== nearest-neighbour rankings")
+        results["rank"] = bench_rank.run(quick=args.quick)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

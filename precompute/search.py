@@ -1,29 +1,60 @@
 """Nearest-neighbour rankings, similarities and the search score.
 
-Distances come from ``scipy.spatial.distance.cdist``. Definitions (also in the README):
+Definitions (also in the README):
 
+* Distances: scipy's formulas (``scipy.spatial.distance.cdist``) evaluated in float64: cosine
+  ``1 - u.v / sqrt(u.u * v.v)`` (clipped to [0, 2]), euclidean ``sqrt(sum (u - v)^2)``, sqeuclidean
+  ``sum (u - v)^2`` and minkowski ``(sum |u - v|^p)^(1/p)`` (p = 3 by default, p >= 1).
 * Rankings: for every query image the ``k`` nearest other images (the query itself is excluded), ordered
   by distance, ties broken by the smaller image id (a stable sort over ids in ascending order).
 * Zero vectors: cosine distance is undefined for an all-zero embedding (scipy returns NaN). We define the
   cosine distance between a zero vector and a non-zero one as 1 (no direction in common) and between two
-  zero vectors as 0, so rankings never contain NaN. Any other non-finite distance sorts last.
+  zero vectors as 0, so rankings never contain NaN. Any other non-finite distance sorts last: a row with a
+  non-finite value (or, for cosine, a non-zero row whose squared norm under- or overflows float64) is at
+  distance +inf from every row.
 * Similarity in [0, 1], the same for every metric: the fraction of all pairs of distinct images in the
   dataset whose distance (same metric, same model and layer) is larger than this pair's. 1.0 means closer
   than every other pair in the dataset, 0.5 a median pair. It is comparable across metrics, layers and
-  models, unlike raw distances whose scale depends on all three.
+  models, unlike raw distances whose scale depends on all three. Up to ``PAIR_SAMPLE`` pairs (n <= 2,000
+  images) all pairs are used, above that a seeded random sample of ``PAIR_SAMPLE`` pairs.
 * Search score (the original ConvNet Playground's): for a query q and its top-K list r_0..r_{K-1},
   ``100 * sum_{i: class(r_i) = class(q)} (K - i) / K  /  sum_{i < K} (K - i) / K``; a hit at rank 1 weighs
   most. K is ``k`` (15), or fewer when the dataset has fewer than k + 1 images.
-* Precision@K: the fraction of the K results in the query's class.
+* Precision@K: the fraction of the K results in the query's class. kNN accuracy: whether the majority class
+  of the K results is the query's (ties: the tied class seen first in the ranking wins).
+
+Method (memory O(n·d + block·K), never an n x n matrix):
+
+1. Candidates from an exact FAISS brute-force search in float32 (multi-threaded BLAS), blocked over queries:
+   ``IndexFlatIP`` over L2-normalised rows for cosine; ``IndexFlatL2`` over mean-centred rows for
+   euclidean and sqeuclidean (one search serves both); ``IndexFlat(METRIC_Lp)`` over centred rows for
+   minkowski while n²·d <= ``MINKOWSKI_EXACT_MAX_COST``.
+2. The leading candidates are re-ranked exactly with the float64 formulas above (numpy, the same code for
+   every path, so a pair's distance never depends on blocking) and sorted by (distance, id).
+3. Certificate: with K results needed and Kf = K + margin returned, the K-th exact distance must lie below the
+   smallest FAISS distance not re-ranked minus a rigorous bound on FAISS's float32 error (``_Index._error``:
+   (d + 5)·2^-24·(|q - mu| + max_j |x_j - mu|)^2 for L2, (d + 2p + 4)·2^-24·(...)_p^p for Lp, (d + 3)·2^-24
+   for cosine, each doubled, plus float64 slack). Then no row outside the candidates can be as close, so the
+   answer is exact whatever FAISS rounded. Rows that fail are searched again with 4·Kf, and rows failing that
+   too are computed exactly against every row (``fallbacks`` counts them).
+4. Minkowski above ``MINKOWSKI_EXACT_MAX_COST`` is APPROXIMATE: FAISS has no BLAS path for Lp (measured 39 s
+   for 1,000 of 10,100 queries at d = 768, i.e. ~6.5 min for the dataset; scipy cdist 22 s per 200 queries),
+   so the candidates are the exact euclidean top-(``APPROX_CANDIDATES`` + 1) (certified as above, so the
+   result is deterministic) re-ranked by exact Minkowski. Recall@k against an exact computation is measured
+   on a seeded sample of queries (``RECALL_BUDGET``) and returned with the ranking. On 10,100 real
+   MobileNet embeddings (d = 768) this gave recall@15 = 1.000 with the L2 search taking ~1.5 s; pynndescent
+   (minkowski p = 3, 16 neighbours) took 49 s with recall 0.956, so the L2-candidate method is both faster
+   and more accurate here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
+METRICS = ("cosine", "euclidean", "sqeuclidean", "minkowski")
 METRIC_DESCRIPTIONS = {
     "cosine": "1 - cosine of the angle between embeddings (ignores their length)",
     "euclidean": "straight-line (L2) distance",
@@ -31,6 +62,26 @@ METRIC_DESCRIPTIONS = {
     "minkowski": "Minkowski (Lp) distance with p = minkowski_p (default 3)",
 }
 PAIR_SAMPLE = 2_000_000  # pairs used to estimate the similarity scale on large datasets
+MINKOWSKI_EXACT_MAX_COST = 2e9  # n² · d up to which minkowski rankings are exact (FAISS Lp: ~5-16 ns per n²·d)
+APPROX_CANDIDATES = 64  # exact-L2 candidates re-ranked by Minkowski on the approximate path
+RECALL_BUDGET = 1e9  # query·n·d element operations spent measuring the approximate path's recall
+RECALL_QUERIES = (16, 200)  # at least / at most this many sampled queries for the recall
+QUERY_BLOCK = 4096  # queries per FAISS search call
+
+_U32 = 2.0**-24  # unit roundoff of float32
+_U64 = 2.0**-53
+_CHUNK = 1 << 17  # float64 elements per temporary in exact computations (1 MiB: stays in cache)
+
+Finish = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Top-k of a block of queries: ``ids`` (q, k) int32 and ``dist`` (q, k) float64, sorted by (dist, id)."""
+
+    ids: np.ndarray
+    dist: np.ndarray
+    fallbacks: int = 0  # queries whose certificate failed twice and were computed exactly against every row
 
 
 @dataclass(frozen=True)
@@ -38,48 +89,541 @@ class Ranking:
     ids: np.ndarray  # (N, k) int32
     dist: np.ndarray  # (N, k) float64
     sim: np.ndarray  # (N, k) float64 in [0, 1]
+    exact: bool = True  # False: minkowski via exact-L2 candidates (see module docstring)
+    recall: float | None = None  # measured recall@k of an approximate ranking, None when exact
+    fallbacks: int = 0
 
 
-def pairwise(a: np.ndarray, b: np.ndarray, metric: str, p: float = 3) -> np.ndarray:
-    """Distances between rows of ``a`` and rows of ``b`` (float64), with zero vectors handled for cosine."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if metric == "minkowski":
-        d = cdist(a, b, "minkowski", p=p)
-    elif metric == "cosine":
-        za = ~np.any(a, axis=1)
-        zb = ~np.any(b, axis=1)
-        d = np.ones((len(a), len(b)))
-        nz_a, nz_b = ~za, ~zb
-        if nz_a.any() and nz_b.any():
-            d[np.ix_(nz_a, nz_b)] = cdist(a[nz_a], b[nz_b], "cosine")
-        d[np.ix_(za, zb)] = 0.0
-        d = np.clip(d, 0.0, 2.0)  # rounding can give -1e-16
-    elif metric in ("euclidean", "sqeuclidean"):
-        d = cdist(a, b, metric)
+# --------------------------------------------------------------------------------------------- exact formulas
+def _rows(emb: np.ndarray, what: str = "embeddings") -> np.ndarray:
+    a = np.asarray(emb)
+    if a.ndim != 2 or a.shape[1] < 1:
+        raise ValueError(f"{what} must be a 2-D array (rows x dimensions), got shape {a.shape}")
+    if a.dtype.kind not in "fiub":
+        raise ValueError(f"{what} must be real numbers, got dtype {a.dtype}")
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a)
+
+
+def _check(metric: str, p: float) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}' (choose from {', '.join(METRICS)})")
+    if metric == "minkowski" and not (np.isfinite(p) and p >= 1):
+        raise ValueError(f"minkowski needs a finite p >= 1, got {p}")
+
+
+def _pow(a: np.ndarray, p: float) -> np.ndarray:
+    """``a ** p`` in place; integer p by repeated multiplication (deterministic and ~15x faster than libm pow,
+    within 2 ulp of it)."""
+    if p == int(p) and 1 <= p <= 8:
+        if p > 1:
+            base = a.copy()
+            for _ in range(int(p) - 1):
+                a *= base
+        return a
+    return np.power(a, p, out=a)
+
+
+def _root(s: np.ndarray, p: float) -> np.ndarray:
+    """scipy's last step of minkowski: sqrt for p = 2 (its euclidean kernel), else libm ``pow(s, 1/p)``."""
+    return np.sqrt(s) if p == 2 else np.float_power(s, 1.0 / p)
+
+
+def _sqrt(s: np.ndarray) -> np.ndarray:
+    return np.sqrt(s)
+
+
+def _same(s: np.ndarray) -> np.ndarray:
+    return s
+
+
+def _seq_sum(t: np.ndarray) -> np.ndarray:
+    """Sum over axis 0 of a C-contiguous array, strictly in order (numpy adds row after row): scipy's order."""
+    return np.add.reduce(t, axis=0)
+
+
+def _two_lane_sum(t: np.ndarray) -> np.ndarray:
+    """Sum over axis 0 as scipy's cosine kernel does: even and odd terms in two running sums, added, then the
+    odd last term."""
+    d = len(t)
+    even = d - d % 2
+    s = np.add.reduce(t[0:even:2], axis=0) + np.add.reduce(t[1:even:2], axis=0)
+    return s + t[d - 1] if d % 2 else s
+
+
+def _feature_first(rows: np.ndarray) -> np.ndarray:
+    """(..., d) -> C-contiguous (d, ...): the layout in which numpy sums in scipy's order."""
+    return np.ascontiguousarray(np.moveaxis(rows, -1, 0))
+
+
+@dataclass(frozen=True)
+class _Aux:
+    """Per-row facts: L2 norm as scipy's cosine computes it, all values finite, all-zero, cosine undefined."""
+
+    norm: np.ndarray
+    finite: np.ndarray
+    zero: np.ndarray
+    bad: np.ndarray
+
+    def take(self, idx: np.ndarray | slice) -> _Aux:
+        return _Aux(self.norm[idx], self.finite[idx], self.zero[idx], self.bad[idx])
+
+    def column(self) -> _Aux:
+        """As (m, 1) arrays, to broadcast a block of queries against (m, r) candidates."""
+        return _Aux(self.norm[:, None], self.finite[:, None], self.zero[:, None], self.bad[:, None])
+
+
+def _aux(x: np.ndarray) -> _Aux:
+    n = len(x)
+    norm = np.empty(n)
+    finite = np.empty(n, dtype=bool)
+    step = max(1, _CHUNK // x.shape[1])
+    for s in range(0, n, step):
+        t = _feature_first(x[s : s + step].astype(np.float64))
+        finite[s : s + step] = np.isfinite(t).all(axis=0)
+        norm[s : s + step] = np.sqrt(_two_lane_sum(np.multiply(t, t, out=t)))
+    zero = ~np.any(x, axis=1) & finite
+    with np.errstate(invalid="ignore"):
+        bad = ~finite | (~zero & ~((norm > 0) & np.isfinite(norm)))
+    return _Aux(norm, finite, zero, bad)
+
+
+def _values(kind: str, p: float, a: np.ndarray, b: np.ndarray, aa: _Aux | None, ab: _Aux | None) -> np.ndarray:
+    """Exact float64 values between rows given feature-first: ``a`` (d, ...) and ``b`` (d, ...) broadcast
+    against each other (float32 inputs are cast exactly inside the arithmetic).
+
+    ``kind`` "ip": cosine distance ``1 - a.b / (|a| |b|)`` (needs the rows' ``_Aux``); "l2": squared euclidean;
+    "lp": sum |a - b|^p (the caller applies ``_root``). The sums run in scipy's order, so cosine, euclidean and
+    sqeuclidean are bit-identical to ``cdist`` (minkowski's |a - b|^p is within 2 ulp of scipy's libm pow), and
+    a pair's value never depends on what is computed alongside it. Two identical non-zero rows are at cosine
+    distance exactly 0 (scipy's rounding gives up to 2.2e-16). Non-finite results become +inf.
+    """
+    if kind == "ip":
+        assert aa is not None and ab is not None
+        with np.errstate(all="ignore"):  # rows with inf/nan are masked to +inf below
+            dot = _two_lane_sum(np.multiply(a, b, dtype=np.float64))
+            cos = dot / (aa.norm * ab.norm)
+            cos = np.where(np.abs(cos) > 1.0, np.sign(cos), cos)  # scipy clips rounding beyond +-1
+        v = 1.0 - cos
+        if (v < 1e-15).any():  # identical rows land here (scipy: |v| <= 2.2e-16); compare rows only then
+            v = np.where(np.logical_and.reduce(a == b, axis=0), 0.0, v)
+        v = np.where(aa.zero | ab.zero, np.where(aa.zero & ab.zero, 0.0, 1.0), v)
+        v = np.where(aa.bad | ab.bad, np.inf, v)
     else:
-        raise ValueError(f"unknown metric '{metric}'")
-    return np.where(np.isfinite(d), d, np.inf)
+        diff = np.subtract(a, b, dtype=np.float64)
+        terms = np.multiply(diff, diff, out=diff) if kind == "l2" else _pow(np.abs(diff, out=diff), p)
+        v = _seq_sum(terms)
+    v = np.asarray(v, dtype=np.float64)
+    v[~np.isfinite(v)] = np.inf
+    return v
 
 
-def _pair_distances(emb: np.ndarray, metric: str, p: float, seed: int = 0) -> np.ndarray:
-    """Sorted distances of all distinct pairs (or a seeded sample of them for large datasets)."""
-    n = len(emb)
-    if n * (n - 1) // 2 <= PAIR_SAMPLE:
-        d = pairwise(emb, emb, metric, p)
-        vals = d[np.triu_indices(n, 1)]
-    else:
-        rng = np.random.default_rng(seed)
-        i = rng.integers(0, n, PAIR_SAMPLE)
-        j = rng.integers(0, n - 1, PAIR_SAMPLE)
-        j = j + (j >= i)
-        vals = np.concatenate(
-            [
-                np.diagonal(pairwise(emb[i[s : s + 4096]], emb[j[s : s + 4096]], metric, p))
-                for s in range(0, PAIR_SAMPLE, 4096)
-            ]
+def _sort_rows(ids: np.ndarray, vals: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``k`` smallest by (value, id)."""
+    order = np.lexsort((ids, vals), axis=-1)[:, :k]
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def exact_topk(
+    x: np.ndarray,
+    q: np.ndarray,
+    K: int,
+    kind: str,
+    p: float,
+    finishes: Sequence[Finish],
+    *,
+    aux: _Aux | None = None,
+    qaux: _Aux | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Exact top-``K`` by (finish(value), id) of query rows ``q`` against every row of ``x``, blocked over rows
+    (memory O(len(q)·K + _CHUNK)); self is not excluded. One (ids int64, values) pair per finish."""
+    m, n = len(q), len(x)
+    K = min(K, n)
+    qa = None
+    if kind == "ip":
+        aux = _aux(x) if aux is None else aux
+        qa = (_aux(q) if qaux is None else qaux).column()
+    a = _feature_first(q.astype(np.float64))[:, :, None]
+    best = [(np.empty((m, 0), dtype=np.int64), np.empty((m, 0))) for _ in finishes]
+    step = max(1, _CHUNK // (x.shape[1] * max(1, m)))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        b = _feature_first(x[s:e])[:, None, :]
+        v = _values(kind, p, a, b, qa, None if aux is None else aux.take(slice(s, e)))
+        ids = np.broadcast_to(np.arange(s, e), (m, e - s))
+        best = [
+            _sort_rows(np.concatenate([bi, ids], axis=1), np.concatenate([bv, f(v)], axis=1), K)
+            for f, (bi, bv) in zip(finishes, best, strict=True)
+        ]
+    return best
+
+
+# --------------------------------------------------------------------------------------------- FAISS + certificate
+class _Index:
+    """One FAISS flat index over the usable rows of ``x`` plus what is needed to certify its answers.
+
+    ``kind`` "ip" (cosine), "l2" (euclidean family) or "lp" (exact minkowski). ``topk`` returns exact top-K
+    lists (self NOT excluded) under any number of finishes (monotone maps of the exact value).
+    """
+
+    def __init__(self, x: np.ndarray, kind: str, p: float = 3.0) -> None:
+        import faiss
+
+        self.x, self.kind, self.p = x, kind, p
+        self.n, self.d = x.shape
+        self.aux = _aux(x)
+        unusable = self.aux.bad if kind == "ip" else ~self.aux.finite  # +inf from every row: not indexed
+        self.good = np.flatnonzero(~unusable)
+        self.bad = np.flatnonzero(unusable)
+        step = max(1, _CHUNK // self.d)
+        self.mu = np.zeros(self.d)
+        if kind != "ip" and len(self.good):  # L2 and Lp are translation invariant: centre for smaller errors
+            for s in range(0, len(self.good), step):
+                self.mu += x[self.good[s : s + step]].sum(axis=0, dtype=np.float64)
+            self.mu /= len(self.good)
+        if kind == "ip":
+            self.index = faiss.IndexFlatIP(self.d)
+        elif kind == "l2":
+            self.index = faiss.IndexFlatL2(self.d)
+        else:
+            self.index = faiss.IndexFlat(self.d, faiss.METRIC_Lp)
+            self.index.metric_arg = float(p)
+        self.max_norm = 0.0
+        for s in range(0, len(self.good), step):
+            rows = self.good[s : s + step]
+            prepared = self._prepare(x[rows], self.aux.take(rows))
+            self.max_norm = max(self.max_norm, float(self._norms(prepared).max()))
+            self.index.add(prepared)
+        self._zero_order: np.ndarray | None = None
+
+    # ----- preparation and error bound
+    def _prepare(self, rows: np.ndarray, aux: _Aux) -> np.ndarray:
+        r = rows.astype(np.float64)
+        if self.kind == "ip":
+            r /= np.where(aux.zero, 1.0, aux.norm)[:, None]
+        else:
+            r -= self.mu
+        return np.ascontiguousarray(r, dtype=np.float32)
+
+    def _norms(self, prepared: np.ndarray) -> np.ndarray:
+        r = prepared.astype(np.float64)
+        if self.kind != "lp":
+            return np.sqrt(np.add.reduce(r * r, axis=1))
+        return _root(np.add.reduce(_pow(np.abs(r), self.p), axis=1), self.p)
+
+    def _error(self, prepared_q: np.ndarray) -> np.ndarray:
+        """Per query, twice a bound on |FAISS float32 value - exact value| over every indexed row.
+
+        u = 2^-24, A = |q - mu|, B = max_j |x_j - mu| (p-norms for Lp), gamma_d ~ d·u bounds a float32 sum of d
+        products in any order (BLAS, SIMD) relative to the sum of the products' magnitudes.
+        cosine (unit vectors): dot error gamma_d, rounding both vectors to float32 2u, float64 noise (d + 8)·2^-53.
+        L2: FAISS computes |a|^2 + |b|^2 - 2 a.b (BLAS) or sum (a - b)^2: gamma_d·(A + B)^2, two more roundings
+        and the float32 rounding of the inputs (2u (A + B)^2): (d + 5)·u·(A + B)^2.
+        Lp: float32 inputs p·u·(A + B)^p (mean value theorem, Minkowski inequality), subtraction p·u, powf 2u,
+        sum gamma_d: (d + 2p + 4)·u·(A + B)^p.
+        """
+        d, p = self.d, self.p
+        if self.kind == "ip":
+            return np.full(len(prepared_q), 2 * ((d + 3) * _U32 + (d + 8) * _U64))
+        scale = self._norms(prepared_q) + self.max_norm
+        if self.kind == "l2":
+            return 2 * (d + 5) * _U32 * scale**2
+        return 2 * (d + 2 * p + 4) * _U32 * scale**p
+
+    def _ok(self, vk: np.ndarray, lb: np.ndarray, err: np.ndarray) -> np.ndarray:
+        """The certificate: every row outside the re-ranked set is provably farther than the K-th (exact value
+        ``vk``), by enough float64 slack that a square or p-th root cannot make them tie."""
+        with np.errstate(all="ignore"):
+            if self.kind == "ip":
+                ok = vk + 4 * (self.d + 8) * _U64 < lb - err
+            else:
+                s = 4 * (self.d + 8 * self.p + 32) * _U64
+                ok = vk * (1 + s) < (lb - err) * (1 - s)
+        return ok & np.isfinite(vk)
+
+    # ----- search
+    def topk(self, q: np.ndarray, K: int, finishes: Sequence[Finish]) -> tuple[list[tuple[np.ndarray, ...]], int]:
+        """Exact top-``K`` of query rows ``q`` under each finish, as (ids int64, values) sorted by (value, id),
+        and the number of queries that needed the exact fallback."""
+        m = len(q)
+        K = min(K, self.n)
+        out = [(np.empty((m, K), dtype=np.int64), np.empty((m, K))) for _ in finishes]
+        qaux = _aux(q)
+        qbad = qaux.bad if self.kind == "ip" else ~qaux.finite
+        special = qbad | (qaux.zero if self.kind == "ip" else False) | (len(self.good) == 0)
+        for i in np.flatnonzero(special):  # all +inf, or the zero-vector rule: nothing to search
+            ids, vals = self._special(bool(qbad[i]) or len(self.good) == 0, K)
+            for f, (oi, ov) in zip(finishes, out, strict=True):
+                oi[i], ov[i] = ids, f(vals)
+        todo = np.flatnonzero(~special)
+        kf = min(len(self.good), K + 8 + K // 4)
+        for _ in range(2):  # FAISS with kf results, then with 4·kf for the queries whose certificate failed
+            if len(todo):
+                todo = todo[self._search(q[todo], qaux.take(todo), K, kf, finishes, out, todo)]
+                kf = min(len(self.good), 4 * kf)
+        if len(todo):
+            res = exact_topk(self.x, q[todo], K, self.kind, self.p, finishes, aux=self.aux, qaux=qaux.take(todo))
+            for (oi, ov), (ri, rv) in zip(out, res, strict=True):
+                oi[todo], ov[todo] = ri, rv
+        return out, len(todo)
+
+    def _special(self, bad: bool, K: int) -> tuple[np.ndarray, np.ndarray]:
+        if bad:
+            return np.arange(K), np.full(K, np.inf)
+        if self._zero_order is None:  # a zero query: zero rows (0), other usable rows (1), the rest (inf)
+            a = self.aux
+            self._zero_order = np.concatenate(
+                [np.flatnonzero(a.zero), np.flatnonzero(~a.zero & ~a.bad), np.flatnonzero(a.bad)]
+            )
+        ids = self._zero_order[:K]
+        return ids, np.where(self.aux.zero[ids], 0.0, np.where(self.aux.bad[ids], np.inf, 1.0))
+
+    def _search(
+        self,
+        q: np.ndarray,
+        qaux: _Aux,
+        K: int,
+        kf: int,
+        finishes: Sequence[Finish],
+        out: list[tuple[np.ndarray, np.ndarray]],
+        where: np.ndarray,
+    ) -> np.ndarray:
+        """FAISS top-``kf``, exact re-rank of the leading candidates, certificate. Fills ``out[:][where]`` for the
+        certified queries and returns the positions (into ``q``) of the others."""
+        n_good = len(self.good)
+        kg = min(K, n_good)
+        prepared = self._prepare(q, qaux)
+        err = self._error(prepared)
+        F, pos = self.index.search(prepared, kf)
+        F = 1.0 - F.astype(np.float64) if self.kind == "ip" else F.astype(np.float64)
+        ids = self.good[pos]
+        complete = kf == n_good
+        failed = np.zeros(len(q), dtype=bool)
+        sub = max(1, _CHUNK // (self.d * max(kf // 2, 1)))
+        for s in range(0, len(q), sub):
+            e = min(len(q), s + sub)
+            Fs, err_s = F[s:e], err[s:e]
+            # re-rank every candidate that can still be in the top K: FAISS value <= K-th FAISS value + 3 err
+            with np.errstate(invalid="ignore"):
+                r = max(kg, int(np.max((Fs <= (Fs[:, kg - 1] + 3 * err_s)[:, None]).sum(axis=1))))
+            cand = ids[s:e, :r]
+            vals = self.rerank(q[s:e], qaux.take(slice(s, e)), cand, self.kind)
+            # every row not re-ranked has a FAISS value >= lb
+            lb = Fs[:, r] if r < kf else (np.full(e - s, np.inf) if complete else Fs[:, -1])
+            sids, svals = _sort_rows(cand, vals, r)
+            ok = self._ok(svals[:, kg - 1], lb, err_s)
+            failed[s:e] = ~ok
+            rows = where[s:e][ok]
+            for f, (oi, ov) in zip(finishes, out, strict=True):
+                fi, fv = _sort_rows(sids[ok], f(svals[ok]), kg)
+                oi[rows], ov[rows] = self._with_unusable(fi, fv, K)
+        return np.flatnonzero(failed)
+
+    def _with_unusable(self, ids: np.ndarray, vals: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fewer usable rows than K: the unusable ones (+inf) follow, by id."""
+        if ids.shape[1] >= K:
+            return ids, vals
+        extra = np.broadcast_to(self.bad[: K - ids.shape[1]], (len(ids), K - ids.shape[1]))
+        return _sort_rows(
+            np.concatenate([ids, extra], axis=1), np.concatenate([vals, np.full(extra.shape, np.inf)], axis=1), K
         )
-    return np.sort(vals)
+
+    def rerank(self, q: np.ndarray, qaux: _Aux | None, cand: np.ndarray, kind: str) -> np.ndarray:
+        """Exact values (``kind``) between each query row and its candidate rows ``cand`` (m, r)."""
+        a = _feature_first(q.astype(np.float64))
+        out = np.empty(cand.shape)
+        sub = max(1, _CHUNK // (self.d * max(1, cand.shape[1])))
+        for s in range(0, len(q), sub):
+            b = _feature_first(self.x[cand[s : s + sub]])
+            qa = qaux.take(slice(s, s + sub)).column() if qaux is not None and kind == "ip" else None
+            ca = self.aux.take(cand[s : s + sub]) if kind == "ip" else None
+            out[s : s + sub] = _values(kind, self.p, a[:, s : s + sub, None], b, qa, ca)
+        return out
+
+
+# --------------------------------------------------------------------------------------------- public search API
+class Searcher:
+    """Exact (or, for large minkowski, documented approximate) k-NN over a fixed set of embeddings.
+
+    Built once per embeddings and metrics (holds the FAISS indexes; one index serves euclidean, sqeuclidean
+    and approximate minkowski). ``search`` ranks any query vectors: pass ``self_ids`` (the dataset row of each
+    query) to exclude the query itself, as rankings of a dataset do; leave it out for external queries, so a
+    dataset image sent as a query comes back first at distance 0 followed by its precomputed neighbours.
+    """
+
+    def __init__(self, emb: np.ndarray, metric: str | Sequence[str], p: float = 3.0) -> None:
+        self.metrics = (metric,) if isinstance(metric, str) else tuple(metric)
+        for m in self.metrics:
+            _check(m, p)
+        self.x = _rows(emb)
+        if len(self.x) < 1:
+            raise ValueError("no embeddings to search")
+        self.p = float(p)
+        n, d = self.x.shape
+        self.exact = "minkowski" not in self.metrics or n * n * d <= MINKOWSKI_EXACT_MAX_COST
+        kinds = {
+            "cosine": "ip",
+            "euclidean": "l2",
+            "sqeuclidean": "l2",
+            "minkowski": "lp" if self.exact else "l2",
+        }
+        self._kinds = {m: kinds[m] for m in self.metrics}
+        self._index = {kind: _Index(self.x, kind, self.p) for kind in sorted(set(self._kinds.values()))}
+
+    def search(self, queries: np.ndarray, k: int, *, self_ids: np.ndarray | None = None) -> Neighbours:
+        """Top-``k`` of each query row for the (first) metric. See ``search_all``."""
+        return self.search_all(queries, k, self_ids=self_ids)[self.metrics[0]]
+
+    def search_all(self, queries: np.ndarray, k: int, *, self_ids: np.ndarray | None = None) -> dict[str, Neighbours]:
+        q = _rows(queries, "queries")
+        n, d = self.x.shape
+        if q.shape[1] != d:
+            raise ValueError(f"queries have {q.shape[1]} dimensions, the embeddings {d}")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        if self_ids is not None:
+            self_ids = np.asarray(self_ids, dtype=np.int64)
+            if self_ids.shape != (len(q),):
+                raise ValueError("self_ids needs one dataset row per query")
+            if n < 2:
+                raise ValueError("ranking needs at least two images")
+        k = min(k, n - 1) if self_ids is not None else min(k, n)
+        kq = min(n, k + 1) if self_ids is not None else k  # self comes back and is dropped
+        kc = min(n, max(APPROX_CANDIDATES, k) + 1)  # approximate minkowski: exact-L2 candidates, self included
+        plan: dict[str, list[tuple[str, Finish, int]]] = {}
+        for m, kind in self._kinds.items():
+            finish = {"euclidean": _sqrt, "minkowski": lambda v: _root(v, self.p)}.get(m, _same)
+            if m == "minkowski" and not self.exact:
+                finish, kk = _same, kc
+            else:
+                kk = kq
+            plan.setdefault(kind, []).append((m, finish, kk))
+        result: dict[str, Neighbours] = {}
+        for kind, items in plan.items():
+            found, fallbacks = self._index[kind].topk(q, max(kk for _, _, kk in items), [f for _, f, _ in items])
+            for (m, _, kk), (ids, vals) in zip(items, found, strict=True):
+                ids, vals = ids[:, :kk], vals[:, :kk]
+                if m == "minkowski" and not self.exact:
+                    vals = _root(self._index[kind].rerank(q, None, ids, "lp"), self.p)
+                    ids, vals = _sort_rows(ids, vals, kk)
+                if self_ids is not None:
+                    ids, vals = _drop_self(ids, vals, self_ids)
+                result[m] = Neighbours(ids[:, :k].astype(np.int32), vals[:, :k], fallbacks)
+        return result
+
+
+def _drop_self(ids: np.ndarray, vals: np.ndarray, self_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own id (or, when it is not among them, the last entry)."""
+    mask = ids == self_ids[:, None]
+    mask[~mask.any(axis=1), -1] = True
+    keep = ~mask
+    shape = (len(ids), ids.shape[1] - 1)
+    return ids[keep].reshape(shape), vals[keep].reshape(shape)
+
+
+def rank_block(emb: np.ndarray, metric: str, start: int, stop: int, k: int = 15, p: float = 3.0) -> Neighbours:
+    """Rankings of dataset rows ``start:stop`` (self excluded): what one distributed task runs. Concatenated over
+    any blocking this equals ``rank``'s ids and dist exactly (every answer is exact or defined exactly)."""
+    x = _rows(emb)
+    return Searcher(x, metric, p).search(x[start:stop], k, self_ids=np.arange(start, min(stop, len(x))))
+
+
+def rank(
+    emb: np.ndarray, metric: str, k: int = 15, p: float = 3.0, *, seed: int = 0, block: int = QUERY_BLOCK
+) -> Ranking:
+    """Top-``k`` neighbours of every row of ``emb`` under ``metric`` (self excluded, ties by id)."""
+    return rank_all(emb, [metric], k, p, seed=seed, block=block)[metric]
+
+
+def rank_all(
+    emb: np.ndarray,
+    metrics: Sequence[str],
+    k: int = 15,
+    p: float = 3.0,
+    *,
+    seed: int = 0,
+    block: int = QUERY_BLOCK,
+) -> dict[str, Ranking]:
+    """``rank`` for several metrics at once, sharing the FAISS searches and the similarity pair sample."""
+    x = _rows(emb)
+    n = len(x)
+    if n < 2:
+        raise ValueError("ranking needs at least two images")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    metrics = list(dict.fromkeys(metrics))
+    searcher = Searcher(x, metrics, p)
+    k = min(k, n - 1)
+    ids = {m: np.empty((n, k), dtype=np.int32) for m in metrics}
+    dist = {m: np.empty((n, k)) for m in metrics}
+    fallbacks = dict.fromkeys(metrics, 0)
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        for m, nb in searcher.search_all(x[s:e], k, self_ids=np.arange(s, e)).items():
+            ids[m][s:e], dist[m][s:e] = nb.ids, nb.dist
+            fallbacks[m] += nb.fallbacks
+    pairs = pair_distances(x, metrics, p, seed=seed)
+    out = {}
+    for m in metrics:
+        approx = m == "minkowski" and not searcher.exact
+        recall = minkowski_recall(x, ids[m], p, seed=seed) if approx else None
+        out[m] = Ranking(ids[m], dist[m], similarity(dist[m], pairs[m]), not approx, recall, fallbacks[m])
+    return out
+
+
+def minkowski_recall(x: np.ndarray, ids: np.ndarray, p: float, *, seed: int = 0) -> float:
+    """Recall@k of minkowski rankings ``ids`` (self excluded) against an exact computation on a seeded sample
+    of queries, as many as ``RECALL_BUDGET`` element operations allow (within ``RECALL_QUERIES``)."""
+    x = _rows(x)
+    n, d = x.shape
+    k = ids.shape[1]
+    lo, hi = RECALL_QUERIES
+    size = min(n, int(np.clip(RECALL_BUDGET // (n * d), lo, hi)))
+    rows = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+    [(ex, vals)] = exact_topk(x, x[rows], k + 1, "lp", p, [lambda v: _root(v, p)])
+    ex, _ = _drop_self(ex, vals, rows)
+    hits = [len(np.intersect1d(ids[r], ex[i, :k])) for i, r in enumerate(rows)]
+    return float(np.sum(hits) / (size * k))
+
+
+# --------------------------------------------------------------------------------------------- similarity
+def sample_pairs(n: int, seed: int = 0, pair_sample: int = PAIR_SAMPLE) -> tuple[np.ndarray, np.ndarray]:
+    """All distinct pairs (i < j) when there are at most ``pair_sample``, else that many seeded random ones."""
+    if n * (n - 1) // 2 <= pair_sample:
+        i, j = np.triu_indices(n, 1)
+        return i, j
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, pair_sample)
+    j = rng.integers(0, n - 1, pair_sample)
+    return i, j + (j >= i)
+
+
+def pair_distances(
+    emb: np.ndarray, metrics: Sequence[str], p: float = 3.0, *, seed: int = 0, pair_sample: int = PAIR_SAMPLE
+) -> dict[str, np.ndarray]:
+    """Sorted distances of the pairs of ``sample_pairs`` for each metric: one pass over the pairs, in chunks
+    (O(chunk·d) memory), with the same formulas as the rankings."""
+    x = _rows(emb)
+    for m in metrics:
+        _check(m, p)
+    i, j = sample_pairs(len(x), seed, pair_sample)
+    out = {m: np.empty(len(i)) for m in metrics}
+    aux = _aux(x) if "cosine" in metrics else None
+    step = max(1, _CHUNK // x.shape[1])
+    for s in range(0, len(i), step):
+        ci, cj = i[s : s + step], j[s : s + step]
+        a, b = _feature_first(x[ci]), _feature_first(x[cj])  # one gather serves every metric
+        if aux is not None:
+            out["cosine"][s : s + step] = _values("ip", p, a, b, aux.take(ci), aux.take(cj))
+        if "euclidean" in out or "sqeuclidean" in out:
+            sq = _values("l2", p, a, b, None, None)
+            for m, f in (("sqeuclidean", _same), ("euclidean", _sqrt)):
+                if m in out:
+                    out[m][s : s + step] = f(sq)
+        if "minkowski" in out:
+            out["minkowski"][s : s + step] = _root(_values("lp", p, a, b, None, None), p)
+    return {m: np.sort(v) for m, v in out.items()}
 
 
 def similarity(dist: np.ndarray, sorted_pairs: np.ndarray) -> np.ndarray:
@@ -90,33 +634,41 @@ def similarity(dist: np.ndarray, sorted_pairs: np.ndarray) -> np.ndarray:
     return farther / len(sorted_pairs)
 
 
-def rank(emb: np.ndarray, metric: str, k: int = 15, p: float = 3, block: int = 1024) -> Ranking:
-    """Top-``k`` neighbours of every row of ``emb`` under ``metric`` (self excluded, ties by id)."""
-    n = len(emb)
-    k = min(k, n - 1)
-    if k < 1:
-        raise ValueError("ranking needs at least two images")
-    ids = np.empty((n, k), dtype=np.int32)
-    dist = np.empty((n, k), dtype=np.float64)
-    for start in range(0, n, block):
-        d = pairwise(emb[start : start + block], emb, metric, p)
-        rows = np.arange(d.shape[0])
-        d[rows, start + rows] = np.inf  # exclude self
-        order = np.argsort(d, axis=1, kind="stable")[:, :k]  # stable: equal distances keep id order
-        ids[start : start + block] = order
-        dist[start : start + block] = np.take_along_axis(d, order, axis=1)
-    sim = similarity(dist, _pair_distances(emb, metric, p))
-    return Ranking(ids=ids, dist=dist, sim=sim)
+def pairwise(a: np.ndarray, b: np.ndarray, metric: str, p: float = 3.0) -> np.ndarray:
+    """Distances between every row of ``a`` and every row of ``b`` (float64, the formulas of the rankings)."""
+    _check(metric, p)
+    a, b = _rows(a), _rows(b)
+    kind = {"cosine": "ip", "euclidean": "l2", "sqeuclidean": "l2"}.get(metric, "lp")
+    finish = {"euclidean": _sqrt, "minkowski": lambda v: _root(v, p)}.get(metric, _same)
+    aa, ab = (_aux(a), _aux(b)) if kind == "ip" else (None, None)
+    out = np.empty((len(a), len(b)))
+    bt = _feature_first(b)[:, None, :]
+    step = max(1, _CHUNK // (a.shape[1] * max(1, len(b))))
+    for s in range(0, len(a), step):
+        qa = aa.take(slice(s, s + step)).column() if aa is not None else None
+        v = _values(kind, p, _feature_first(a[s : s + step])[:, :, None], bt, qa, ab)
+        out[s : s + step] = finish(v)
+    return out
 
 
+# --------------------------------------------------------------------------------------------- scores
 def search_scores(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The original playground's position-weighted search score (0..100) for every query row."""
     n, k = ids.shape
     weights = (k - np.arange(k)) / k
-    hits = labels[ids] == labels[:, None]
+    hits = labels[ids] == labels[:n, None]
     return 100.0 * (hits * weights).sum(axis=1) / weights.sum()
 
 
 def precision_at_k(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Fraction of each query's top-k results that share its class."""
-    return (labels[ids] == labels[:, None]).mean(axis=1)
+    return (labels[ids] == labels[: len(ids), None]).mean(axis=1)
+
+
+def knn_accuracy(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Leave-one-out kNN: whether the majority class among each query's k results is its own. Among classes
+    with equally many votes the one that occurs first in the ranking wins."""
+    got = np.asarray(labels)[ids]  # (n, k)
+    votes = (got[:, :, None] == got[:, None, :]).sum(axis=2)  # votes for the class at each rank
+    winner = got[np.arange(len(ids)), np.argmax(votes, axis=1)]  # argmax: first rank with the most votes
+    return winner == np.asarray(labels)[: len(ids)]
