@@ -71,10 +71,8 @@ class RayEngine:
             if cfg.ray_address:
                 ray.init(address=cfg.ray_address, log_to_driver=False, logging_level="ERROR")
             else:
-                tmp = (cfg.out / "ray").resolve()
-                tmp.mkdir(parents=True, exist_ok=True)
                 ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", _temp_dir=str(tmp), configure_logging=False)
+                         logging_level="ERROR", _temp_dir=self._temp_dir(cfg), configure_logging=False)
             self.owned = True
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = not cfg.quiet
@@ -84,6 +82,19 @@ class RayEngine:
         self.cpus = int(ray.cluster_resources().get("CPU", 1))
         log.info(f"ray: {self.cpus} CPU(s), {self.gpus} GPU(s)")
         self._rank = ray.remote(num_cpus=1)(_rank_task)
+
+    def _temp_dir(self, cfg: BuildConfig) -> str:
+        """Ray's session files go under ``build/ray``; Ray keeps Unix sockets there, whose paths may not exceed
+        107 bytes, so a deep output folder (a test's temporary one) gets a short private folder instead."""
+        self.scratch: str | None = None
+        tmp = (cfg.out / "ray").resolve()
+        if len(str(tmp)) <= 48:
+            tmp.mkdir(parents=True, exist_ok=True)
+            return str(tmp)
+        import tempfile
+
+        self.scratch = tempfile.mkdtemp(prefix="pg-ray-")
+        return self.scratch
 
     def embed(self, job: EmbedJob, write: Writer) -> None:
         import ray
@@ -138,6 +149,10 @@ class RayEngine:
 
     def close(self) -> None:
         if self.owned:
+            import shutil
+
             import ray
 
             ray.shutdown()
+            if getattr(self, "scratch", None):
+                shutil.rmtree(self.scratch, ignore_errors=True)

@@ -92,6 +92,7 @@ class Ranking:
     exact: bool = True  # False: minkowski via exact-L2 candidates (see module docstring)
     recall: float | None = None  # measured recall@k of an approximate ranking, None when exact
     fallbacks: int = 0
+    table: np.ndarray | None = None  # calibration_table of the pair sample (live queries' similarity)
 
 
 # --------------------------------------------------------------------------------------------- exact formulas
@@ -568,7 +569,8 @@ def rank_all(
     for m in metrics:
         approx = m == "minkowski" and not searcher.exact
         recall = minkowski_recall(x, ids[m], p, seed=seed) if approx else None
-        out[m] = Ranking(ids[m], dist[m], similarity(dist[m], pairs[m]), not approx, recall, fallbacks[m])
+        out[m] = Ranking(ids[m], dist[m], similarity(dist[m], pairs[m]), not approx, recall, fallbacks[m],
+                         calibration_table(pairs[m]))
     return out
 
 
@@ -672,3 +674,42 @@ def knn_accuracy(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     votes = (got[:, :, None] == got[:, None, :]).sum(axis=2)  # votes for the class at each rank
     winner = got[np.arange(len(ids)), np.argmax(votes, axis=1)]  # argmax: first rank with the most votes
     return winner == np.asarray(labels)[: len(ids)]
+
+
+# --------------------------------------------------------------------------------------------- for other stages
+#: Fractions of the pair distribution at which ``calibration_table`` records the distance: 1e-8 .. 1e-2 on a log
+#: scale (50 per decade: near neighbours are in this tail), then every 0.1 %.
+CALIBRATION_FRACTIONS = np.unique(np.concatenate([np.logspace(-8, -2, 301), np.linspace(0.01, 1.0, 991)]))
+
+
+def calibration_table(sorted_pairs: np.ndarray) -> np.ndarray:
+    """The pair distances at ``CALIBRATION_FRACTIONS`` of a sorted pair sample: what a live query needs to give its
+    neighbours the same similarity as the precomputed rankings (``similarity_from_table``), in 10 KB instead of
+    the whole sample."""
+    n = len(sorted_pairs)
+    if n == 0:
+        return np.zeros(0)
+    idx = np.clip(np.ceil(CALIBRATION_FRACTIONS * n).astype(np.int64) - 1, 0, n - 1)
+    return np.asarray(sorted_pairs, dtype=np.float64)[idx]
+
+
+def similarity_from_table(dist: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``similarity`` from a calibration table: the fraction of pairs farther apart, interpolated between the
+    recorded fractions (exact at them; within one table step of ``similarity`` elsewhere)."""
+    dist = np.asarray(dist, dtype=np.float64)
+    if len(table) == 0:
+        return np.ones_like(dist)
+    near = np.interp(dist, table, CALIBRATION_FRACTIONS, left=0.0, right=1.0)
+    return 1.0 - near
+
+
+def finish_ranking(emb: np.ndarray, metric: str, ids: np.ndarray, dist: np.ndarray, *, p: float = 3.0,
+                   seed: int = 0) -> Ranking:
+    """A ``Ranking`` from neighbours computed elsewhere (blocks ranked by distributed tasks, ``rank_block``): adds
+    the similarity calibration and, for an approximate minkowski ranking, its measured recall. Equal to ``rank``."""
+    x = _rows(emb)
+    n, d = x.shape
+    pairs = pair_distances(x, [metric], p, seed=seed)[metric]
+    approx = metric == "minkowski" and n * n * d > MINKOWSKI_EXACT_MAX_COST
+    recall = minkowski_recall(x, ids, p, seed=seed) if approx else None
+    return Ranking(ids, dist, similarity(dist, pairs), not approx, recall, 0, calibration_table(pairs))

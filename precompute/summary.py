@@ -126,18 +126,31 @@ def write_summary(cfg: BuildConfig, summary: Summary) -> None:
 
 
 def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRef]) -> None:
-    """``manifest.json``: per dataset its folder and content hash, per model its weights and layers, per
-    (dataset, model, layer, pooling) the embedding's cache key: all ``query``/``serve`` need to answer."""
-    emb: dict[str, Any] = {}
+    """``manifest.json``: per dataset its folder, content hash and image list, per model its weights and layers,
+    per (dataset, model, layer, pooling) the cache keys of its embedding, map and rankings (whose similarity
+    calibration ``query`` uses): all ``query`` and ``serve`` need to answer."""
+    from .cache import Cache
+    from .views import rank_key, umap_key
+
+    cache = Cache(cfg.cache_dir)
+    views: dict[str, Any] = {}
     for r in refs:
-        emb.setdefault(r.dataset, {}).setdefault(r.model, {}).setdefault(r.layer.slug, {})[r.pooling] = r.key
+        views.setdefault(r.dataset, {}).setdefault(r.model, {}).setdefault(r.layer.slug, {})[r.pooling] = {
+            "emb": r.key, "dim": r.dim, "umap": umap_key(r, cfg),
+            "calib": {m: rank_key(r, m, cfg) for m in cfg.metrics},
+        }
+    for ds in inputs.datasets:  # the image list, once per dataset content
+        if cache.get_json("dataset-index", ds.content_hash) is None:
+            cache.put_json("dataset-index", ds.content_hash,
+                           {"rels": [rec.rel for rec in ds.images], "labels": [rec.label for rec in ds.images]})
     write_json(
         cfg.manifest_path,
         {
             "version": MANIFEST_VERSION,
             "datasets": [
                 {"slug": ds.slug, "name": ds.name, "root": str(ds.root.resolve()), "content_hash": ds.content_hash,
-                 "n_images": len(ds.images), "labeled": ds.labeled, "classes": list(ds.classes)}
+                 "images_key": ds.content_hash, "n_images": len(ds.images), "labeled": ds.labeled,
+                 "classes": list(ds.classes)}
                 for ds in inputs.datasets
             ],
             "models": [
@@ -148,7 +161,7 @@ def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRe
                 for e in inputs.models
             ],
             "settings": {**settings_json(cfg), "gem_id": pooling_id("gem", cfg.gem_p)},
-            "embeddings": emb,
+            "views": views,
         },
         pretty=True,
     )

@@ -51,18 +51,26 @@ class _Lazy:
         return self._value
 
 
+def rank_key(ref: EmbeddingRef, metric: str, cfg: BuildConfig) -> str:
+    """The cache key of a view's ranking under ``metric`` (its similarity calibration is stored under it too)."""
+    return key(kind="rank", version=RANK_VERSION, emb=ref.key, metric=metric, k=cfg.top_k, seed=cfg.seed,
+               p=cfg.minkowski_p if metric == "minkowski" else None)
+
+
+def umap_key(ref: EmbeddingRef, cfg: BuildConfig) -> str:
+    return key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors,
+               d=cfg.umap_min_dist)
+
+
 def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, engine: Engine) -> dict[str, Any]:
-    keys = {
-        m: key(kind="rank", version=RANK_VERSION, emb=ref.key, metric=m, k=cfg.top_k, seed=cfg.seed,
-               p=cfg.minkowski_p if m == "minkowski" else None)
-        for m in cfg.metrics
-    }
+    keys = {m: rank_key(ref, m, cfg) for m in cfg.metrics}
     got = {m: cache.get_arrays("rank", k) for m, k in keys.items()}
-    todo = [m for m, v in got.items() if v is None]
+    todo = [m for m, v in got.items() if v is None or not cache.path("calib", keys[m]).is_file()]
     if todo:
         for m, r in engine.rank(emb(), todo, cfg).items():
             arrays = {"ids": r.ids, "dist": r.dist, "sim": r.sim, "exact": np.asarray(r.exact),
                       "recall": np.asarray(np.nan if r.recall is None else r.recall)}
+            cache.put_arrays("calib", keys[m], table=r.table)  # first: a ranking is only cached with it
             cache.put_arrays("rank", keys[m], **arrays)
             got[m] = arrays
     return got  # type: ignore[return-value]
@@ -70,8 +78,7 @@ def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, eng
 
 def _umap(ref: EmbeddingRef, emb: _Lazy, ranks: dict[str, Any], cfg: BuildConfig, cache: Cache,
           engine: Engine) -> np.ndarray:
-    k = key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors,
-            d=cfg.umap_min_dist)
+    k = umap_key(ref, cfg)
     got = cache.get_arrays("umap", k)
     if got is None:
         from .projection import umap_2d

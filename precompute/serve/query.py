@@ -246,7 +246,7 @@ class QueryEngine:
             return b
 
     def _searcher(self, ds: str, model: str, layer: str, pooling: str, metric: str) -> Any:
-        key = (ds, model, layer, pooling, "l2" if metric in ("euclidean", "sqeuclidean") else metric)
+        key = (ds, model, layer, pooling, metric)
         with self._lock:
             if key in self._views:
                 self._views.move_to_end(key)
@@ -317,8 +317,6 @@ class QueryEngine:
         searcher = self._searcher(ds.slug, m.slug, la.slug, pooling, metric)
         nb = searcher.search(np.asarray(vector, np.float32)[None, :], k)
         ids, dist = nb.ids[0], nb.dist[0]
-        if metric == "sqeuclidean":  # the L2 searcher answers euclidean distances
-            dist = dist * dist
         view = self.index.view(ds.slug, m.slug, la.slug, pooling)
         table = self._calibration(view, metric)
         sim = similarity_from_table(dist, table) if table is not None else np.full(len(dist), np.nan)
