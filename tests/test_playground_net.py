@@ -147,7 +147,7 @@ def test_search_score_hierarchy_on_shapes(trained: tuple[Path, Path, dict, float
                 model, [li.act_name for li in layers], paths, size=spec.input_size, preprocess=spec.preprocess
             )
             scores[weights] = [
-                float(search_scores(rank(embs[li.act_name], "cosine", K).ids, labels).mean()) for li in layers
+                float(search_scores(rank(embs[(li.act_name, "avg")], "cosine", K).ids, labels).mean()) for li in layers
             ]
     finally:
         playground_net.set_cache_dir(None)
