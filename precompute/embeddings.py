@@ -34,9 +34,9 @@ def pooling_id(pooling: str, gem_p: float) -> str:
 
 def pooled_dim(pooling: str, shape: tuple) -> int:
     """Length of an embedding: channels for avg/max/gem, 4 x channels for grid2, the whole map for flatten."""
-    from .extract import pooled_dim as dim
+    from .extract import output_dim
 
-    return dim(pooling, tuple(shape))
+    return output_dim(pooling, tuple(shape))
 
 
 @dataclass(frozen=True)

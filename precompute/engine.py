@@ -44,22 +44,33 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+def extractor_for(model: Any, outputs: Sequence[tuple[str, str]], gem_p: float) -> tuple[Any, dict]:
+    """One multi-output model for every (tensor, pooling) of ``outputs``, and the map from its output keys back
+    to ours (the extractor names gem with its p when p is not 3)."""
+    from .extract import build_extractor, parse_pooling
+
+    specs = {p: (f"gem:{gem_p:g}" if p == "gem" else p) for _, p in outputs}
+    tensors = list(dict.fromkeys(t for t, _ in outputs))
+    extractor = build_extractor(model, tensors, list(dict.fromkeys(specs.values())))
+    back = {(t, parse_pooling(specs[p]).name): (t, p) for t, p in outputs}
+    return extractor, back
+
+
 def run_embed(job: EmbedJob, model: Any, write: Writer, *, paths: Sequence[Path] | None = None, first: int = 0,
               progress: bool = True) -> None:
-    """The extraction itself (both engines run it): batches of ``paths`` through one multi-output model."""
-    from .extract import embed_paths
+    """The extraction itself (both engines run it): batches of ``paths`` through one multi-output model, each
+    batch handed to ``write`` as soon as it is computed."""
+    from .extract import stream_paths
 
-    embed_paths(
-        model,
-        job.outputs,
+    extractor, back = extractor_for(model, job.outputs, job.gem_p)
+    stream_paths(
+        extractor,
         list(job.paths if paths is None else paths),
+        lambda row, outs: write(first + row, {back[k]: v for k, v in outs.items() if k in back}),
         size=job.size,
         preprocess=job.entry.spec.preprocess,
-        gem_p=job.gem_p,
         batch_size=job.batch_size,
-        desc=job.desc,
-        writer=(lambda row, outs: write(first + row, outs)),
-        progress=progress,
+        desc=job.desc if progress else None,
     )
 
 

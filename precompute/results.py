@@ -28,6 +28,7 @@ class ProbeResult:
     n_features: int
     n_classes: int
     folds: int
+    converged: bool
     seconds: float
 
 

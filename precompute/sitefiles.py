@@ -240,8 +240,8 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
         models=[_model_out(e) for e in inputs.models],
         metrics=[c.Choice(slug=m, name=m, description=METRIC_DESCRIPTIONS[m].replace(
             "minkowski_p (default 3)", f"{cfg.minkowski_p:g}")) for m in cfg.metrics],
-        poolings=[c.Choice(slug=p, name=POOLINGS[p].name, description=POOLINGS[p].description.replace(
-            "p (default 3)", f"{cfg.gem_p:g}")) for p in cfg.pooling],
+        poolings=[c.Choice(slug=p, name=POOLINGS[p].title, description=POOLINGS[p].description.replace(
+            "p = 3 by default", f"p = {cfg.gem_p:g}")) for p in cfg.pooling],
         k=cfg.top_k,
         defaults=default_view(inputs, results, cfg),
         missing=[c.MissingOut(**m.to_json()) for m in inputs.missing],

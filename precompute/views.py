@@ -29,6 +29,7 @@ from .sitedata import DataDir
 
 RANK_VERSION = 2  # bump when the ranking or similarity definition changes
 UMAP_VERSION = 2  # 2: on the exact cosine neighbour graph
+PROBE_VERSION = 1
 
 
 def labels_of(ds: Dataset) -> np.ndarray | None:
@@ -100,18 +101,23 @@ def _probe(ref: EmbeddingRef, emb: _Lazy, labels: np.ndarray | None, cfg: BuildC
            cache: Cache) -> tuple[ProbeResult | None, str | None]:
     if labels is None:
         return None, "the dataset has no categories"
-    from . import probe
+    import hashlib
+    import time
 
-    k = key(kind="probe", version=probe.PROBE_VERSION, emb=ref.key, folds=cfg.probe_folds,
-            cap=cfg.probe_max_images, seed=cfg.seed, labels=probe.labels_digest(labels))
+    from .probe import ProbeSettings, linear_probe
+
+    settings = ProbeSettings(folds=cfg.probe_folds, seed=cfg.seed, max_images=cfg.probe_max_images)
+    k = key(kind="probe", version=PROBE_VERSION, emb=ref.key, settings=vars(settings),
+            labels=hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()[:16])
     got = cache.get_json("probe", k)
     if got is None:
-        res = probe.linear_probe(emb(), labels, folds=cfg.probe_folds, max_images=cfg.probe_max_images,
-                                 seed=cfg.seed)
+        t = time.perf_counter()
+        res = linear_probe(emb(), labels, settings)
         got = {"result": None if res.accuracy is None else {
-            "mean": round(100 * res.accuracy, 2), "std": round(100 * res.std, 2), "n_images": res.n_images,
-            "n_features": res.n_features, "n_classes": res.n_classes, "folds": res.folds,
-            "seconds": round(res.seconds, 2)}, "note": res.note}
+            "mean": round(100 * res.accuracy, 2), "std": round(100 * float(res.std or 0.0), 2),
+            "n_images": res.n_images, "n_features": res.n_features, "n_classes": res.n_classes,
+            "folds": settings.folds, "converged": res.converged,
+            "seconds": round(time.perf_counter() - t, 2)}, "note": res.reason}
         cache.put_json("probe", k, got)
     result = got["result"]
     return (None if result is None else ProbeResult(**result)), got["note"]

@@ -159,10 +159,9 @@ class Batcher:
     """One warm model and its extractor; concurrent queries are batched into one padded forward pass."""
 
     def __init__(self, model: ModelRecord, cfg: BuildConfig, index: BuildIndex):
-        from ..inputs import model_spec
+        from ..inputs import model_spec, parse_model_arg
 
-        spec = model_spec(model.arg.split("@")[0] if "@" in model.arg and not Path(model.arg).exists()
-                          else model.arg, cfg.cache_dir)
+        spec = model_spec(parse_model_arg(model.arg, model.weights)[0], cfg.cache_dir)
         self.spec = spec
         self.record = model
         self.batch_size = int(index.settings["batch_size"])
@@ -172,10 +171,10 @@ class Batcher:
         self.run_lock = threading.Lock()
         self.pending: list[tuple[np.ndarray, Future]] = []
         log.info(f"serve: loading {model.name} ({model.weights} weights)")
-        keras_model = spec.load(model.weights)
-        from ..extract import build_extractor
+        from ..engine import extractor_for
 
-        self.extractor = build_extractor(keras_model, self.outputs, gem_p=self.gem_p)
+        self.extractor, self.back = extractor_for(spec.load(model.weights), self.outputs, self.gem_p)
+        self.size = model.input_size
 
     def embed(self, pixels: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
         """Embeddings of one image (uint8 HxWx3 at the model's size) at every (tensor, pooling).
@@ -190,7 +189,7 @@ class Batcher:
         return fut.result()
 
     def _drain(self) -> None:
-        from ..extract import run_padded_batch
+        from ..extract import embed_images
 
         while True:
             with self.lock:
@@ -198,10 +197,11 @@ class Batcher:
             if not batch:
                 return
             try:
-                x = self.spec.preprocess(np.stack([p for p, _ in batch]).astype(np.float32))
-                outs = run_padded_batch(self.extractor, x, self.batch_size, len(self.outputs))
+                # the precompute's path: same preprocessing, same padded batch shape, same multi-output model
+                outs = embed_images(self.extractor, [p for p, _ in batch], size=self.size,
+                                    preprocess=self.spec.preprocess, batch_size=self.batch_size)
                 for i, (_, fut) in enumerate(batch):
-                    fut.set_result({k: outs[j][i] for j, k in enumerate(self.outputs)})
+                    fut.set_result({self.back[k]: v[i] for k, v in outs.items() if k in self.back})
             except BaseException as exc:  # every waiting request gets the error
                 for _, fut in batch:
                     if not fut.done():
