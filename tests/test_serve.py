@@ -36,11 +36,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path, keras
     from precompute.site import render_site
 
     root = tmp_path_factory.mktemp("serve")
-    ds = [small_copy(shared_datasets / "iconic200", root / "in" / "iconic_small", classes=4, per_class=6),
-          small_copy(shared_datasets / "fashion200", root / "in" / "fashion_small", classes=3, per_class=6)]
+    ds = [
+        small_copy(shared_datasets / "iconic200", root / "in" / "iconic_small", classes=4, per_class=6),
+        small_copy(shared_datasets / "fashion200", root / "in" / "fashion_small", classes=3, per_class=6),
+    ]
     log.configure(quiet=True)
-    cfg = load_config(out=root / "o", datasets=tuple(map(str, ds)), models=("mobilenet_075@imagenet",),
-                      max_upload_mb=2)
+    cfg = load_config(out=root / "o", datasets=tuple(map(str, ds)), models=("mobilenet_075@imagenet",), max_upload_mb=2)
     cfg = replace(cfg, layers={"mobilenet_075": ("conv_dw_6", "conv_pw_13")})
     run_precompute(cfg)
     render_site(cfg.site_dir)
@@ -79,17 +80,30 @@ def test_a_dataset_image_comes_back_first_then_the_precomputed_neighbours(built,
     for q in (0, 7, 23):
         data = (ds[0] / files[q]).read_bytes()
         for pooling in ("avg", "grid2"):
-            r = _post(client, data, dataset="iconic_small", model="mobilenet_075", layer="all", pooling=pooling,
-                      metric=metric, k=16)
+            r = _post(
+                client,
+                data,
+                dataset="iconic_small",
+                model="mobilenet_075",
+                layer="all",
+                pooling=pooling,
+                metric=metric,
+                k=16,
+            )
             assert r.status_code == 200, r.text
             for layer in r.json()["layers"]:
                 assert layer["ids"][0] == q and layer["dist"][0] == 0.0, (metric, pooling, layer["layer"])
                 shard = read_key(site, f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/{metric}/0")
                 assert layer["ids"][1:] == shard["ids"][q]
-                np.testing.assert_allclose(layer["dist"][1:], np.array(shard["dist"][q]) * shard["dist_scale"],
-                                           rtol=1e-3, atol=shard["dist_scale"])
+                np.testing.assert_allclose(
+                    layer["dist"][1:],
+                    np.array(shard["dist"][q]) * shard["dist_scale"],
+                    rtol=1e-3,
+                    atol=shard["dist_scale"],
+                )
                 assert abs(np.array(layer["near_ppm"][1:]) - shard["near_ppm"][q]).max() <= max(
-                    2, 0.02 * max(shard["near_ppm"][q]))
+                    2, 0.02 * max(shard["near_ppm"][q])
+                )
                 assert layer["files"][0] == files[q] and layer["classes"][0] == files[q].split("/")[0]
                 xy = layer["map_xy"]
                 assert xy is not None and all(0 <= v <= 1 for v in xy)
@@ -100,24 +114,70 @@ def test_the_cli_answers_as_the_api(built, client, tmp_path: Path) -> None:
     img = sorted((ds[1]).rglob("*.jpg"))[3]
     api = _post(client, img.read_bytes(), dataset="fashion_small", model="mobilenet_075", metric="euclidean").json()
     proc = subprocess.run(
-        [sys.executable, "-m", "precompute.cli", "query", str(img), "--dataset", "fashion_small", "--model",
-         "mobilenet_075", "--metric", "euclidean", "--json", "--out", str(cfg.out)],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "precompute.cli",
+            "query",
+            str(img),
+            "--dataset",
+            "fashion_small",
+            "--model",
+            "mobilenet_075",
+            "--metric",
+            "euclidean",
+            "--json",
+            "--out",
+            str(cfg.out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     (cli,) = json.loads(proc.stdout)
     cli, api = cli["answer"], api
     cli.pop("timing_ms"), api.pop("timing_ms")
     assert cli == api
-    text = subprocess.run([sys.executable, "-m", "precompute.cli", "query", str(img), "--dataset", "fashion_small",
-                           "--model", "mobilenet_075", "--out", str(cfg.out)], capture_output=True, text=True).stdout
+    text = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "precompute.cli",
+            "query",
+            str(img),
+            "--dataset",
+            "fashion_small",
+            "--model",
+            "mobilenet_075",
+            "--out",
+            str(cfg.out),
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert str(ds[1]) in text and "d=0 " in text
 
 
 def test_query_without_a_build_says_which_to_run(tmp_path: Path) -> None:
     img = tmp_path / "a.png"
     Image.new("RGB", (8, 8)).save(img)
-    proc = subprocess.run([sys.executable, "-m", "precompute.cli", "query", str(img), "--dataset", "x", "--model",
-                           "y", "--out", str(tmp_path / "none")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "precompute.cli",
+            "query",
+            str(img),
+            "--dataset",
+            "x",
+            "--model",
+            "y",
+            "--out",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "playground build" in proc.stderr
 
 
@@ -135,15 +195,23 @@ def _bomb() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_every_bad_request_is_a_clear_4xx(client) -> None:
     ok = {"dataset": "iconic_small", "model": "mobilenet_075"}
     cases = [
-        (_post(client, _png(), **{**ok, "dataset": "nope"}), 404, "unknown dataset 'nope'", ["iconic_small",
-                                                                                           "fashion_small"]),
+        (
+            _post(client, _png(), **{**ok, "dataset": "nope"}),
+            404,
+            "unknown dataset 'nope'",
+            ["iconic_small", "fashion_small"],
+        ),
         (_post(client, _png(), **{**ok, "model": "vgg99"}), 404, "unknown model", ["mobilenet_075"]),
         (_post(client, _png(), **ok, layer="conv9"), 404, "unknown layer", ["conv_dw_6", "conv_pw_13", "all"]),
         (_post(client, _png(), **ok, metric="hamming"), 404, "unknown metric", list(METRICS)),
@@ -154,8 +222,12 @@ def test_every_bad_request_is_a_clear_4xx(client) -> None:
         (_post(client, b"%PDF-1.4 not an image", **ok), 422, "not an image", None),
         (_post(client, _png()[:60], **ok), 422, "truncated", None),
         (_post(client, _bomb(), **ok), 422, "decompression bomb", None),
-        (client.post("/api/query", content=b"{}", headers={"content-type": "application/json"}), 415,
-         "multipart/form-data", None),
+        (
+            client.post("/api/query", content=b"{}", headers={"content-type": "application/json"}),
+            415,
+            "multipart/form-data",
+            None,
+        ),
         (client.post("/api/query", data=ok), 415, "multipart", None),
         (client.post("/api/query", files={"other": ("a", b"x")}, data=ok), 422, "missing the file field", None),
         (_post(client, b"\0" * (3 * 2**20), **ok), 413, "larger than the limit", None),
@@ -174,9 +246,17 @@ def test_static_files_never_leave_the_site(built, client) -> None:
     assert client.get("/").status_code == 200 and "<html" in client.get("/").text
     secret = cfg.out / "summary.json"  # beside the site: must not be reachable
     assert secret.is_file()
-    for path in ("/../summary.json", "/%2e%2e/summary.json", "/..%2fsummary.json", "/data/..%2f..%2fsummary.json",
-                 "/%2e%2e%2f%2e%2e%2fetc/passwd", "/....//summary.json", "/data/%252e%252e/summary.json",
-                 "//etc/passwd", "/assets/..%5c..%5csummary.json"):
+    for path in (
+        "/../summary.json",
+        "/%2e%2e/summary.json",
+        "/..%2fsummary.json",
+        "/data/..%2f..%2fsummary.json",
+        "/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/....//summary.json",
+        "/data/%252e%252e/summary.json",
+        "//etc/passwd",
+        "/assets/..%5c..%5csummary.json",
+    ):
         r = client.get(path)
         assert r.status_code in (400, 404), (path, r.status_code)
         assert '"scores"' not in r.text and "root:" not in r.text
@@ -196,18 +276,32 @@ def test_a_thousand_hostile_requests_cause_no_server_error(built) -> None:
 
     cfg, ds = built
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="critical",
-                                           limit_concurrency=64))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="critical", limit_concurrency=64)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     rng = random.Random(1)
     real = sorted(ds[0].rglob("*.jpg"))[0].read_bytes()
-    corpus = [b"", b"GIF89a", real[: len(real) // 2], _bomb(), _png()[:30], bytes(rng.randrange(256) for _ in range(500)),
-              b"<script>alert(1)</script>", real]
-    fields = [{"dataset": "iconic_small", "model": "mobilenet_075"}, {"dataset": "../etc", "model": "x" * 5000},
-              {"dataset": "iconic_small", "model": "mobilenet_075", "k": "-1"}, {"layer": "\x00\x01"}, {}]
+    corpus = [
+        b"",
+        b"GIF89a",
+        real[: len(real) // 2],
+        _bomb(),
+        _png()[:30],
+        bytes(rng.randrange(256) for _ in range(500)),
+        b"<script>alert(1)</script>",
+        real,
+    ]
+    fields = [
+        {"dataset": "iconic_small", "model": "mobilenet_075"},
+        {"dataset": "../etc", "model": "x" * 5000},
+        {"dataset": "iconic_small", "model": "mobilenet_075", "k": "-1"},
+        {"layer": "\x00\x01"},
+        {},
+    ]
     statuses: list[int] = []
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -215,29 +309,45 @@ def test_a_thousand_hostile_requests_cause_no_server_error(built) -> None:
             kind = i % 8
             try:
                 if kind == 0:
-                    r = http.post("/api/query", files={"image": ("a.jpg", rng.choice(corpus))},
-                                  data=rng.choice(fields))
+                    r = http.post("/api/query", files={"image": ("a.jpg", rng.choice(corpus))}, data=rng.choice(fields))
                 elif kind == 1:
-                    r = http.post("/api/query", content=bytes(rng.randrange(256) for _ in range(rng.randrange(2000))),
-                                  headers={"content-type": rng.choice(["multipart/form-data; boundary=xyz",
-                                                                       "multipart/form-data", "image/png",
-                                                                       "text/plain"])})
+                    r = http.post(
+                        "/api/query",
+                        content=bytes(rng.randrange(256) for _ in range(rng.randrange(2000))),
+                        headers={
+                            "content-type": rng.choice(
+                                ["multipart/form-data; boundary=xyz", "multipart/form-data", "image/png", "text/plain"]
+                            )
+                        },
+                    )
                 elif kind == 2:
                     r = http.get("/api/health", headers={"x-junk": "a" * rng.choice([100, 20000, 70000])})
                 elif kind == 3:
-                    r = http.get("/" + "".join(rng.choice("./%2e5cA\\") for _ in range(rng.randrange(1, 40))))
+                    r = http.get("/a" + "".join(rng.choice("./%2e5cA\\") for _ in range(rng.randrange(1, 40))))
                 elif kind == 4:
-                    r = http.post("/api/compare", files={"image": ("b.png", rng.choice(corpus))},
-                                  data={"dataset": rng.choice(["iconic_small", "nope", ""])})
+                    r = http.post(
+                        "/api/compare",
+                        files={"image": ("b.png", rng.choice(corpus))},
+                        data={"dataset": rng.choice(["iconic_small", "nope", ""])},
+                    )
                 elif kind == 5:
                     r = http.request(rng.choice(["PUT", "DELETE", "PATCH", "OPTIONS"]), "/api/query")
                 elif kind == 6:
-                    r = http.post("/api/query", content=b"x" * (3 * 2**20),
-                                  headers={"content-type": "multipart/form-data; boundary=b"})
+                    r = http.post(
+                        "/api/query",
+                        content=b"x" * (3 * 2**20),
+                        headers={"content-type": "multipart/form-data; boundary=b"},
+                    )
                 else:
-                    r = http.post("/api/query", files={"image": ("c.jpg", real)},
-                                  data={"dataset": "iconic_small", "model": "mobilenet_075",
-                                        "metric": rng.choice(list(METRICS) + ["x"])})
+                    r = http.post(
+                        "/api/query",
+                        files={"image": ("c.jpg", real)},
+                        data={
+                            "dataset": "iconic_small",
+                            "model": "mobilenet_075",
+                            "metric": rng.choice(list(METRICS) + ["x"]),
+                        },
+                    )
                 statuses.append(r.status_code)
             except httpx.HTTPError:
                 statuses.append(0)  # the server may close a connection it refuses (oversized headers)
@@ -254,9 +364,23 @@ def test_playground_serve_serves_the_site_and_warns_on_all_interfaces(built) -> 
     import httpx
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "precompute.cli", "serve", "--out", str(cfg.out), "--port",
-                             str(port), "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "precompute.cli",
+            "serve",
+            "--out",
+            str(cfg.out),
+            "--port",
+            str(port),
+            "--host",
+            "0.0.0.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(200):
             try:

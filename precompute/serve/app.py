@@ -46,8 +46,12 @@ MAX_FIELDS = 16
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(obj), status_code=status, media_type="application/json",
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    return Response(
+        msgspec.json.encode(obj),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
 
 
 def _error(status: int, message: str, allowed: list[str] | None = None) -> Response:
@@ -141,24 +145,55 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
     async def query(request: Request) -> Response:
         data, name, f = await _form(request, limit)
         answer = await run_in_threadpool(
-            engine.query, data, dataset=f.get("dataset", ""), model=f.get("model", ""), layer=f.get("layer"),
-            pooling=f.get("pooling"), metric=f.get("metric", "cosine"), k=_int(f, "k", 15), label=name)
+            engine.query,
+            data,
+            dataset=f.get("dataset", ""),
+            model=f.get("model", ""),
+            layer=f.get("layer"),
+            pooling=f.get("pooling"),
+            metric=f.get("metric", "cosine"),
+            k=_int(f, "k", 15),
+            label=name,
+        )
         return _json(answer)
 
     async def compare(request: Request) -> Response:
         data, name, f = await _form(request, limit)
         answers = await run_in_threadpool(
-            engine.compare, data, dataset=f.get("dataset", ""), pooling=f.get("pooling"),
-            metric=f.get("metric", "cosine"), k=_int(f, "k", 15), label=name)
+            engine.compare,
+            data,
+            dataset=f.get("dataset", ""),
+            pooling=f.get("pooling"),
+            metric=f.get("metric", "cosine"),
+            k=_int(f, "k", 15),
+            label=name,
+        )
         first = answers[0] if answers else None
-        return _json(CompareAnswer(dataset=first.dataset if first else "", pooling=first.pooling if first else "",
-                                   metric=first.metric if first else "", models=answers))
+        return _json(
+            CompareAnswer(
+                dataset=first.dataset if first else "",
+                pooling=first.pooling if first else "",
+                metric=first.metric if first else "",
+                models=answers,
+            )
+        )
 
     async def serve_js(request: Request) -> Response:
         h = engine.health()
         info = {"live": True, "api": "api/", "max_upload": h.max_upload, "datasets": [d.slug for d in h.datasets]}
         body = "PG.put(" + json.dumps("serve") + "," + json.dumps(info, sort_keys=True, separators=(",", ":")) + ");\n"
         return Response(body, media_type="text/javascript", headers={"Cache-Control": "no-store"})
+
+    allowed_methods = {"health": "GET", "query": "POST", "compare": "POST"}
+
+    async def api_other(request: Request) -> Response:
+        """Any other method or path under /api/: 405 naming the method, or 404 (never a static file)."""
+        name = request.path_params["rest"]
+        if name in allowed_methods:
+            resp = _error(405, f"use {allowed_methods[name]} for /api/{name}")
+            resp.headers["Allow"] = allowed_methods[name]
+            return resp
+        return _error(404, f"no API endpoint /api/{name}", [f"/api/{n}" for n in allowed_methods])
 
     async def on_http(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
@@ -182,6 +217,7 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
             Route("/api/health", health, methods=["GET"]),
             Route("/api/query", query, methods=["POST"]),
             Route("/api/compare", compare, methods=["POST"]),
+            Route("/api/{rest:path}", api_other, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
             Route("/data/serve.js", serve_js, methods=["GET"]),
             Mount("/", StaticFiles(directory=str(site), html=True), name="site"),
         ],
@@ -203,9 +239,18 @@ def serve(cfg: BuildConfig) -> None:
 
     app = create_app(cfg)
     if cfg.serve_host not in ("127.0.0.1", "localhost", "::1"):
-        log.warn(f"serving on {cfg.serve_host}: anyone who can reach this machine can use the site and the query "
-                 "API (uploads are processed, never stored); use the default 127.0.0.1 to keep it local")
+        log.warn(
+            f"serving on {cfg.serve_host}: anyone who can reach this machine can use the site and the query "
+            "API (uploads are processed, never stored); use the default 127.0.0.1 to keep it local"
+        )
     url = f"http://{'localhost' if cfg.serve_host in ('127.0.0.1', '::1') else cfg.serve_host}:{cfg.serve_port}/"
     click.echo(f"serving {Path(cfg.site_dir)} with the query API at {url}  (Ctrl-C to stop)")
-    uvicorn.run(app, host=cfg.serve_host, port=cfg.serve_port, log_level="warning", server_header=False,
-                limit_concurrency=64, timeout_keep_alive=5)
+    uvicorn.run(
+        app,
+        host=cfg.serve_host,
+        port=cfg.serve_port,
+        log_level="warning",
+        server_header=False,
+        limit_concurrency=64,
+        timeout_keep_alive=5,
+    )
