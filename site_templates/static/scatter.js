@@ -469,7 +469,8 @@
     return this.stamp;
   };
 
-  /* Splat the points of category c (order[classOff[c]..classOff[c+1]]) with opacity alpha (0..1). */
+  /* Splat the points of category c (order[classOff[c]..classOff[c+1]]) with opacity alpha (0..1): each pixel
+     of the stamp is blended over the buffer, red and blue in one multiply, green in another. */
   Scatter.prototype._splat = function (c, alpha, X0, Y0, S, W, H) {
     const st = this.stamp;
     const buf = this.buf;
@@ -482,9 +483,8 @@
     const len = st.len;
     const R = st.R;
     const rgb = this.rgb[c];
-    const cr = rgb[0];
-    const cg = rgb[1];
-    const cb = rgb[2];
+    const crb = (rgb[2] << 16) | rgb[0];
+    const cg = rgb[1] << 8;
     const x = this.x;
     const y = this.y;
     const order = this.order;
@@ -495,28 +495,32 @@
       const py = Math.round(Y0 + (1 - y[i]) * S);
       if (px < -R || py < -R || px >= W + R || py >= H + R) continue;
       drawn++;
-      const inside = px >= R && py >= R && px < W - R && py < H - R;
-      const base = py * W + px;
-      for (let k = 0; k < len; k++) {
-        let idx;
-        if (inside) {
-          idx = base + off[k];
-        } else {
+      if (px >= R && py >= R && px < W - R && py < H - R) {
+        const base = py * W + px;
+        for (let k = 0; k < len; k++) {
+          const idx = base + off[k];
+          const a = sa[k];
+          const ia = 256 - a;
+          const d = buf[idx];
+          buf[idx] =
+            0xff000000 |
+            ((((d & 0xff00ff) * ia + crb * a) >>> 8) & 0xff00ff) |
+            ((((d & 0xff00) * ia + cg * a) >>> 8) & 0xff00);
+        }
+      } else {
+        for (let k = 0; k < len; k++) {
           const qx = px + sdx[k];
           const qy = py + sdy[k];
           if (qx < 0 || qy < 0 || qx >= W || qy >= H) continue;
-          idx = qy * W + qx;
+          const idx = qy * W + qx;
+          const a = sa[k];
+          const ia = 256 - a;
+          const d = buf[idx];
+          buf[idx] =
+            0xff000000 |
+            ((((d & 0xff00ff) * ia + crb * a) >>> 8) & 0xff00ff) |
+            ((((d & 0xff00) * ia + cg * a) >>> 8) & 0xff00);
         }
-        const a = sa[k];
-        const d = buf[idx];
-        const r0 = d & 255;
-        const g0 = (d >>> 8) & 255;
-        const b0 = (d >>> 16) & 255;
-        buf[idx] =
-          0xff000000 |
-          ((b0 + (((cb - b0) * a) >> 8)) << 16) |
-          ((g0 + (((cg - g0) * a) >> 8)) << 8) |
-          (r0 + (((cr - r0) * a) >> 8));
       }
     }
     return drawn;

@@ -76,7 +76,7 @@
 
   function sync() {
     if (!map || !current) return;
-    const { s, view, listing: lst } = current;
+    const { s } = current;
     if (shownDs && shownDs !== s.ds) {
       // never show another dataset's points
       map.setData([], [], null, null, false);
@@ -84,6 +84,14 @@
       shownDs = "";
     }
     select();
+    // whether the map is on screen is asked after every panel has drawn this view (the results above it
+    // change the page's layout)
+    requestAnimationFrame(load);
+  }
+
+  function load() {
+    if (!current) return;
+    const { s, view, listing: lst } = current;
     const key = D.mapKey(view);
     if (key === shownKey || !onScreen()) return;
     shownKey = key;
