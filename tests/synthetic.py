@@ -65,12 +65,18 @@ class Synth:
     classes: list[str]
     class_start: list[int]
     labels: np.ndarray
-    rankings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)  # key -> ids, d, sim
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # <ds>/<model>/<layer>/<pooling> -> (n, 2)
     seconds: float = 0.0
 
-    def rank_base(self, ds: str, model: str, layer: str, pooling: str, metric: str) -> str:
-        return f"{ds}/{model}/{layer}/{pooling}/{metric}"
+    def row(self, view: str, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, dist, near_ppm) of query q in view ``<ds>/<model>/<layer>/<pooling>/<metric>``, read back from
+        its rankings shard (what the page reads)."""
+        from precompute.sitedata import read_data_file
+
+        shard = read_data_file(self.site / "data" / f"{view}/{q // sitefiles.RANK_BLOCK}.js")
+        i = q - shard["first"]
+        dist = np.asarray(shard["dist"][i], float) * shard["dist_scale"]
+        return np.asarray(shard["ids"][i]), dist, np.asarray(shard["near_ppm"][i])
 
 
 def score_of(hit: np.ndarray) -> np.ndarray:
@@ -118,7 +124,9 @@ def make_dataset(root: Path, name: str, sizes: list[int] | None, n_plain: int = 
     recs: list[ImageRecord] = []
     classes: tuple[str, ...] = ()
     if sizes is not None:
-        classes = tuple(f"class {i:03d}" + (" · long name of a category" if i % 37 == 5 else "") for i in range(len(sizes)))
+        classes = tuple(
+            f"class {i:03d}" + (" · long name of a category" if i % 37 == 5 else "") for i in range(len(sizes))
+        )
         items = [(ci, f"{classes[ci]}/img_{j:05d}.png") for ci, size in enumerate(sizes) for j in range(size)]
     else:
         items = [(None, f"photo_{j:05d}.png") for j in range(n_plain)]
@@ -134,10 +142,21 @@ def make_dataset(root: Path, name: str, sizes: list[int] | None, n_plain: int = 
         path, sha = variants[key]
         recs.append(ImageRecord(id=i, path=path, rel=rel, label=ci, sha256=sha, width=side, height=side))
     digest = hashlib.sha256("".join(r.sha256 for r in recs).encode()).hexdigest()
-    return Dataset(name=name, slug=name, root=folder, images=tuple(recs), classes=classes,
-                   labeled=sizes is not None, content_hash=digest,
-                   meta={"description": f"A generated dataset of {len(recs)} images.", "source": "tests/synthetic.py",
-                         "licence": "CC0", "attribution": "generated"})
+    return Dataset(
+        name=name,
+        slug=name,
+        root=folder,
+        images=tuple(recs),
+        classes=classes,
+        labeled=sizes is not None,
+        content_hash=digest,
+        meta={
+            "description": f"A generated dataset of {len(recs)} images.",
+            "source": "tests/synthetic.py",
+            "licence": "CC0",
+            "attribution": "generated",
+        },
+    )
 
 
 def class_sizes(n: int, classes: int, rng: np.random.Generator) -> list[int]:
@@ -151,8 +170,13 @@ def class_sizes(n: int, classes: int, rng: np.random.Generator) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ rankings
-def rankings(labels: np.ndarray | None, starts: np.ndarray | None, n: int, purity: float, seed: int,
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rankings(
+    labels: np.ndarray | None,
+    starts: np.ndarray | None,
+    n: int,
+    purity: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, dist, sim) of every query: ``purity`` of the neighbours in the query's class, never the query
     itself, distances growing with the rank with ties, similarities of near neighbours (see module doc)."""
     rng = np.random.default_rng(seed)
@@ -197,33 +221,59 @@ def cluster_map(labels: np.ndarray | None, n: int, spread: float, seed: int) -> 
 
 # ------------------------------------------------------------------------------------------------ the site
 def _layer(i: int, n_layers: int) -> c.LayerInfoOut:
-    return c.LayerInfoOut(slug=f"conv{i + 1}", name=f"block{i + 1}_conv", type="Conv2D", depth_index=4 * i + 1,
-                          conv_index=i, n_conv=n_layers, params=1000 * (i + 1), channels=16 * 2**i,
-                          output_shape=[None, 32 // 2**i, 32 // 2**i, 16 * 2**i])
+    return c.LayerInfoOut(
+        slug=f"conv{i + 1}",
+        name=f"block{i + 1}_conv",
+        type="Conv2D",
+        depth_index=4 * i + 1,
+        conv_index=i,
+        n_conv=n_layers,
+        params=1000 * (i + 1),
+        channels=16 * 2**i,
+        output_shape=[None, 32 // 2**i, 32 // 2**i, 16 * 2**i],
+    )
 
 
-def make_site(out: Path, n: int = 20_000, classes: int = 200, *, plain: int = 240, with_explorer: bool = True,
-              name: str = "synth", class_names: list[str] | None = None) -> Synth:
+def make_site(
+    out: Path,
+    n: int = 20_000,
+    classes: int = 200,
+    *,
+    plain: int = 240,
+    with_explorer: bool = True,
+    name: str = "synth",
+    class_names: list[str] | None = None,
+) -> Synth:
     """Write the generated site into ``out/site`` (images under ``out/datasets``); see the module docstring."""
     t0 = time.perf_counter()
     # a throwaway test site needs no durability: the writers run unchanged except that fsync is skipped
     # (5 ms per file on a shared disk: most of the time of ~3,000 files)
     with mock.patch("precompute.atomic.os.fsync"):
-        synth = _make_site(Path(out), n, classes, plain=plain, with_explorer=with_explorer, name=name,
-                           class_names=class_names)
+        synth = _make_site(
+            Path(out), n, classes, plain=plain, with_explorer=with_explorer, name=name, class_names=class_names
+        )
     synth.seconds = time.perf_counter() - t0
     return synth
 
 
-def _make_site(out: Path, n: int, classes: int, *, plain: int, with_explorer: bool, name: str,
-               class_names: list[str] | None) -> Synth:
+def _make_site(
+    out: Path, n: int, classes: int, *, plain: int, with_explorer: bool, name: str, class_names: list[str] | None
+) -> Synth:
     site = out / "site"
     rng = np.random.default_rng(7)
     sizes = class_sizes(n, classes, rng)
     ds = make_dataset(out / "datasets", name, sizes)
     if class_names:
-        ds = Dataset(name=ds.name, slug=ds.slug, root=ds.root, images=ds.images, classes=tuple(class_names),
-                     labeled=True, content_hash=ds.content_hash, meta=ds.meta)
+        ds = Dataset(
+            name=ds.name,
+            slug=ds.slug,
+            root=ds.root,
+            images=ds.images,
+            classes=tuple(class_names),
+            labeled=True,
+            content_hash=ds.content_hash,
+            meta=ds.meta,
+        )
     dsets = [ds] + ([make_dataset(out / "datasets", PLAIN, None, n_plain=plain, side=160)] if plain else [])
     data = DataDir(site)
     layouts = {d.slug: write_site_images(d, site, out / "state") for d in dsets}
@@ -255,17 +305,27 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, with_explorer: bo
                     synth.maps[view] = xy
                     for metric in METRICS:
                         seed += 1
-                        ids, dist, sim = rankings(lab, st, nd, min(0.98, purity - (0.05 if metric != "cosine" else 0)),
-                                                  seed)
+                        ids, dist, sim = rankings(
+                            lab, st, nd, min(0.98, purity - (0.05 if metric != "cosine" else 0)), seed
+                        )
                         if lab is not None:
                             hit = lab[ids] == lab[:, None]
                             scores, hits = score_of(hit), hit.sum(1)
                         else:
                             scores = hits = None
                         exact = not (metric == "euclidean" and random_w)  # one approximate kind of view
-                        sitefiles.write_rankings(data, view, metric, ids, dist, sim, scores, hits, exact=exact,
-                                                 recall=None if exact else 0.9731)
-                        synth.rankings[f"{view}/{metric}"] = (ids, dist, sim)
+                        sitefiles.write_rankings(
+                            data,
+                            view,
+                            metric,
+                            ids,
+                            dist,
+                            sim,
+                            scores,
+                            hits,
+                            exact=exact,
+                            recall=None if exact else 0.9731,
+                        )
                         cmp_scores[metric][slug].append(scores)
                         for kind, value in (
                             ("score", None if scores is None else round(float(scores.mean()), 2)),
@@ -273,34 +333,57 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, with_explorer: bo
                             ("knn", None if lab is None else round(min(99.0, 40 + 55 * purity), 2)),
                         ):
                             getattr(board, kind).setdefault(d.slug, {}).setdefault(pooling, {}).setdefault(
-                                metric, {}).setdefault(slug, []).append(value)
+                                metric, {}
+                            ).setdefault(slug, []).append(value)
                     probe = None if lab is None else round(min(99.5, 30 + 60 * purity + 3 * li), 2)
                     board.probe.setdefault(d.slug, {}).setdefault(pooling, {}).setdefault(slug, []).append(probe)
                     board.probe_std.setdefault(d.slug, {}).setdefault(pooling, {}).setdefault(slug, []).append(
-                        None if lab is None else round(0.4 + 0.3 * li, 2))
+                        None if lab is None else round(0.4 + 0.3 * li, 2)
+                    )
             models = [(slug, [_layer(i, nl).slug for i in range(nl)]) for slug, _, _, nl in MODELS]
             for metric in METRICS:
                 sitefiles.write_compare(data, d, pooling, metric, models, cmp_scores[metric])
     for slug, display, random_w, n_layers in MODELS:
-        models_out.append(c.ModelOut(
-            slug=slug, name=slug, display=display, weights="random" if random_w else "imagenet", random=random_w,
-            params=250_000 * n_layers, input_size=96, n_layers=4 * n_layers + 2, explorer_only=False,
-            layers=[_layer(i, n_layers) for i in range(n_layers)]))
+        models_out.append(
+            c.ModelOut(
+                slug=slug,
+                name=slug,
+                display=display,
+                weights="random" if random_w else "imagenet",
+                random=random_w,
+                params=250_000 * n_layers,
+                input_size=96,
+                n_layers=4 * n_layers + 2,
+                explorer_only=False,
+                layers=[_layer(i, n_layers) for i in range(n_layers)],
+            )
+        )
     data.put("leaderboard", board)
     from precompute.summary import dataset_json
 
-    data.put("index", c.Index(
-        build=c.BuildInfo(version="synthetic", backend="tensorflow", poolings=[p for p, _, _ in POOLINGS],
-                          minkowski_p=3.0, seed=0, k=K),
-        datasets=[c.DatasetInfo(**dataset_json(d)) for d in dsets],
-        models=models_out,
-        metrics=[c.Choice(slug=m, name=m, description=f"{m} distance between embeddings") for m in METRICS],
-        poolings=[c.Choice(slug=s, name=nm, description=desc) for s, nm, desc in POOLINGS],
-        k=K,
-        defaults=c.Defaults(dataset=ds.slug, model="net_a", layer=_layer(2, 3).slug, metric="cosine", pooling="avg"),
-        missing=[],
-        shards=sitefiles.shards(),
-    ))
+    data.put(
+        "index",
+        c.Index(
+            build=c.BuildInfo(
+                version="synthetic",
+                backend="tensorflow",
+                poolings=[p for p, _, _ in POOLINGS],
+                minkowski_p=3.0,
+                seed=0,
+                k=K,
+            ),
+            datasets=[c.DatasetInfo(**dataset_json(d)) for d in dsets],
+            models=models_out,
+            metrics=[c.Choice(slug=m, name=m, description=f"{m} distance between embeddings") for m in METRICS],
+            poolings=[c.Choice(slug=s, name=nm, description=desc) for s, nm, desc in POOLINGS],
+            k=K,
+            defaults=c.Defaults(
+                dataset=ds.slug, model="net_a", layer=_layer(2, 3).slug, metric="cosine", pooling="avg"
+            ),
+            missing=[],
+            shards=sitefiles.shards(),
+        ),
+    )
     sitefiles.write_serve_stub(data)
     if with_explorer:
         _explorer(data, site)
@@ -325,21 +408,65 @@ def _explorer(data: DataDir, site: Path) -> None:
                 path = site / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 img.save(path, "WEBP", quality=80)
-            rows.append(c.ExplorerChannel(channel=ch, image=rel, examples=[["synth", 3 + ch], ["synth", 900 + ch]],
-                                          activation=None if pending else 1.5))
-        data.put(f"explorer/{slug}/{la.slug}", c.ExplorerLayer(model=slug, layer=la.slug, name=la.name, quick=True,
-                                                                pending=pending, channels=rows))
-        layers.append(c.ExplorerLayerInfo(
-            slug=la.slug, name=la.name, type=la.type, depth_index=la.depth_index, conv_index=la.conv_index,
-            params=la.params, channels=la.channels, output_shape=la.output_shape, visualized=channels, dead=1,
-            target={"kind": "channel"}, data=f"explorer/{slug}/{la.slug}", images=f"fv/{slug}/{la.slug}/",
-            pending=pending))
-    data.put("explorer/index", c.ExplorerIndex(
-        version=1, quick=True, profile="quick", settings={"channels": 3}, backend="tensorflow", datasets=["synth"],
-        models=[c.ExplorerModel(slug=slug, name=slug, display=display, weights="imagenet", weights_id="imagenet",
-                                random=False, quick=True, params=750_000, input_size=96, render_size=64,
-                                n_layers=4 * n_layers + 2, layers=layers, layer_table=[])],
-        pending=n_layers - 1))
+            rows.append(
+                c.ExplorerChannel(
+                    channel=ch,
+                    image=rel,
+                    examples=[["synth", 3 + ch], ["synth", 900 + ch]],
+                    activation=None if pending else 1.5,
+                )
+            )
+        data.put(
+            f"explorer/{slug}/{la.slug}",
+            c.ExplorerLayer(model=slug, layer=la.slug, name=la.name, quick=True, pending=pending, channels=rows),
+        )
+        layers.append(
+            c.ExplorerLayerInfo(
+                slug=la.slug,
+                name=la.name,
+                type=la.type,
+                depth_index=la.depth_index,
+                conv_index=la.conv_index,
+                params=la.params,
+                channels=la.channels,
+                output_shape=la.output_shape,
+                visualized=channels,
+                dead=1,
+                target={"kind": "channel"},
+                data=f"explorer/{slug}/{la.slug}",
+                images=f"fv/{slug}/{la.slug}/",
+                pending=pending,
+            )
+        )
+    data.put(
+        "explorer/index",
+        c.ExplorerIndex(
+            version=1,
+            quick=True,
+            profile="quick",
+            settings={"channels": 3},
+            backend="tensorflow",
+            datasets=["synth"],
+            models=[
+                c.ExplorerModel(
+                    slug=slug,
+                    name=slug,
+                    display=display,
+                    weights="imagenet",
+                    weights_id="imagenet",
+                    random=False,
+                    quick=True,
+                    params=750_000,
+                    input_size=96,
+                    render_size=64,
+                    n_layers=4 * n_layers + 2,
+                    layers=layers,
+                    layer_table=[],
+                )
+            ],
+            pending=n_layers - 1,
+        ),
+    )
 
 
 def main(argv: list[str]) -> None:

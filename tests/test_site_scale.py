@@ -20,7 +20,6 @@ import io
 import json
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -135,8 +134,11 @@ def test_each_switch_is_one_request_under_100_kb(synth: Synth, server: str, page
         keys = requests_after(page, n)
         data_urls = [u for u in watch.requests[net:] if "/data/" in u]
         assert len(data_urls) == len(keys), (data_urls, keys)  # PG.requests is every data request
-        measured[row] = {"keys": keys, "bytes": [size(synth, k) for k in keys],
-                         "images": [u.split("/")[-2:] for u in watch.requests[net:] if u.endswith(".webp")]}
+        measured[row] = {
+            "keys": keys,
+            "bytes": [size(synth, k) for k in keys],
+            "images": [u.split("/")[-2:] for u in watch.requests[net:] if u.endswith(".webp")],
+        }
         return keys
 
     for row in ("metric", "layer", "model", "pooling"):
@@ -238,7 +240,7 @@ def test_legend_with_hundreds_of_categories(synth: Synth, server: str, pages: Pa
     assert first.locator(".legend-name").inner_text() == synth.classes[q_class]
     assert "is-query" in first.get_attribute("class")
     # the results' categories are listed too
-    row = synth.rankings[f"synth/net_a/conv3/avg/cosine"][0][9000]
+    row = synth.row("synth/net_a/conv3/avg/cosine", 9000)[0]
     shown = set(page.locator("#legend .legend-item .legend-name").all_inner_texts())
     assert {synth.classes[int(synth.labels[i])] for i in row[:5]} <= shown
     page.fill("#legend-filter", "class 07")
@@ -389,7 +391,8 @@ def test_thumbnails_are_sprite_cells(synth: Synth, server: str, pages: Pages) ->
         id_ = ids[r]
         thumb = page.locator("#results .result .thumb").nth(r)
         got = thumb.evaluate("""e => { const s = getComputedStyle(e), b = e.getBoundingClientRect();
-            return {img: s.backgroundImage, pos: s.backgroundPosition, size: s.backgroundSize, w: b.width, h: b.height}; }""")
+            return {img: s.backgroundImage, pos: s.backgroundPosition, size: s.backgroundSize,
+                    w: b.width, h: b.height}; }""")
         sheet, cell = divmod(id_, sp["per_sheet"])
         row, col = divmod(cell, sp["cols"])
         rows = math.ceil(min(sp["per_sheet"], ds["n"] - sheet * sp["per_sheet"]) / sp["cols"])
@@ -410,7 +413,8 @@ def test_thumbnails_are_sprite_cells(synth: Synth, server: str, pages: Pages) ->
     # the query figure: this dataset has no display images, so the thumbnail cell fills the figure
     assert page.locator("#query-img").is_hidden() and page.locator("#query-thumb").is_visible()
     fig = page.evaluate("""() => { const f = document.querySelector('.query-figure').getBoundingClientRect(),
-        t = document.querySelector('#query-thumb').getBoundingClientRect(); return [f.width, f.height, t.width, t.height]; }""")
+        t = document.querySelector('#query-thumb').getBoundingClientRect();
+        return [f.width, f.height, t.width, t.height]; }""")
     assert abs(fig[0] - fig[2]) < 1 and abs(fig[1] - fig[3]) < 1 and fig[2] > 200, fig
 
 
@@ -480,7 +484,9 @@ def test_pooling_selector_leaderboard_and_compare(synth: Synth, server: str, pag
         cell = cells.nth(li)
         assert float(cell.locator(".heat-value").inner_text()) == pytest.approx(best, abs=0.051)
         assert cell.get_attribute("data-pool") == best_pool
-        assert cell.locator(".heat-pool").inner_text() == next(p["name"] for p in index["poolings"] if p["slug"] == best_pool)
+        assert cell.locator(".heat-pool").inner_text() == next(
+            p["name"] for p in index["poolings"] if p["slug"] == best_pool
+        )
     target = cells.nth(0)
     want = target.get_attribute("data-pool")
     tok = token(page)
@@ -559,7 +565,9 @@ def test_own_image_on_a_static_copy_is_one_line(synth: Synth, server: str, pages
         page, watch = pages.make(origin=origin)
         page.goto(origin + "index.html")
         wait_ready(page)
-        assert page.locator("#upload-off").is_visible() and "playground serve" in page.locator("#upload-off").inner_text()
+        assert (
+            page.locator("#upload-off").is_visible() and "playground serve" in page.locator("#upload-off").inner_text()
+        )
         assert page.locator("#upload-live").is_hidden() and page.locator("#upload-file").count() == 1
         assert not page.locator("#upload-file").is_visible()
         assert not any("/api/" in u for u in watch.requests)
@@ -573,14 +581,21 @@ def _png(rgb: tuple[int, int, int]) -> bytes:
 
 def _layer_answer(synth: Synth, view: str, metric: str, like: int, layer: str) -> api.LayerAnswer:
     """What the server would answer for an image like dataset image ``like``: its precomputed neighbours."""
-    ids, dist, sim = synth.rankings[f"{view}/{metric}"]
-    near = np.ceil(np.round((1 - sim[like]) * 1e6, 6)).astype(int)
-    labels = [int(synth.labels[i]) for i in ids[like]]
+    ids, dist, near = synth.row(f"{view}/{metric}", like)
+    labels = [int(synth.labels[i]) for i in ids]
     xy = synth.maps[view][like]
-    return api.LayerAnswer(layer=layer, layer_name=f"block{layer[-1]}_conv", ids=ids[like].tolist(),
-                           dist=dist[like].tolist(), sim=(1 - near / 1e6).tolist(), near_ppm=near.tolist(),
-                           labels=labels, classes=[synth.classes[c] for c in labels],
-                           files=[f"x/{i}.png" for i in ids[like]], map_xy=[float(xy[0]), float(xy[1])])
+    return api.LayerAnswer(
+        layer=layer,
+        layer_name=f"block{layer[-1]}_conv",
+        ids=ids.tolist(),
+        dist=dist.tolist(),
+        sim=(1 - near / 1e6).tolist(),
+        near_ppm=near.tolist(),
+        labels=labels,
+        classes=[synth.classes[c] for c in labels],
+        files=[f"x/{i}.png" for i in ids],
+        map_xy=[float(xy[0]), float(xy[1])],
+    )
 
 
 def _fields(request: Any) -> dict[str, str]:
@@ -617,9 +632,15 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
             route.fulfill(status=404, content_type="application/json", body=body)
             return
         view = f"synth/{f['model']}/{f['layer']}/{f['pooling']}"
-        ans = api.QueryAnswer(dataset="synth", model=f["model"], pooling=f["pooling"], metric=f["metric"], k=K,
-                              layers=[_layer_answer(synth, view, f["metric"], like, f["layer"])],
-                              timing_ms=api.Timing(decode=1.0, embed=20.0, search=3.0))
+        ans = api.QueryAnswer(
+            dataset="synth",
+            model=f["model"],
+            pooling=f["pooling"],
+            metric=f["metric"],
+            k=K,
+            layers=[_layer_answer(synth, view, f["metric"], like, f["layer"])],
+            timing_ms=api.Timing(decode=1.0, embed=20.0, search=3.0),
+        )
         route.fulfill(status=200, content_type="application/json", body=msgspec.json.encode(ans))
 
     def compare(route: Any) -> None:
@@ -627,11 +648,20 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
         sent.append(f)
         models = []
         for model, layers in (("net_a", ["conv1", "conv2", "conv3"]), ("net_b", ["conv1", "conv2"])):
-            models.append(api.QueryAnswer(
-                dataset="synth", model=model, pooling=f["pooling"], metric=f["metric"], k=K,
-                layers=[_layer_answer(synth, f"synth/{model}/{la}/{f['pooling']}", f["metric"], like, la)
-                        for la in layers],
-                timing_ms=api.Timing(decode=1.0, embed=20.0, search=3.0)))
+            models.append(
+                api.QueryAnswer(
+                    dataset="synth",
+                    model=model,
+                    pooling=f["pooling"],
+                    metric=f["metric"],
+                    k=K,
+                    layers=[
+                        _layer_answer(synth, f"synth/{model}/{la}/{f['pooling']}", f["metric"], like, la)
+                        for la in layers
+                    ],
+                    timing_ms=api.Timing(decode=1.0, embed=20.0, search=3.0),
+                )
+            )
         body = api.CompareAnswer(dataset="synth", pooling=f["pooling"], metric=f["metric"], models=models)
         route.fulfill(status=200, content_type="application/json", body=msgspec.json.encode(body))
 
@@ -644,24 +674,32 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     wait_ready(page)
     assert page.locator("#upload-live").is_visible() and page.locator("#upload-off").is_hidden()
     tok = token(page)
-    page.set_input_files("#upload-file", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": _png((200, 30, 30))}])
+    page.set_input_files(
+        "#upload-file", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": _png((200, 30, 30))}]
+    )
     wait_ready(page, tok)
-    assert sent[-1] == {"image": "image/png", "dataset": "synth", "model": "net_a", "layer": "conv3",
-                        "pooling": "avg", "metric": "cosine", "k": str(K)}
+    assert sent[-1] == {
+        "image": "image/png",
+        "dataset": "synth",
+        "model": "net_a",
+        "layer": "conv3",
+        "pooling": "avg",
+        "metric": "cosine",
+        "k": str(K),
+    }
     assert page.locator("#upload-preview").get_attribute("src").startswith("blob:")
     assert page.locator("#query-img").get_attribute("src").startswith("blob:")
     assert page.locator("#query-eyebrow").text_content() == "Your image"
     # results drawn exactly like precomputed ones: the ids, classes and similarities of the answer
-    ids, _dist, sim = synth.rankings["synth/net_a/conv3/avg/cosine"]
+    ids, _dist, near = synth.row("synth/net_a/conv3/avg/cosine", like)
     shown = [int(x) for x in page.locator("#results .result").evaluate_all("els => els.map(e => e.dataset.id)")]
-    assert shown == ids[like].tolist()
+    assert shown == ids.tolist()
     classes = page.locator("#results .result-class").all_inner_texts()
-    assert classes == [synth.classes[int(synth.labels[i])] for i in ids[like]]
-    near = np.ceil(np.round((1 - sim[like]) * 1e6, 6)).astype(int)
+    assert classes == [synth.classes[int(synth.labels[i])] for i in ids]
     value, dec = fmt_sim(int(near[0]))
     assert page.locator("#results .result-sim").first.inner_text() == f"sim {value:.{dec}f} %"
     # scored as the most common category among the results (independently here)
-    labels = synth.labels[ids[like]]
+    labels = synth.labels[ids]
     counts = np.bincount(labels)
     guess = int(next(c for c in labels if counts[c] == counts.max()))
     expected = float(score_of((labels == guess)[None, :])[0])
@@ -681,7 +719,8 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert len(sent) == n_sent
     c2 = int(synth.labels[like]) + 1
     assert float(page.locator("#score-number").inner_text()) == pytest.approx(
-        float(score_of((labels == c2)[None, :])[0]), abs=0.051)
+        float(score_of((labels == c2)[None, :])[0]), abs=0.051
+    )
     # a layer switch asks the server for that layer
     tok = token(page)
     page.evaluate("location.hash = 'model=net_a&layer=conv2&q=3'")
@@ -693,7 +732,7 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert sent[-1].keys() == {"image", "dataset", "pooling", "metric", "k"}
     bars = page.locator(".cmp-model").first.locator(".cmp-bar")
     assert bars.count() == 3
-    ids3 = synth.rankings["synth/net_a/conv3/avg/cosine"][0][like]
+    ids3 = synth.row("synth/net_a/conv3/avg/cosine", like)[0]
     want = float(score_of((synth.labels[ids3] == c2)[None, :])[0])
     assert f": {want:.1f}" in bars.nth(2).get_attribute("aria-label")
     # an error answer is said in the panel, and the page goes back to the dataset image
@@ -706,7 +745,9 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert page.locator("#query-eyebrow").text_content() == "Selected image"
     # back to the dataset's images
     set_hash(page, "model=net_a&layer=conv3&q=3")
-    page.set_input_files("#upload-file", files=[{"name": "two.png", "mimeType": "image/png", "buffer": _png((9, 9, 9))}])
+    page.set_input_files(
+        "#upload-file", files=[{"name": "two.png", "mimeType": "image/png", "buffer": _png((9, 9, 9))}]
+    )
     page.wait_for_function("() => PG.page.upload() !== null")
     page.click("#upload-clear")
     page.wait_for_function("() => PG.page.upload() === null")
