@@ -117,17 +117,32 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(h, s, v)
 
 
-def make_dataset(root: Path, name: str, sizes: list[int] | None, n_plain: int = 0, side: int = 32) -> Dataset:
-    """Write the images of a dataset and return it as the scanner would (ids sorted by class)."""
-    rng = np.random.default_rng(len(name))
-    folder = root / name
+def make_dataset(
+    root: Path,
+    name: str,
+    sizes: list[int] | None,
+    n_plain: int = 0,
+    side: int = 32,
+    *,
+    slug: str | None = None,
+    class_names: list[str] | None = None,
+    file_names: list[str] | None = None,
+) -> Dataset:
+    """Write the images of a dataset and return it as the scanner would (ids sorted by class). ``class_names`` and
+    ``file_names`` (formats with ``{j}``, one per class) replace the generated names (hostile names, for
+    example)."""
+    slug = slug or name
+    rng = np.random.default_rng(len(slug))
+    folder = root / slug
     recs: list[ImageRecord] = []
     classes: tuple[str, ...] = ()
     if sizes is not None:
         classes = tuple(
-            f"class {i:03d}" + (" · long name of a category" if i % 37 == 5 else "") for i in range(len(sizes))
+            class_names
+            or [f"class {i:03d}" + (" · long name of a category" if i % 37 == 5 else "") for i in range(len(sizes))]
         )
-        items = [(ci, f"{classes[ci]}/img_{j:05d}.png") for ci, size in enumerate(sizes) for j in range(size)]
+        fmt = file_names or ["img_{j:05d}.png"] * len(sizes)
+        items = [(ci, f"{classes[ci]}/{fmt[ci].format(j=j)}") for ci, size in enumerate(sizes) for j in range(size)]
     else:
         items = [(None, f"photo_{j:05d}.png") for j in range(n_plain)]
     variants: dict[tuple[int | None, int], tuple[Path, str]] = {}
@@ -144,7 +159,7 @@ def make_dataset(root: Path, name: str, sizes: list[int] | None, n_plain: int = 
     digest = hashlib.sha256("".join(r.sha256 for r in recs).encode()).hexdigest()
     return Dataset(
         name=name,
-        slug=name,
+        slug=slug,
         root=folder,
         images=tuple(recs),
         classes=classes,
@@ -234,47 +249,57 @@ def _layer(i: int, n_layers: int) -> c.LayerInfoOut:
     )
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A further small labelled dataset: its name, slug, class names, file-name formats (``{j}``) and size per
+    class (e.g. one whose every name is an HTML injection attempt)."""
+
+    name: str
+    slug: str
+    classes: list[str]
+    files: list[str]
+    per_class: int
+    side: int = 96
+
+
 def make_site(
     out: Path,
     n: int = 20_000,
     classes: int = 200,
     *,
     plain: int = 240,
+    extra: tuple[Extra, ...] = (),
     with_explorer: bool = True,
-    name: str = "synth",
-    class_names: list[str] | None = None,
 ) -> Synth:
     """Write the generated site into ``out/site`` (images under ``out/datasets``); see the module docstring."""
     t0 = time.perf_counter()
     # a throwaway test site needs no durability: the writers run unchanged except that fsync is skipped
     # (5 ms per file on a shared disk: most of the time of ~3,000 files)
     with mock.patch("precompute.atomic.os.fsync"):
-        synth = _make_site(
-            Path(out), n, classes, plain=plain, with_explorer=with_explorer, name=name, class_names=class_names
-        )
+        synth = _make_site(Path(out), n, classes, plain=plain, extra=extra, with_explorer=with_explorer)
     synth.seconds = time.perf_counter() - t0
     return synth
 
 
-def _make_site(
-    out: Path, n: int, classes: int, *, plain: int, with_explorer: bool, name: str, class_names: list[str] | None
-) -> Synth:
+def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extra, ...], with_explorer: bool) -> Synth:
     site = out / "site"
     rng = np.random.default_rng(7)
-    sizes = class_sizes(n, classes, rng)
-    ds = make_dataset(out / "datasets", name, sizes)
-    if class_names:
-        ds = Dataset(
-            name=ds.name,
-            slug=ds.slug,
-            root=ds.root,
-            images=ds.images,
-            classes=tuple(class_names),
-            labeled=True,
-            content_hash=ds.content_hash,
-            meta=ds.meta,
+    ds = make_dataset(out / "datasets", "synth", class_sizes(n, classes, rng))
+    dsets = [ds]
+    if plain:
+        dsets.append(make_dataset(out / "datasets", PLAIN, None, n_plain=plain, side=160))
+    for e in extra:
+        dsets.append(
+            make_dataset(
+                out / "datasets",
+                e.name,
+                [e.per_class] * len(e.classes),
+                side=e.side,
+                slug=e.slug,
+                class_names=e.classes,
+                file_names=e.files,
+            )
         )
-    dsets = [ds] + ([make_dataset(out / "datasets", PLAIN, None, n_plain=plain, side=160)] if plain else [])
     data = DataDir(site)
     layouts = {d.slug: write_site_images(d, site, out / "state") for d in dsets}
     labels = np.array([r.label for r in ds.images])
@@ -286,8 +311,8 @@ def _make_site(
     seed = 0
     for d in dsets:
         sitefiles.write_dataset(data, d, layouts[d.slug])
-        lab = labels if d is ds else None
-        st = starts if d is ds else None
+        lab = np.array([r.label for r in d.images]) if d.labeled else None
+        st = np.array(sitefiles.class_starts(d)) if d.labeled else None
         nd = len(d.images)
         for pooling, _, _ in POOLINGS:
             cmp_scores: dict[str, dict[str, list[np.ndarray | None]]] = {m: {} for m in METRICS}
@@ -302,7 +327,8 @@ def _make_site(
                     seed += 1
                     xy = cluster_map(lab, nd, 1.2 - 0.9 * depth, seed)
                     sitefiles.write_map(data, view, xy)
-                    synth.maps[view] = xy
+                    if d is ds:
+                        synth.maps[view] = xy
                     for metric in METRICS:
                         seed += 1
                         ids, dist, sim = rankings(
@@ -391,6 +417,30 @@ def _make_site(
     return synth
 
 
+def _layer_table(n_layers: int) -> list[dict[str, Any]]:
+    """Every layer of the model (layers.LayerRow.to_json): the selected conv layers among the others."""
+    rows = [{"index": 0, "name": "input", "type": "InputLayer", "params": 0, "output_shape": [None, 96, 96, 3]}]
+    for i in range(n_layers):
+        la = _layer(i, n_layers)
+        rows += [
+            {
+                "index": la.depth_index,
+                "name": la.name,
+                "type": la.type,
+                "params": la.params,
+                "output_shape": la.output_shape,
+            },
+            {
+                "index": la.depth_index + 1,
+                "name": f"block{i + 1}_relu",
+                "type": "ReLU",
+                "params": 0,
+                "output_shape": la.output_shape,
+            },
+        ]
+    return rows
+
+
 def _explorer(data: DataDir, site: Path) -> None:
     """A Model Explorer index for net_a: its first layer rendered (3 channels), the others pending."""
     slug, display, _, n_layers = MODELS[0]
@@ -461,7 +511,7 @@ def _explorer(data: DataDir, site: Path) -> None:
                     render_size=64,
                     n_layers=4 * n_layers + 2,
                     layers=layers,
-                    layer_table=[],
+                    layer_table=_layer_table(n_layers),
                 )
             ],
             pending=n_layers - 1,
