@@ -652,6 +652,7 @@
      small for a tight island. A label is only drawn for a category at most COMPACT spread out: at shallow
      layers, where categories are mixed, centroid labels would all pile up in the middle of the map. */
   const COMPACT = 0.5;
+  const MAX_LABELS = 30; // with hundreds of compact categories, the most compact 30 (the legend names the rest)
   Scatter.COMPACT = COMPACT;
   Scatter.prototype.classSpread = function () {
     if (this.stats) return this.stats;
@@ -695,8 +696,8 @@
   };
 
   /* Label boxes {c, text, x, y, w, h, color} in CSS pixels: the most compact categories first, each centred
-     above its centroid, dropped when it would overlap one already placed or leave the canvas. With a
-     category spotlighted (legend) only its label is drawn, whatever its spread. */
+     above its centroid, dropped when it would overlap one already placed or leave the canvas; at most
+     MAX_LABELS. With a category spotlighted (legend) only its label is drawn, whatever its spread. */
   Scatter.prototype._placeLabels = function (ctx, r) {
     const placed = [];
     if (!this.nClasses || !this.classNames.length) return placed;
@@ -728,6 +729,7 @@
         }
       }
       if (!clash) placed.push(box);
+      if (placed.length >= MAX_LABELS) break;
     }
     return placed;
   };

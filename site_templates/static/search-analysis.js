@@ -238,7 +238,7 @@
     const view = P.viewOf(s);
     const anyProbe = rows.some((r) => (D.leaderboard("probe", view, r.model) || []).some((v) => typeof v === "number"));
     $("cmp-sub").textContent =
-      `${sub} The best is marked ★; click a bar to search with it.${anyProbe ? " ◆ marks each layer's linear-probe accuracy on the whole dataset (the same for every image)." : ""}`;
+      `${sub} The best is marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy on the whole dataset (the same for every image)." : ""}`;
     const all = rows.flatMap((r) => r.scores.filter((v) => v !== null));
     const best = all.length ? Math.max(...all) : null;
     for (const r of rows) {
@@ -289,7 +289,10 @@
         el("p", { class: "cmp-foot" }, [
           el("span", { text: "L1" }),
           el("span", {
-            text: `${mx === null ? "–" : `best ${mx.toFixed(1)}`}${probes.length ? ` · probe ≤ ${Math.max(...probes).toFixed(1)} %` : ""}`,
+            text: `${mx === null ? "–" : `best ${mx.toFixed(1)}`}${probes.length ? ` · probe ${Math.max(...probes).toFixed(1)} %` : ""}`,
+            title: probes.length
+              ? "the best search score of this image, and the best linear-probe accuracy of a layer"
+              : "",
           }),
           el("span", { text: `L${r.layers.length}` }),
         ])
