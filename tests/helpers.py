@@ -329,6 +329,34 @@ def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> st
     return page.evaluate("document.body.dataset.ready")
 
 
+# Every visible text of a part of the page with its colour and the colour behind it (for WCAG contrast checks).
+TEXT_COLOURS = """(root) => {
+    const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+        const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+        return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+    const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3]));
+    const background = (e) => { const stack = [];
+        for (let n = e; n; n = n.parentElement) { const cs = getComputedStyle(n);
+            if (cs.backgroundImage !== 'none') return null;  // text over a gradient or picture: not judged here
+            const c = rgba(cs.backgroundColor); if (c && c[3] > 0) { stack.push(c); if (c[3] >= 1) break; } }
+        let bg = [255, 255, 255]; for (let i = stack.length - 1; i >= 0; i--) bg = over(stack[i], bg); return bg; };
+    const out = [];
+    for (const e of document.querySelectorAll(root + ' *')) {
+        if (!e.checkVisibility || !e.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
+        if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (e.closest('[aria-hidden=true], .sr-only, canvas, option, [disabled]')) continue;
+        const r = e.getBoundingClientRect(); if (r.width < 1 || r.height < 1) continue;
+        const cs = getComputedStyle(e), bg = background(e); if (!bg) continue;
+        const fg = rgba(cs.color); let op = 1;
+        for (let n = e; n; n = n.parentElement) op *= +getComputedStyle(n).opacity;
+        out.push({text: e.textContent.trim().slice(0, 30), cls: String(e.className).slice(0, 40),
+                  fg: over([...fg.slice(0, 3), fg[3] * op], bg),
+                  bg, size: parseFloat(cs.fontSize), weight: +cs.fontWeight});
+    }
+    return out;
+}"""
+
+
 def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float]) -> float:
     """WCAG 2 contrast ratio of two sRGB colours (0..255 channels), computed here independently of the site."""
 

@@ -36,7 +36,9 @@ from tests.helpers import (
     FIRST_VIEW_BUDGET,
     SUBPATH,
     SWITCH_BUDGET,
+    TEXT_COLOURS,
     Pages,
+    contrast_ratio,
     serve_site,
     synthetic_site,
     wait_ready,
@@ -783,6 +785,32 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the look
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_new_parts_meet_wcag_aa_contrast(synth: Synth, server: str, pages: Pages, scheme: str) -> None:
+    """The parts added for real sizes (pooling tiles, legend search, grid bar, probe cells with their spread and
+    pooling, the approximate badge, the own-image line, pending explorer layers) in light and dark."""
+    page, _ = pages.make(color_scheme=scheme)
+    bad = []
+    for url in (
+        "index.html#adv=1&lb=probe&lbp=best&model=net_b&layer=conv2&metric=euclidean&view=cat",
+        "explorer.html#model=net_a&layer=conv2",
+    ):
+        page.goto(server + url)
+        page.wait_for_function("() => document.body.dataset.ready")
+        page.wait_for_timeout(300)
+        if url.startswith("index"):  # the parts this test is about are on screen
+            for sel in (".heat-sd", ".heat-pool", "#approx-badge", "#legend-filter", "#grid-filter", "#upload-off"):
+                assert page.locator(sel).first.is_visible(), sel
+        else:
+            assert page.locator(".channel-pending").first.is_visible()
+        for t in page.evaluate(TEXT_COLOURS, "body"):
+            large = t["size"] >= 24 or (t["size"] >= 18.66 and t["weight"] >= 700)
+            ratio = contrast_ratio(tuple(t["fg"]), tuple(t["bg"]))
+            if ratio < (3.0 if large else 4.5):
+                bad.append((url, t["cls"], t["text"], round(ratio, 2)))
+    assert bad == [], bad
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
 def test_screenshots_of_the_generated_site(synth: Synth, server: str, pages: Pages, viewport: dict[str, int]) -> None:
     page, _ = pages.make(viewport)

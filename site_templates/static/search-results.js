@@ -81,9 +81,9 @@
     if (upload) {
       showPicture(upload.url, null, `Your image: ${upload.name}`);
       const cat = uploadCategory(lst, row, upload);
-      classLine(cat ? cat.c : null, "", "your image");
+      if (cat) classLine(cat.c, lst.classes[cat.c]);
+      else classLine(null, "", "your image");
       if (cat) {
-        classLine(cat.c, lst.classes[cat.c]);
         const hits = row.ids.filter((id) => lst.label(id) === cat.c).length;
         showScore(PG.searchScore(row.ids.map(lst.label), cat.c), `${hits} / ${row.ids.length}`, "");
         note.textContent = cat.guessed
