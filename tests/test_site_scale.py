@@ -579,6 +579,7 @@ def test_explorer_pending_layers_and_sprite_examples(synth: Synth, server: str, 
     bg = page.locator("#dlg-examples .thumb").first.evaluate("e => getComputedStyle(e).backgroundImage")
     assert "thumbs/synth/0.webp" in bg
     page.keyboard.press("Escape")
+    assert "2 layers are not rendered yet" in page.locator("#ex-pending").inner_text()
     pending = page.locator("#ex-layers [data-value=conv2]")
     assert "pending" in pending.inner_text() and "rendered by the next build" in pending.get_attribute("aria-label")
     tok = token(page)

@@ -451,6 +451,12 @@
       PG.error("No models were built yet: run `playground build`.");
       return;
     }
+    const pending = X.pending();
+    if (pending) {
+      $("ex-pending").textContent =
+        `${pending} layer${pending === 1 ? " is" : "s are"} not rendered yet: a time budget stopped the build first. They are marked “pending” and rendered by the next build.`;
+      $("ex-pending").hidden = false;
+    }
     buildModelTiles();
     const lbox = $("ex-layers");
     lbox.addEventListener("click", (ev) => {
