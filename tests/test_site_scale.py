@@ -774,8 +774,26 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     status = page.locator("#upload-status")
     assert "unknown layer 'conv1'" in status.inner_text() and "conv2" in status.inner_text()
     assert page.locator("#query-eyebrow").text_content() == "Selected image"
-    # back to the dataset's images
+    # a pasted image and a dropped one are taken the same way (events as the browser fires them)
     set_hash(page, "model=net_a&layer=conv3&q=3")
+    for event in ("paste", "drop"):
+        n_sent = len(sent)
+        tok = token(page)
+        page.evaluate(
+            """(kind) => { const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array([137, 80, 78, 71])], kind + '.png', {type: 'image/png'}));
+            const ev = kind === 'paste' ? new ClipboardEvent('paste', {clipboardData: dt, bubbles: true})
+                                        : new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true});
+            document.querySelector('#results').dispatchEvent(ev); }""",
+            event,
+        )
+        wait_ready(page, tok)
+        assert len(sent) == n_sent + 1 and page.evaluate("PG.page.upload().name") == f"{event}.png"
+    # a file that is not an image is refused in the page, without a request
+    n_sent = len(sent)
+    page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
+    assert "is not an image" in page.locator("#upload-status").inner_text() and len(sent) == n_sent
+    # back to the dataset's images
     page.set_input_files(
         "#upload-file", files=[{"name": "two.png", "mimeType": "image/png", "buffer": _png((9, 9, 9))}]
     )
