@@ -491,9 +491,12 @@
     let drawn = 0;
     for (let j = this.classOff[c], end = this.classOff[c + 1]; j < end; j++) {
       const i = order[j];
-      const px = Math.round(X0 + x[i] * S);
-      const py = Math.round(Y0 + (1 - y[i]) * S);
-      if (px < -R || py < -R || px >= W + R || py >= H + R) continue;
+      const fx = X0 + x[i] * S;
+      const fy = Y0 + (1 - y[i]) * S;
+      if (fx < -R || fy < -R || fx >= W + R || fy >= H + R) continue;
+      // the nearest pixel (one off for a dot that sticks out of the left or top edge: it is only partly drawn)
+      const px = (fx + 0.5) | 0;
+      const py = (fy + 0.5) | 0;
       drawn++;
       if (px >= R && py >= R && px < W - R && py < H - R) {
         const base = py * W + px;
