@@ -123,6 +123,7 @@ def _context(index: dict[str, Any], site_dir: Path) -> dict[str, Any]:
         "datasets": datasets,
         "models": search_models,
         "metrics": [m for m in index.get("metrics", []) if isinstance(m, dict)],
+        "poolings": [p for p in index.get("poolings", []) if isinstance(p, dict)],
         "missing": [m for m in index.get("missing", []) if isinstance(m, dict)],
         "build": index.get("build", {}) if isinstance(index.get("build"), dict) else {},
         "k": index.get("k", 15),

@@ -15,11 +15,16 @@ Set ``PG_TEST_SITE_OUT=DIR`` to reuse a build made earlier by ``real_site()`` (d
 from __future__ import annotations
 
 import atexit
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +41,9 @@ ARTIFACTS = REPO / "test-artifacts"
 
 KB = 1024
 FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
-SWITCH_BUDGET = 50 * KB
+SWITCH_BUDGET = 100 * KB  # one rankings shard, whatever the dataset size (contract.RankShard)
+SYNTH_N = 20_000
+SYNTH_CLASSES = 200
 
 HOSTILE_DATASET = "hostile<svg onload=window.__pwned=5>"
 HOSTILE_CLASSES = (
@@ -160,6 +167,35 @@ def real_site() -> SiteBuild:
     )
 
 
+# ----------------------------------------------------------------------------------------- generated build
+@lru_cache(maxsize=1)
+def synthetic_site() -> Any:
+    """The generated site of the session (``tests/synthetic.py``: 20,000 images in 200 classes through the real
+    writers). ``PG_TEST_SYNTH_OUT=DIR`` keeps it between runs while developing (rebuilt when the generator or the
+    templates changed)."""
+    import hashlib
+    import pickle
+
+    from tests import synthetic
+
+    reuse = os.environ.get("PG_TEST_SYNTH_OUT")
+    if reuse:
+        out = Path(reuse)
+        stamp = out / "synth.pickle"
+        digest = hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()
+        if stamp.exists() and (out / "digest").exists() and (out / "digest").read_text() == digest:
+            render_site(out / "site")
+            return pickle.loads(stamp.read_bytes())
+        shutil.rmtree(out, ignore_errors=True)
+        synth = synthetic.make_site(out, SYNTH_N, SYNTH_CLASSES)
+        stamp.write_bytes(pickle.dumps(synth))
+        (out / "digest").write_text(digest)
+        return synth
+    tmp = Path(tempfile.mkdtemp(prefix="pg-synth-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    return synthetic.make_site(tmp, SYNTH_N, SYNTH_CLASSES)
+
+
 # ------------------------------------------------------------------------------------------------ browser
 @dataclass
 class Watch:
@@ -170,6 +206,7 @@ class Watch:
     dialogs: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     responses: list[tuple[str, int]] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)  # substrings of errors / URLs a test provokes on purpose
 
     def foreign(self) -> list[str]:
         return [u for u in self.requests if not (u.startswith(self.origin) or u.startswith("data:"))]
@@ -205,6 +242,82 @@ def attach(page: Any, watch: Watch) -> None:
 SEEN_INTRO = "try { localStorage.setItem('pg-intro-seen', '1'); } catch (e) {}"
 
 
+SUBPATH = "convnet-playground"  # the site is served under a sub-path, like a GitHub Pages project site
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a browser closing a connection early (page closed mid-transfer) is not a test failure
+
+
+@contextmanager
+def serve_site(site: Path) -> Iterator[str]:
+    """``site`` served at http://127.0.0.1:PORT/convnet-playground/ by a local static server."""
+    root = Path(tempfile.mkdtemp(prefix="pg-serve-"))
+    (root / SUBPATH).symlink_to(Path(site).resolve(), target_is_directory=True)
+    httpd = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{SUBPATH}/"
+    finally:
+        httpd.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Pages:
+    """Factory of browser pages for one test: ``make(viewport=..., origin=..., first_visit=False, ...)`` ->
+    (page, watch). ``check()`` (at teardown) fails the test on a console error, an uncaught exception, a dialog,
+    a request to another host, a 4xx/5xx response (except those in ``watch.expected``) or injected code."""
+
+    def __init__(self, browser: Any, origin: str):
+        self.browser = browser
+        self.origin = origin
+        self.made: list[tuple[Any, Any, Watch]] = []
+
+    def make(
+        self,
+        viewport: dict[str, int] | None = None,
+        origin: str | None = None,
+        first_visit: bool = False,
+        color_scheme: str = "light",
+        reduced_motion: str = "no-preference",
+    ) -> tuple[Any, Watch]:
+        ctx = self.browser.new_context(
+            viewport=viewport or {"width": 1280, "height": 900},
+            device_scale_factor=1,
+            reduced_motion=reduced_motion,
+            color_scheme=color_scheme,
+        )
+        if not first_visit:
+            ctx.add_init_script(SEEN_INTRO)
+        page = ctx.new_page()
+        watch = Watch(origin=origin or self.origin)
+        attach(page, watch)
+        self.made.append((ctx, page, watch))
+        return page, watch
+
+    def check(self) -> None:
+        for ctx, page, watch in self.made:
+            try:
+                errors = [e for e in watch.errors if not any(x in e for x in watch.expected)]
+                assert errors == [], errors
+                assert watch.dialogs == [], f"a dialog opened (injected script?): {watch.dialogs}"
+                assert watch.foreign() == [], f"requests left the site: {watch.foreign()}"
+                bad = [(u, s) for u, s in watch.responses if s >= 400 and not any(x in u for x in watch.expected)]
+                assert bad == [], bad
+                assert page.evaluate("window.__pwned === undefined"), "injected code ran"
+            finally:
+                ctx.close()
+
+
 def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> str:
     """Wait until the page rendered a view newer than ``prev`` (body[data-ready] changes, no aria-busy)."""
     page.wait_for_function(
@@ -214,6 +327,34 @@ def wait_ready(page: Any, prev: str | None = None, timeout: float = 15000) -> st
         timeout=timeout,
     )
     return page.evaluate("document.body.dataset.ready")
+
+
+# Every visible text of a part of the page with its colour and the colour behind it (for WCAG contrast checks).
+TEXT_COLOURS = """(root) => {
+    const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+        const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+        return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+    const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3]));
+    const background = (e) => { const stack = [];
+        for (let n = e; n; n = n.parentElement) { const cs = getComputedStyle(n);
+            if (cs.backgroundImage !== 'none') return null;  // text over a gradient or picture: not judged here
+            const c = rgba(cs.backgroundColor); if (c && c[3] > 0) { stack.push(c); if (c[3] >= 1) break; } }
+        let bg = [255, 255, 255]; for (let i = stack.length - 1; i >= 0; i--) bg = over(stack[i], bg); return bg; };
+    const out = [];
+    for (const e of document.querySelectorAll(root + ' *')) {
+        if (!e.checkVisibility || !e.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
+        if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (e.closest('[aria-hidden=true], .sr-only, canvas, option, [disabled]')) continue;
+        const r = e.getBoundingClientRect(); if (r.width < 1 || r.height < 1) continue;
+        const cs = getComputedStyle(e), bg = background(e); if (!bg) continue;
+        const fg = rgba(cs.color); let op = 1;
+        for (let n = e; n; n = n.parentElement) op *= +getComputedStyle(n).opacity;
+        out.push({text: e.textContent.trim().slice(0, 30), cls: String(e.className).slice(0, 40),
+                  fg: over([...fg.slice(0, 3), fg[3] * op], bg),
+                  bg, size: parseFloat(cs.fontSize), weight: +cs.fontWeight});
+    }
+    return out;
+}"""
 
 
 def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float]) -> float:

@@ -1,8 +1,11 @@
 /* ConvNet Playground, Model Explorer: the one place that knows its data files (data/index.js,
- * data/explorer/index.js and data/explorer/<model>/<layer>.js as precompute/featurevis/stage.py writes them;
- * docs/featurevis.md). It merges the search index's models with the explorer's into one shape:
- *   {slug, display, params, n_layers, input_size, random, quick, hasFv, table (every layer, or null),
- *    layers: [{slug, name, type, depth_index, params, channels, output_shape, visualized: [ids], dead}]}
+ * data/explorer/index.js, data/explorer/<model>/<layer>.js as precompute/featurevis/stage.py writes them, and
+ * data/datasets/<ds>.js for the dataset examples; precompute/contract.py, docs/featurevis.md). It merges the
+ * search index's models with the explorer's into one shape:
+ *   {slug, display, params, n_layers, input_size, render_size (or null), random, quick, hasFv,
+ *    table (every layer, or null),
+ *    layers: [{slug, name, type, depth_index, params, channels, output_shape, visualized: [ids], dead, pending}]}
+ * A pending layer was not rendered yet (a time budget stopped the build first): the next build renders it.
  */
 (() => {
   const PG = window.PG;
@@ -21,6 +24,7 @@
         params: m.params,
         n_layers: m.n_layers,
         input_size: m.input_size,
+        render_size: m.render_size,
         random: m.random,
         quick: m.quick,
         hasFv: true,
@@ -36,11 +40,12 @@
         params: m.params,
         n_layers: m.n_layers,
         input_size: m.input_size,
+        render_size: null,
         random: m.random,
         quick: false,
         hasFv: false,
         table: null,
-        layers: m.layers.map((l) => Object.assign({ visualized: [], dead: 0 }, l)),
+        layers: m.layers.map((l) => Object.assign({ visualized: [], dead: 0, pending: false }, l)),
       });
     }
     return out.filter((m) => m.layers.length);
@@ -63,20 +68,29 @@
     layer: (m, slug) => bySlug(m.layers, slug),
     layerPos: (m, slug) => m.layers.findIndex((l) => l.slug === slug),
     quick: () => !!EX?.quick,
-    /* The image of a layer's first visualized channel ("fv/..."), or "". */
-    firstImage: (m, l) => (m.hasFv && l.visualized.length ? `${l.images}${l.visualized[0]}.webp` : ""),
-    /* [{channel, image, examples: [[dataset slug, image id]]}] of one layer. */
-    channels: (model, layer) => PG.load(`explorer/${model}/${layer}`).then((d) => d.channels),
+    /* Layers not rendered yet in the whole explorer (0 when complete). */
+    pending: () => (EX ? EX.pending : 0),
+    /* The image of a layer's first visualized channel ("fv/..."), or "" (none, or pending). */
+    firstImage: (m, l) => (m.hasFv && !l.pending && l.visualized.length ? `${l.images}${l.visualized[0]}.webp` : ""),
+    /* {pending, channels: [{channel, image (null while pending), examples: [[dataset slug, image id]]}]} */
+    channels: (model, layer) =>
+      PG.load(`explorer/${model}/${layer}`).then((d) => ({ pending: d.pending, channels: d.channels })),
     /* Does semantic search have this model and layer (to link a dataset example to a search with it)? */
     searchable: (model, layer) => {
       const m = INDEX.models.find((x) => x.slug === model && !x.explorer_only);
       return !!(m && bySlug(m.layers, layer));
     },
-    /* The category of a dataset image, for the examples' captions: Promise of {category, dataset}. */
+    /* A dataset image for the examples: Promise of {category, dataset, thumb (a sprite cell)}. Ids are sorted
+       by class: class c owns ids class_start[c] .. class_start[c + 1] - 1. */
     describe: (ds, id) =>
       PG.load(`datasets/${ds}`).then((d) => {
-        const rec = d.images[id];
-        return { category: rec && rec.label !== null ? String(d.classes[rec.label]) : "", dataset: d.name };
+        let category = "";
+        if (d.class_start && id >= 0 && id < d.n) {
+          let c = 0;
+          while (c + 1 < d.classes.length && d.class_start[c + 1] <= id) c++;
+          category = String(d.classes[c]);
+        }
+        return { category, dataset: d.name, thumb: PG.spriteCell(d.thumbs, d.n, id) };
       }),
   };
 })();

@@ -9,7 +9,8 @@
   const $ = PG.$;
   const el = PG.el;
   let S = { model: "", layer: "", ch: null, table: false };
-  let CH = null; // channels of the current layer: [{channel, image, examples}]
+  let CH = null; // channels of the current layer: [{channel, image (null while pending), examples}]
+  let CH_PENDING = false;
   let chKey = "";
   let seq = 0;
 
@@ -112,7 +113,7 @@
             "data-value": l.slug,
             "aria-checked": "false",
             title: l.name,
-            "aria-label": `Layer ${i + 1} of ${m.layers.length}: ${l.name}`,
+            "aria-label": `Layer ${i + 1} of ${m.layers.length}: ${l.name}${l.pending ? " (pending, rendered by the next build)" : ""}`,
           },
           [
             img ? el("img", { class: "tile-fv", src: img, alt: "", loading: "lazy", width: 64, height: 64 }) : null,
@@ -122,6 +123,13 @@
               el("span", { class: "tile-name", text: l.name }),
             ]),
             el("span", { class: "tile-meta", text: `${l.channels} ch · ${l.type}` }),
+            l.pending
+              ? el("span", {
+                  class: "badge badge-pending badge-small",
+                  text: "pending",
+                  title: "Not rendered yet: a time budget stopped the build first; the next build renders it.",
+                })
+              : null,
           ]
         )
       );
@@ -157,8 +165,10 @@
       ["Parameters", l.params.toLocaleString("en-US")],
       ["Channels", String(l.channels)],
       ["Output", PG.fmtShape(l.output_shape)],
+      m.render_size ? ["Rendered at", `${m.render_size} px`] : null,
+      l.pending ? ["Visualizations", "pending, rendered by the next build"] : null,
     ]) {
-      dl.appendChild(el("div", null, [el("dt", { text: it[0] }), el("dd", { text: it[1] })]));
+      if (it) dl.appendChild(el("div", null, [el("dt", { text: it[0] }), el("dd", { text: it[1] })]));
     }
     PG.clear($("ex-layer-facts")).appendChild(dl);
     for (const d of $("ex-depth").querySelectorAll(".depth-dot"))
@@ -199,14 +209,18 @@
     const live = l.channels - l.dead;
     const how = nv < live ? `${nv} of its ${live} live channels, picked at random (seeded)` : `all ${nv} live channels`;
     const dead = l.dead > 0 ? `; ${l.dead} never fire on the datasets and are left out` : "";
+    const pend = l.pending
+      ? " Pending: the build stopped (time budget) before rendering this layer; it is rendered by the next build."
+      : "";
     $("ex-ch-sub").textContent =
-      `This layer has ${l.channels} channels. Shown: ${how}${dead}.${m.quick ? " Quick preview (fewer optimisation steps, smaller images)." : ""}`;
-    const ready = chKey === key ? Promise.resolve(CH) : X.channels(S.model, S.layer);
+      `This layer has ${l.channels} channels. Shown: ${how}${dead}.${m.quick ? " Quick preview (fewer optimisation steps, smaller images)." : ""}${pend}`;
+    const ready = chKey === key ? Promise.resolve({ pending: CH_PENDING, channels: CH }) : X.channels(S.model, S.layer);
     ready.then(
-      (chs) => {
+      (d) => {
         if (token !== seq) return;
         if (chKey !== key) {
-          CH = chs;
+          CH = d.channels;
+          CH_PENDING = d.pending;
           chKey = key;
           renderChannels();
         }
@@ -227,6 +241,7 @@
     const m = X.model(S.model);
     const l = X.layer(m, S.layer);
     CH.forEach((c, i) => {
+      const src = c.image ? PG.fvUrl(c.image) : "";
       const b = el(
         "button",
         {
@@ -234,16 +249,18 @@
           class: "channel",
           "data-ch": c.channel,
           tabindex: i === 0 ? 0 : -1,
-          "aria-label": `Channel ${c.channel} of ${l.channels} in ${l.name}: enlarge`,
+          "aria-label": `Channel ${c.channel} of ${l.channels} in ${l.name}${src ? "" : " (pending)"}: enlarge`,
         },
         [
-          el("img", {
-            src: PG.fvUrl(c.image),
-            alt: `Feature visualization of channel ${c.channel} of layer ${l.name}`,
-            width: 128,
-            height: 128,
-            loading: "lazy",
-          }),
+          src
+            ? el("img", {
+                src,
+                alt: `Feature visualization of channel ${c.channel} of layer ${l.name}`,
+                width: 128,
+                height: 128,
+                loading: "lazy",
+              })
+            : el("span", { class: "channel-pending", text: "pending, rendered by the next build" }),
           el("span", { text: `channel ${c.channel}` }),
         ]
       );
@@ -307,8 +324,13 @@
     const idx = CH.indexOf(c);
     $("dlg-channel-title").textContent = `${m.display} · ${l.name} · channel ${c.channel}`;
     const img = $("dlg-img");
-    img.src = PG.fvUrl(c.image);
-    img.alt = `Feature visualization of channel ${c.channel} of layer ${l.name} in ${m.display}`;
+    if (c.image) {
+      img.src = PG.fvUrl(c.image);
+      img.alt = `Feature visualization of channel ${c.channel} of layer ${l.name} in ${m.display}`;
+    } else {
+      img.removeAttribute("src");
+      img.alt = "Not rendered yet: pending, rendered by the next build";
+    }
     $("dlg-pos").textContent = `${idx + 1} of the ${CH.length} channels shown`;
     $("dlg-prev").disabled = idx <= 0;
     $("dlg-next").disabled = idx >= CH.length - 1;
@@ -326,25 +348,21 @@
     for (const [ds, id] of c.examples) {
       if (!PG.isSlug(ds) || typeof id !== "number") continue;
       const cap = el("figcaption", { text: `${ds} #${id}` });
-      const image = el("img", {
-        src: PG.thumbUrl(ds, id),
-        alt: `Dataset example ${ds} #${id}`,
-        width: 128,
-        height: 128,
-        loading: "lazy",
-      });
-      box.appendChild(
-        el("figure", { class: "example" }, [
-          el("a", { href: `index.html#${exampleLink(ds, id)}`, "aria-label": `Search with ${ds} image ${id}` }, image),
-          cap,
-        ])
+      const image = el("span", { class: "thumb", role: "img", "aria-label": `Dataset example ${ds} #${id}` });
+      const link = el(
+        "a",
+        { href: `index.html#${exampleLink(ds, id)}`, "aria-label": `Search with ${ds} image ${id}` },
+        image
       );
-      // name the category once the dataset listing is loaded
+      box.appendChild(el("figure", { class: "example" }, [link, cap]));
+      // the thumbnail and the category once the dataset file is loaded
       X.describe(ds, id).then(
         (d) => {
+          PG.paintThumb(image, d.thumb);
           if (!d.category) return;
           cap.textContent = `${d.category} · ${d.dataset}`;
-          image.alt = `Dataset example: ${d.category} (${d.dataset})`;
+          image.setAttribute("aria-label", `Dataset example: ${d.category} (${d.dataset})`);
+          link.setAttribute("aria-label", `Search with this ${d.category} image of ${d.dataset}`);
         },
         () => {}
       );
@@ -432,6 +450,12 @@
     if (!X.models().length) {
       PG.error("No models were built yet: run `playground build`.");
       return;
+    }
+    const pending = X.pending();
+    if (pending) {
+      $("ex-pending").textContent =
+        `${pending} layer${pending === 1 ? " is" : "s are"} not rendered yet: a time budget stopped the build first. They are marked “pending” and rendered by the next build.`;
+      $("ex-pending").hidden = false;
     }
     buildModelTiles();
     const lbox = $("ex-layers");

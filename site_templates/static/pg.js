@@ -28,6 +28,8 @@
   };
 
   PG.has = (key) => key in store;
+  /* A loaded data file, or undefined (synchronous; see PG.load). */
+  PG.get = (key) => store[key];
 
   /* Load data/<key>.js once; resolves with its JSON. */
   PG.load = (key) => {
@@ -62,14 +64,50 @@
 
   PG.isSlug = (s) => typeof s === "string" && SLUG.test(s);
 
-  /* URLs of images; slugs and integer ids only, validated. */
-  PG.thumbUrl = (ds, id) => {
-    if (!PG.isSlug(ds) || !(id >= 0)) return "";
-    return `${PG.root}thumbs/${ds}/${id | 0}.webp`;
+  /* Forget a loaded data file (a large one, once its content is decoded elsewhere); a later load fetches it
+     again (from the browser's cache). */
+  PG.drop = (key) => {
+    delete store[key];
+    delete pending[key];
   };
-  PG.imageUrl = (ds, id) => {
-    if (!PG.isSlug(ds) || !(id >= 0)) return "";
-    return `${PG.root}images/${ds}/${id | 0}.webp`;
+
+  /* ---- images: thumbnails are cells of sprite sheets (contract.Sprite), drawn as CSS backgrounds ---- */
+  const THUMBS = /^thumbs\/[a-z0-9_-]+\/$/;
+  const DISPLAY = /^images\/[a-z0-9_-]+\/$/;
+  /* Where image `id` of a dataset of `n` images is: {url, x, y, size} with x, y the CSS background-position
+     percentages and size the background-size, so that the cell fills a square element of any size. Sheet
+     `id // per_sheet`, cell `id % per_sheet` row-major, `cols` cells per row; the last sheet has fewer rows. */
+  PG.spriteCell = (sprite, n, id) => {
+    if (!sprite || !THUMBS.test(sprite.url) || !(id >= 0 && id < n)) return null;
+    const per = sprite.per_sheet;
+    const cols = sprite.cols;
+    const sheet = Math.floor(id / per);
+    const i = id % per;
+    const col = i % cols;
+    const row = Math.floor(i / cols);
+    const rows = Math.ceil(Math.min(per, n - sheet * per) / cols);
+    return {
+      url: `${PG.root}${sprite.url}${sheet}.webp`,
+      x: cols > 1 ? (col / (cols - 1)) * 100 : 0,
+      y: rows > 1 ? (row / (rows - 1)) * 100 : 0,
+      size: `${cols * 100}% auto`,
+    };
+  };
+  /* Paint a sprite cell on an element (CSSOM: allowed by the page's CSP, unlike a style attribute). */
+  PG.paintThumb = (node, cell) => {
+    if (!cell) {
+      node.style.backgroundImage = "none";
+      return node;
+    }
+    node.style.backgroundImage = `url("${cell.url}")`;
+    node.style.backgroundSize = cell.size;
+    node.style.backgroundPosition = `${cell.x}% ${cell.y}%`;
+    return node;
+  };
+  /* A dataset's display image <display><id>.webp, or "" (then the thumbnail is the largest picture). */
+  PG.displayUrl = (display, id) => {
+    if (typeof display !== "string" || !DISPLAY.test(display) || !(id >= 0)) return "";
+    return `${PG.root}${display}${id | 0}.webp`;
   };
   PG.fvUrl = (path) => {
     // "fv/<model>/<layer>/<c>.webp" as written by the featurevis stage
@@ -163,6 +201,39 @@
     const a = Math.abs(x);
     if (a >= 1000 || a < 0.001) return x.toExponential(2);
     return String(Number(x.toPrecision(3)));
+  };
+  /* Similarity from near_ppm (parts per million of the dataset's image pairs at most this far apart), with
+     as many decimals as it takes to tell near neighbours apart (two significant digits of what is left to
+     100 %): 300 ppm -> "99.970 %", 12 ppm -> "99.9988 %", 250,000 ppm -> "75.0 %". */
+  PG.fmtSim = (ppm) => {
+    if (typeof ppm !== "number" || !Number.isFinite(ppm)) return "–";
+    if (ppm <= 0) return "100 %";
+    const rest = ppm / 1e4;
+    const dec = Math.min(4, Math.max(1, Math.ceil(-Math.log10(rest)) + 1));
+    return `${(100 - rest).toFixed(dec)} %`;
+  };
+  /* The same as the share of all pairs that are at least this close: "0.03 %" (two significant digits). */
+  PG.fmtNear = (ppm) => {
+    if (typeof ppm !== "number" || !Number.isFinite(ppm)) return "–";
+    if (ppm <= 0) return "0 %";
+    return `${Number((ppm / 1e4).toPrecision(2))} %`;
+  };
+  /* 0..1 for a bar: a log scale of near_ppm, full at 1 pair in a million, empty at all pairs. */
+  PG.nearBar = (ppm) => {
+    if (typeof ppm !== "number" || !Number.isFinite(ppm)) return 0;
+    return Math.max(0, Math.min(1, 1 - Math.log10(Math.max(1, ppm)) / 6));
+  };
+  /* The search score of a ranked list of labels for category c (docs: rank i weighs (k - i) / k). */
+  PG.searchScore = (labels, c) => {
+    const k = labels.length;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < k; i++) {
+      const w = (k - i) / k;
+      den += w;
+      if (labels[i] === c) num += w;
+    }
+    return den ? (100 * num) / den : null;
   };
   PG.fmtShape = (s) => {
     if (!Array.isArray(s)) return "";

@@ -1,14 +1,17 @@
-/* ConvNet Playground: a small canvas scatter plot for the embedding map.
+/* ConvNet Playground: a canvas scatter plot for the embedding map, fast at 100,000 points.
  *
  * Hand-written instead of a charting library: it needs exactly pan/zoom, hover with a hit test, click,
- * highlighted points and an animated transition, and a canvas with one path per category stays smooth
- * with 10,000 points (an SVG or DOM node per point does not). A uniform grid over data space makes
- * the hover hit test O(points near the cursor).
+ * highlighted points and an animated transition. The points are not canvas paths: every frame they are
+ * splatted into one ImageData (a Uint32Array view, one anti-aliased disc "stamp" per point, blended over the
+ * map's background) and put on the canvas with one putImageData; only the few marked things (the query, its
+ * results and the links between them, labels, the hovered point) are canvas paths on top. A frame allocates
+ * nothing per point: positions, classes and the draw order live in typed arrays (points sorted by category,
+ * so a category's colour is set once). The hover hit test uses a uniform grid over data space stored as two
+ * typed arrays (CSR), sized for the number of points, so it looks only at the points near the cursor.
  */
 (() => {
   window.PG = window.PG || {};
   const PG = window.PG;
-  const GRID = 64;
   const TAU = Math.PI * 2;
 
   function ease(t) {
@@ -23,17 +26,17 @@
     this.onClick = opts.onClick || (() => {});
     this.onView = opts.onView || (() => {});
     this.n = 0;
-    this.x = new Float32Array(0); // drawn positions (data space, 0..1)
+    this.x = new Float32Array(0); // drawn positions (data space, 0..1, y up)
     this.y = new Float32Array(0);
-    this.tx = null; // transition targets
-    this.ty = null;
-    this.cls = [];
-    this.byClass = [];
+    this.cls = new Int32Array(0); // category per point (-1: none)
+    this.order = new Uint32Array(0); // point ids sorted by category
+    this.classOff = new Uint32Array(1); // category c's points are order[classOff[c] .. classOff[c + 1]]
     this.nClasses = 0;
     this.classNames = [];
+    this.rgb = []; // [r, g, b] per category (+ one for "none")
     this.query = -1;
+    this.queryPoint = null; // {x, y}: a query that is not a point of the map (an uploaded image)
     this.results = [];
-    this.resultSet = Object.create(null);
     this.hover = -1;
     this.extHover = -1;
     this.focusClass = -1;
@@ -41,21 +44,40 @@
     this.ox = 0;
     this.oy = 0;
     this.anim = null;
-    this.cells = null;
+    this.grid = 0; // hit-test grid: grid x grid cells; cellStart / cellItems (CSR)
+    this.cellStart = new Uint32Array(1);
+    this.cellItems = new Uint32Array(0);
     this.w = 0;
     this.h = 0;
     this.dpr = 1;
     this.frame = 0;
     this.lastDrawMs = 0;
+    this.lastSplats = 0; // points drawn in the last frame (inside the canvas)
     this.labels = [];
+    this.stats = null; // per-category spread and centroid (labels), computed once per layout
+    this.widths = null;
     this.lastExamined = 0;
+    this.img = null;
+    this.buf = null;
+    this.stamp = null;
     this.pointers = {};
     this.drag = null;
     this._bind();
     this.resize();
   }
 
-  /* Colours that follow the page theme: --map-halo, --map-ink, --map-link on the canvas (CSS). */
+  /* A CSS colour as [r, g, b] (the canvas normalises any CSS colour syntax to #rrggbb). */
+  Scatter.prototype._rgbOf = function (css) {
+    const ctx = this.ctx;
+    ctx.fillStyle = "#000000";
+    ctx.fillStyle = css;
+    const v = String(ctx.fillStyle);
+    if (v[0] === "#") return [1, 3, 5].map((i) => Number.parseInt(v.slice(i, i + 2), 16));
+    const m = v.match(/[\d.]+/g) || [0, 0, 0];
+    return [+m[0], +m[1], +m[2]];
+  };
+
+  /* Colours that follow the page theme: --map-bg, --map-halo, --map-ink, --map-link, --map-ring (CSS). */
   Scatter.prototype._theme = function () {
     const cs = window.getComputedStyle(this.canvas);
     function v(name, dflt) {
@@ -63,11 +85,14 @@
       return x || dflt;
     }
     this.theme = {
+      bg: v("--map-bg", "#f8f9fb"),
       halo: v("--map-halo", "rgba(255,255,255,0.85)"),
       ink: v("--map-ink", "#212529"),
       link: v("--map-link", "rgba(33,37,41,0.35)"),
       ring: v("--map-ring", "#ffffff"),
     };
+    const [r, g, b] = this._rgbOf(this.theme.bg);
+    this.bgPacked = (0xff000000 | (b << 16) | (g << 8) | r) >>> 0; // RGBA bytes, little-endian
   };
 
   Scatter.prototype._bind = function () {
@@ -189,11 +214,11 @@
     return { size: size, bx: (this.w - size) / 2, by: (this.h - size) / 2 };
   };
   Scatter.prototype.screenPos = function (i) {
+    return this.toScreen(this.x[i], this.y[i]);
+  };
+  Scatter.prototype.toScreen = function (x, y) {
     const b = this._base();
-    return {
-      x: (b.bx + this.x[i] * b.size) * this.s + this.ox,
-      y: (b.by + (1 - this.y[i]) * b.size) * this.s + this.oy,
-    };
+    return { x: (b.bx + x * b.size) * this.s + this.ox, y: (b.by + (1 - y) * b.size) * this.s + this.oy };
   };
   Scatter.prototype.toData = function (px, py) {
     const b = this._base();
@@ -224,7 +249,7 @@
   };
 
   Scatter.prototype.zoomAt = function (mx, my, f) {
-    const s2 = Math.max(0.5, Math.min(40, this.s * f));
+    const s2 = Math.max(0.5, Math.min(60, this.s * f));
     f = s2 / this.s;
     this.ox = mx - (mx - this.ox) * f;
     this.oy = my - (my - this.oy) * f;
@@ -250,34 +275,43 @@
   };
 
   /* ---- data ---- */
-  /* xy: [[x, y], ...] in 0..1; cls: category index per point (or null); names: category names. */
-  Scatter.prototype.setData = function (xy, cls, names, animate) {
-    const n = xy.length;
-    const nx = new Float32Array(n);
-    const ny = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const p = xy[i] || [0.5, 0.5];
-      nx[i] = +p[0];
-      ny[i] = +p[1];
-    }
+  /* x, y: coordinates in 0..1 per point (typed arrays or arrays; copied, never modified); cls: category per
+     point (-1 or null: none); names: category names. `animate`: glide from the current layout (same n). */
+  Scatter.prototype.setData = function (x, y, cls, names, animate) {
+    const n = x.length;
+    const tx = Float32Array.from(x);
+    const ty = Float32Array.from(y);
     const same = n === this.n && n > 0;
-    this.cls = cls || [];
-    this.classNames = names || [];
+    const c = new Int32Array(n);
     let nc = 0;
-    for (let i = 0; i < n; i++) nc = Math.max(nc, (this.cls[i] == null ? -1 : this.cls[i]) + 1);
-    this.nClasses = nc;
-    this.byClass = [];
-    for (let c = 0; c <= nc; c++) this.byClass.push([]);
     for (let i = 0; i < n; i++) {
-      const ci = this.cls[i];
-      this.byClass[ci == null || ci < 0 ? nc : ci].push(i);
+      const v = cls ? cls[i] : -1;
+      c[i] = v === null || v === undefined || v < 0 ? -1 : v;
+      if (c[i] + 1 > nc) nc = c[i] + 1;
     }
+    this.cls = c;
+    this.classNames = names || [];
+    this.nClasses = nc;
+    // the draw order: points sorted by category (a counting sort; "none" last)
+    const off = new Uint32Array(nc + 2);
+    for (let i = 0; i < n; i++) off[(c[i] < 0 ? nc : c[i]) + 1]++;
+    for (let k = 0; k <= nc; k++) off[k + 1] += off[k];
+    const fill = off.slice(0, nc + 1);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[fill[c[i] < 0 ? nc : c[i]]++] = i;
+    this.order = order;
+    this.classOff = off;
+    this.rgb = [];
+    for (let k = 0; k < nc; k++) this.rgb.push(this._rgbOf(PG.classColor(k)));
+    this.rgb.push(this._rgbOf("#868e96"));
+    this.stats = null;
+    this.widths = null;
     if (same && animate && !PG.reducedMotion()) {
       this.anim = {
         fx: Float32Array.from(this.x),
         fy: Float32Array.from(this.y),
-        tx: nx,
-        ty: ny,
+        tx,
+        ty,
         t0: performance.now(),
         ms: 700,
       };
@@ -285,12 +319,12 @@
       this._tick();
     } else {
       this.anim = null;
-      this.x = nx;
-      this.y = ny;
+      this.x = tx;
+      this.y = ty;
       this.n = n;
       this.hover = -1;
     }
-    this._index(nx, ny);
+    this._index(tx, ty);
     this.request();
   };
 
@@ -300,7 +334,7 @@
     const t = Math.min(1, (performance.now() - a.t0) / a.ms);
     const e = ease(t);
     const n = a.tx.length;
-    if (this.x.length !== n) {
+    if (this.x.length !== n || this.x === a.tx) {
       this.x = new Float32Array(n);
       this.y = new Float32Array(n);
     }
@@ -309,46 +343,55 @@
       this.y[i] = a.fy[i] + (a.ty[i] - a.fy[i]) * e;
     }
     this.n = n;
+    if (t >= 1) this.anim = null; // the last frame is drawn with labels
     this.draw();
     if (t < 1)
       requestAnimationFrame(() => {
         this._tick();
       });
-    else this.anim = null;
   };
 
+  /* The hit-test grid: about two points per cell on average, as two typed arrays. */
   Scatter.prototype._index = function (x, y) {
-    const cells = new Array(GRID * GRID);
-    for (let i = 0; i < x.length; i++) {
-      const gx = Math.max(0, Math.min(GRID - 1, Math.floor(x[i] * GRID)));
-      const gy = Math.max(0, Math.min(GRID - 1, Math.floor(y[i] * GRID)));
-      const k = gy * GRID + gx;
-      if (!cells[k]) cells[k] = [];
-      cells[k].push(i);
+    const n = x.length;
+    const G = Math.max(16, Math.min(512, Math.ceil(Math.sqrt(n / 2))));
+    const cellOf = new Uint32Array(n);
+    const start = new Uint32Array(G * G + 1);
+    for (let i = 0; i < n; i++) {
+      const gx = Math.max(0, Math.min(G - 1, Math.floor(x[i] * G)));
+      const gy = Math.max(0, Math.min(G - 1, Math.floor(y[i] * G)));
+      cellOf[i] = gy * G + gx;
+      start[cellOf[i] + 1]++;
     }
-    this.cells = cells;
+    for (let k = 0; k < G * G; k++) start[k + 1] += start[k];
+    const fill = start.slice(0, G * G);
+    const items = new Uint32Array(n);
+    for (let i = 0; i < n; i++) items[fill[cellOf[i]]++] = i;
+    this.grid = G;
+    this.cellStart = start;
+    this.cellItems = items;
   };
 
   /* The point under (px, py) CSS pixels, or -1. */
   Scatter.prototype.pick = function (px, py) {
-    if (!this.cells || !this.n) return -1;
+    if (!this.n || !this.grid) return -1;
+    const G = this.grid;
     const d = this.toData(px, py);
     const rpx = this.radius() + 5;
     const rd = rpx / d.scale;
-    const g0x = Math.max(0, Math.floor((d.x - rd) * GRID));
-    const g1x = Math.min(GRID - 1, Math.floor((d.x + rd) * GRID));
-    const g0y = Math.max(0, Math.floor((d.y - rd) * GRID));
-    const g1y = Math.min(GRID - 1, Math.floor((d.y + rd) * GRID));
+    const g0x = Math.max(0, Math.floor((d.x - rd) * G));
+    const g1x = Math.min(G - 1, Math.floor((d.x + rd) * G));
+    const g0y = Math.max(0, Math.floor((d.y - rd) * G));
+    const g1y = Math.min(G - 1, Math.floor((d.y + rd) * G));
     let best = -1;
     let bd = rd * rd;
     let examined = 0;
     for (let gy = g0y; gy <= g1y; gy++) {
       for (let gx = g0x; gx <= g1x; gx++) {
-        const cell = this.cells[gy * GRID + gx];
-        if (!cell) continue;
-        examined += cell.length;
-        for (let j = 0; j < cell.length; j++) {
-          const i = cell[j];
+        const k = gy * G + gx;
+        const end = this.cellStart[k + 1];
+        for (let j = this.cellStart[k]; j < end; j++) {
+          const i = this.cellItems[j];
           const dx = this.x[i] - d.x;
           const dy = this.y[i] - d.y;
           const dd = dx * dx + dy * dy;
@@ -357,17 +400,19 @@
             best = i;
           }
         }
+        examined += end - this.cellStart[k];
       }
     }
-    this.lastExamined = examined; // points looked at: O(points near the cursor), not O(n)
+    this.lastExamined = examined; // points looked at: those near the cursor, not all n
     return best;
   };
 
-  Scatter.prototype.setSelection = function (query, results) {
+  /* query: the selected point (or -1); results: its neighbours (point ids); point: {x, y} in 0..1 for a query
+     that is not on the map (an uploaded image), else null. */
+  Scatter.prototype.setSelection = function (query, results, point) {
     this.query = query == null ? -1 : query;
+    this.queryPoint = point && Number.isFinite(point.x) && Number.isFinite(point.y) ? point : null;
     this.results = results || [];
-    this.resultSet = Object.create(null);
-    for (let i = 0; i < this.results.length; i++) this.resultSet[this.results[i]] = i + 1;
     this.request();
   };
   Scatter.prototype.setExternalHover = function (i) {
@@ -381,8 +426,8 @@
 
   Scatter.prototype.radius = function () {
     const n = this.n;
-    const r = n <= 400 ? 4.5 : n <= 2000 ? 3.2 : n <= 6000 ? 2.4 : 1.9;
-    return r * Math.min(2.2, Math.sqrt(this.s));
+    const r = n <= 400 ? 4.5 : n <= 2000 ? 3.2 : n <= 6000 ? 2.4 : n <= 30000 ? 1.9 : 1.5;
+    return r * Math.min(2.5, Math.sqrt(this.s));
   };
 
   Scatter.prototype.request = function () {
@@ -393,83 +438,172 @@
     });
   };
 
+  /* An anti-aliased disc of radius r device pixels: offsets (for a row width W) and coverage (0..256). */
+  Scatter.prototype._stampFor = function (r, W) {
+    const st = this.stamp;
+    if (st && st.r === r && st.W === W) return st;
+    const R = Math.ceil(r + 0.5);
+    const dx = [];
+    const dy = [];
+    const a = [];
+    for (let y = -R; y <= R; y++) {
+      for (let x = -R; x <= R; x++) {
+        const cov = Math.max(0, Math.min(1, r + 0.5 - Math.hypot(x, y)));
+        if (cov < 0.02) continue;
+        dx.push(x);
+        dy.push(y);
+        a.push(Math.round(cov * 256));
+      }
+    }
+    this.stamp = {
+      r,
+      W,
+      R,
+      len: a.length,
+      dx: Int16Array.from(dx),
+      dy: Int16Array.from(dy),
+      off: Int32Array.from(dx.map((x, k) => dy[k] * W + x)),
+      a: Uint16Array.from(a),
+      scaled: new Uint16Array(a.length), // the coverage times the current category's opacity
+    };
+    return this.stamp;
+  };
+
+  /* Splat the points of category c (order[classOff[c]..classOff[c+1]]) with opacity alpha (0..1): each pixel
+     of the stamp is blended over the buffer, red and blue in one multiply, green in another. */
+  Scatter.prototype._splat = function (c, alpha, X0, Y0, S, W, H) {
+    const st = this.stamp;
+    const buf = this.buf;
+    const sa = st.scaled;
+    const al = Math.round(alpha * 256);
+    for (let k = 0; k < st.len; k++) sa[k] = (st.a[k] * al) >> 8;
+    const off = st.off;
+    const sdx = st.dx;
+    const sdy = st.dy;
+    const len = st.len;
+    const R = st.R;
+    const rgb = this.rgb[c];
+    const crb = (rgb[2] << 16) | rgb[0];
+    const cg = rgb[1] << 8;
+    const x = this.x;
+    const y = this.y;
+    const order = this.order;
+    let drawn = 0;
+    for (let j = this.classOff[c], end = this.classOff[c + 1]; j < end; j++) {
+      const i = order[j];
+      const fx = X0 + x[i] * S;
+      const fy = Y0 + (1 - y[i]) * S;
+      if (fx < -R || fy < -R || fx >= W + R || fy >= H + R) continue;
+      // the nearest pixel (one off for a dot that sticks out of the left or top edge: it is only partly drawn)
+      const px = (fx + 0.5) | 0;
+      const py = (fy + 0.5) | 0;
+      drawn++;
+      if (px >= R && py >= R && px < W - R && py < H - R) {
+        const base = py * W + px;
+        for (let k = 0; k < len; k++) {
+          const idx = base + off[k];
+          const a = sa[k];
+          const ia = 256 - a;
+          const d = buf[idx];
+          buf[idx] =
+            0xff000000 |
+            ((((d & 0xff00ff) * ia + crb * a) >>> 8) & 0xff00ff) |
+            ((((d & 0xff00) * ia + cg * a) >>> 8) & 0xff00);
+        }
+      } else {
+        for (let k = 0; k < len; k++) {
+          const qx = px + sdx[k];
+          const qy = py + sdy[k];
+          if (qx < 0 || qy < 0 || qx >= W || qy >= H) continue;
+          const idx = qy * W + qx;
+          const a = sa[k];
+          const ia = 256 - a;
+          const d = buf[idx];
+          buf[idx] =
+            0xff000000 |
+            ((((d & 0xff00ff) * ia + crb * a) >>> 8) & 0xff00ff) |
+            ((((d & 0xff00) * ia + cg * a) >>> 8) & 0xff00);
+        }
+      }
+    }
+    return drawn;
+  };
+
   Scatter.prototype.draw = function () {
     const t0 = performance.now();
     const ctx = this.ctx;
     const dpr = this.dpr;
+    const W = this.canvas.width;
+    const H = this.canvas.height;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const n = this.n;
     if (!n) {
+      ctx.clearRect(0, 0, W, H);
       this.labels = [];
       return;
     }
+    if (!this.img || this.img.width !== W || this.img.height !== H) {
+      this.img = ctx.createImageData(W, H);
+      this.buf = new Uint32Array(this.img.data.buffer);
+    }
+    this.buf.fill(this.bgPacked);
     const b = this._base();
     const S = b.size * this.s;
     const X0 = b.bx * this.s + this.ox;
     const Y0 = b.by * this.s + this.oy;
+    const r = this.radius();
+    const hasSel = this.query >= 0 || !!this.queryPoint;
+    this._stampFor(Math.round(r * dpr * 4) / 4, W);
+    const base = hasSel ? 0.55 : 0.8;
+    const focus = this.focusClass;
+    let drawn = 0;
+    // all points, one category at a time; a spotlighted category on top of the others
+    for (let c = 0; c <= this.nClasses; c++) {
+      if (c === focus) continue;
+      drawn += this._splat(c, focus >= 0 ? 0.08 : base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
+    }
+    if (focus >= 0 && focus < this.nClasses) drawn += this._splat(focus, base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
+    ctx.putImageData(this.img, 0, 0);
+    this.lastSplats = drawn;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+
     const x = this.x;
     const y = this.y;
-    const r = this.radius();
-    const hasSel = this.query >= 0;
-    const w = this.w;
-    const h = this.h;
-    function sx(i) {
-      return X0 + x[i] * S;
-    }
-    function sy(i) {
-      return Y0 + (1 - y[i]) * S;
-    }
-
-    // all points, one path per category
-    for (let c = 0; c < this.byClass.length; c++) {
-      const list = this.byClass[c];
-      if (!list.length) continue;
-      const focus = this.focusClass < 0 || this.focusClass === c;
-      ctx.globalAlpha = focus ? (hasSel ? 0.55 : 0.8) : 0.08;
-      ctx.fillStyle = c < this.nClasses ? PG.classColor(c) : "#868e96";
-      ctx.beginPath();
-      for (let j = 0; j < list.length; j++) {
-        const i = list[j];
-        const px = sx(i);
-        const py = sy(i);
-        if (px < -r || py < -r || px > w + r || py > h + r) continue;
-        ctx.moveTo(px + r, py);
-        ctx.arc(px, py, r, 0, TAU);
-      }
-      ctx.fill();
-    }
-    ctx.globalAlpha = 1;
-
-    if (hasSel && this.query < n) {
-      const qx = sx(this.query);
-      const qy = sy(this.query);
+    const sx = (i) => X0 + x[i] * S;
+    const sy = (i) => Y0 + (1 - y[i]) * S;
+    const colorOf = (i) => {
+      const c = this.cls[i];
+      return c >= 0 ? PG.classColor(c) : "#868e96";
+    };
+    if (hasSel) {
+      const qp = this.queryPoint;
+      const qx = qp ? X0 + qp.x * S : sx(this.query);
+      const qy = qp ? Y0 + (1 - qp.y) * S : sy(this.query);
       // links from the query to its results
       ctx.strokeStyle = this.theme.link;
       ctx.lineWidth = 1;
       ctx.beginPath();
-      this.results.forEach((i) => {
-        if (i >= n) return;
+      for (const i of this.results) {
+        if (i >= n) continue;
         ctx.moveTo(qx, qy);
         ctx.lineTo(sx(i), sy(i));
-      });
+      }
       ctx.stroke();
       // results
-      this.results.forEach((i) => {
-        if (i >= n) return;
+      for (const i of this.results) {
+        if (i >= n) continue;
         ctx.beginPath();
         ctx.arc(sx(i), sy(i), r + 1.5, 0, TAU);
-        ctx.fillStyle = PG.classColor(this.cls[i]);
+        ctx.fillStyle = colorOf(i);
         ctx.fill();
         ctx.lineWidth = 2;
         ctx.strokeStyle = this.theme.ink;
         ctx.stroke();
-      });
+      }
       // the query on top
       ctx.beginPath();
       ctx.arc(qx, qy, r + 5, 0, TAU);
-      ctx.fillStyle = PG.classColor(this.cls[this.query]);
+      ctx.fillStyle = qp ? this.theme.ink : colorOf(this.query);
       ctx.fill();
       ctx.lineWidth = 3;
       ctx.strokeStyle = this.theme.ring;
@@ -481,13 +615,12 @@
       ctx.stroke();
     }
 
-    // category labels: compact categories only, placed greedily so that no two overlap
-    this.labels = this._placeLabels(ctx, r);
+    // category labels: compact categories only, placed greedily so that no two overlap (not while gliding)
+    this.labels = this.anim ? [] : this._placeLabels(ctx, r);
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
-    for (let li = 0; li < this.labels.length; li++) {
-      const L = this.labels[li];
+    for (const L of this.labels) {
       ctx.beginPath();
       ctx.arc(L.x + 7, L.y + L.h / 2, 4.5, 0, TAU);
       ctx.fillStyle = PG.classColor(L.c);
@@ -501,8 +634,8 @@
       ctx.fillText(L.text, L.x + 15, L.y + L.h / 2);
     }
 
-    [this.hover, this.extHover].forEach((i) => {
-      if (i < 0 || i >= n) return;
+    for (const i of [this.hover, this.extHover]) {
+      if (i < 0 || i >= n) continue;
       ctx.beginPath();
       ctx.arc(sx(i), sy(i), r + 8, 0, TAU);
       ctx.lineWidth = 3;
@@ -513,7 +646,7 @@
       ctx.lineWidth = 1;
       ctx.strokeStyle = this.theme.ink;
       ctx.stroke();
-    });
+    }
     this.lastDrawMs = performance.now() - t0;
   };
 
@@ -522,8 +655,10 @@
      small for a tight island. A label is only drawn for a category at most COMPACT spread out: at shallow
      layers, where categories are mixed, centroid labels would all pile up in the middle of the map. */
   const COMPACT = 0.5;
+  const MAX_LABELS = 30; // with hundreds of compact categories, the most compact 30 (the legend names the rest)
   Scatter.COMPACT = COMPACT;
   Scatter.prototype.classSpread = function () {
+    if (this.stats) return this.stats;
     const n = this.n;
     const nc = this.nClasses;
     const sx = new Float64Array(nc);
@@ -531,12 +666,11 @@
     const cnt = new Float64Array(nc);
     let ax = 0;
     let ay = 0;
-    let i;
-    for (i = 0; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       ax += this.x[i];
       ay += this.y[i];
       const c = this.cls[i];
-      if (c === null || c === undefined || c < 0) continue;
+      if (c < 0) continue;
       sx[c] += this.x[i];
       sy[c] += this.y[i];
       cnt[c]++;
@@ -545,68 +679,60 @@
     ay /= Math.max(1, n);
     const ss = new Float64Array(nc);
     let all = 0;
-    for (i = 0; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       all += (this.x[i] - ax) ** 2 + (this.y[i] - ay) ** 2;
       const k = this.cls[i];
-      if (k === null || k === undefined || k < 0) continue;
+      if (k < 0) continue;
       ss[k] += (this.x[i] - sx[k] / cnt[k]) ** 2 + (this.y[i] - sy[k] / cnt[k]) ** 2;
     }
     const whole = Math.sqrt(all / Math.max(1, n)) || 1;
     const out = [];
-    for (let c2 = 0; c2 < nc; c2++) {
+    for (let c = 0; c < nc; c++) {
       out.push(
-        cnt[c2]
-          ? {
-              c: c2,
-              n: cnt[c2],
-              cx: sx[c2] / cnt[c2],
-              cy: sy[c2] / cnt[c2],
-              spread: Math.sqrt(ss[c2] / cnt[c2]) / whole,
-            }
+        cnt[c]
+          ? { c, n: cnt[c], cx: sx[c] / cnt[c], cy: sy[c] / cnt[c], spread: Math.sqrt(ss[c] / cnt[c]) / whole }
           : null
       );
     }
+    if (!this.anim) this.stats = out;
     return out;
   };
 
   /* Label boxes {c, text, x, y, w, h, color} in CSS pixels: the most compact categories first, each centred
-     above its centroid, dropped when it would overlap one already placed or leave the canvas. With a
-     category spotlighted (legend) only its label is drawn, whatever its spread. */
+     above its centroid, dropped when it would overlap one already placed or leave the canvas; at most
+     MAX_LABELS. With a category spotlighted (legend) only its label is drawn, whatever its spread. */
   Scatter.prototype._placeLabels = function (ctx, r) {
     const placed = [];
     if (!this.nClasses || !this.classNames.length) return placed;
     ctx.font = "600 12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
-    let stats = this.classSpread().filter((st) => st);
     const focus = this.focusClass;
-    stats = stats.filter((st) => (focus >= 0 ? st.c === focus : st.spread <= COMPACT));
-    stats.sort((a, b) => a.spread - b.spread || a.c - b.c);
+    const stats = this.classSpread()
+      .filter((st) => st && (focus >= 0 ? st.c === focus : st.spread <= COMPACT))
+      .sort((a, b) => a.spread - b.spread || a.c - b.c);
+    if (!this.widths) this.widths = Object.create(null);
     const b = this._base();
     const S = b.size * this.s;
     const ox = b.bx * this.s + this.ox;
     const oy = b.by * this.s + this.oy;
-    for (let i = 0; i < stats.length; i++) {
-      const st = stats[i];
+    for (const st of stats) {
       let text = String(this.classNames[st.c] == null ? "" : this.classNames[st.c]);
       if (text.length > 22) text = `${text.slice(0, 21)}…`;
-      const w = Math.ceil(ctx.measureText(text).width) + 19;
+      if (!(st.c in this.widths)) this.widths[st.c] = Math.ceil(ctx.measureText(text).width) + 19;
+      const w = this.widths[st.c];
       const h = 18;
       const px = ox + st.cx * S;
       const py = oy + (1 - st.cy) * S;
-      const box = {
-        c: st.c,
-        text: text,
-        x: px - w / 2,
-        y: py - r - 8 - h,
-        w: w,
-        h: h,
-        color: this.theme.ink,
-        spread: st.spread,
-      };
+      const box = { c: st.c, text, x: px - w / 2, y: py - r - 8 - h, w, h, color: this.theme.ink, spread: st.spread };
       if (box.x < 0 || box.y < 0 || box.x + w > this.w || box.y + h > this.h) continue;
-      const clash = placed.some(
-        (o) => box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h
-      );
+      let clash = false;
+      for (const o of placed) {
+        if (box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h) {
+          clash = true;
+          break;
+        }
+      }
       if (!clash) placed.push(box);
+      if (placed.length >= MAX_LABELS) break;
     }
     return placed;
   };

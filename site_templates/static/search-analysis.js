@@ -1,6 +1,8 @@
-/* ConvNet Playground, Semantic Search: "Which model, which layer?": the leaderboard (mean search score or
- * precision@k of every model x layer on this dataset and metric) and the comparison for the selected image.
- * A click on a cell or bar searches with that model and layer and brings the results into view.
+/* ConvNet Playground, Semantic Search: "Which model, which layer?": the leaderboard (mean search score,
+ * precision@k or kNN accuracy of every model x layer on this dataset, pooling and metric, or the linear-probe
+ * accuracy with its spread; optionally the best pooling of each layer) and the comparison for the selected
+ * image (or an uploaded one), with each layer's probe accuracy beside its bar. "n/a" for unlabelled datasets.
+ * A click on a cell or bar searches with that model, layer (and pooling) and brings the results into view.
  */
 (() => {
   const PG = window.PG;
@@ -43,22 +45,64 @@
   const css = (rgb) => `rgb(${rgb.join(",")})`;
 
   /* ---- leaderboard ---- */
+  const KINDS = {
+    score: { name: "Mean search score", fmt: (x) => x.toFixed(1), metric: true },
+    precision: { name: "Mean precision", fmt: (x) => x.toFixed(2), metric: true },
+    knn: { name: "kNN accuracy (%)", fmt: (x) => x.toFixed(1), metric: true },
+    probe: { name: "Linear-probe accuracy (%)", fmt: (x) => x.toFixed(1), metric: false },
+  };
+
+  /* The value of every layer of a model: [{v, sd, pool}] for the current pooling, or the best pooling of
+     each layer (lbp = best). */
+  function cellsOf(s, kind, model) {
+    const pools = s.lbp === "best" ? D.poolings().map((p) => p.slug) : [s.pool];
+    const out = [];
+    for (const pool of pools) {
+      const view = Object.assign(P.viewOf(s), { pooling: pool });
+      const v = D.leaderboard(kind, view, model.slug) || [];
+      const sd = kind === "probe" ? D.leaderboard("probe_std", view, model.slug) || [] : [];
+      model.layers.forEach((_, i) => {
+        if (typeof v[i] !== "number") return;
+        if (!out[i] || v[i] > out[i].v) out[i] = { v: v[i], sd: typeof sd[i] === "number" ? sd[i] : null, pool };
+      });
+    }
+    return out;
+  }
+
   function renderLeaderboard(s) {
     const table = PG.clear($("leaderboard"));
     const kind = s.lb;
+    const K = KINDS[kind];
     const d = D.dataset(s.ds);
-    const view = P.viewOf(s);
+    const multi = D.poolings().length > 1;
+    const best = multi && s.lbp === "best";
+    const what =
+      kind === "precision"
+        ? `Mean precision@${D.k()}`
+        : kind === "score"
+          ? "Mean search score"
+          : kind === "knn"
+            ? `kNN accuracy (each image labelled by the majority of its ${D.k()} nearest neighbours)`
+            : "Linear-probe accuracy (a linear classifier on the layer's embeddings, held-out folds; ± its spread)";
+    const how = K.metric ? `, ${D.metric(s.metric).name} distance` : " (it does not depend on the distance metric)";
+    const pool = multi ? (best ? ", the best pooling of each layer" : `, ${D.pooling(s.pool).name} pooling`) : "";
     $("lb-sub").textContent =
-      `${kind === "score" ? "Mean search score" : `Mean precision@${D.k()}`} over all ${d.n_images} images of ${d.name}, ${D.metric(s.metric).name} distance, for every model (rows) and layer (columns, shallow → deep). Click a cell to search with it.`;
-    if (d.labeled === false) {
-      table.appendChild(el("caption", { text: "This dataset has no categories, so there are no scores to compare." }));
+      `${what} over all ${d.n_images.toLocaleString("en-US")} images of ${d.name}${how}${pool}, for every model (rows) and layer (columns, shallow → deep). Click a cell to search with it.`;
+    if (!d.labeled) {
+      table.appendChild(
+        el("caption", { text: "n/a: this dataset has no categories, so there are no scores or accuracies to compare." })
+      );
       return;
     }
     const models = D.models();
-    const rows = models.map((m) => ({ m, v: D.leaderboard(kind, view, m.slug) || [] }));
-    const all = rows.flatMap((r) => r.v.filter((x) => typeof x === "number"));
-    const lo = all.length ? Math.min(...all) : 0;
-    const hi = all.length ? Math.max(...all) : 1;
+    const rows = models.map((m) => ({ m, v: cellsOf(s, kind, m) }));
+    const all = rows.flatMap((r) => r.v.filter(Boolean).map((c) => c.v));
+    if (!all.length) {
+      table.appendChild(el("caption", { text: "n/a: this measure was not computed for this build." }));
+      return;
+    }
+    const lo = Math.min(...all);
+    const hi = Math.max(...all);
     const nCols = Math.max(...models.map((m) => m.layers.length));
     const [cLo, cHi] = ramp();
     table.style.setProperty("--cols", String(nCols));
@@ -76,7 +120,7 @@
     table.appendChild(el("thead", null, head));
     const tb = el("tbody");
     for (const r of rows) {
-      const nums = r.v.filter((x) => typeof x === "number");
+      const nums = r.v.filter(Boolean).map((c) => c.v);
       const rowBest = nums.length ? Math.max(...nums) : null;
       const th = el("th", { scope: "row" }, [
         el("span", { text: r.m.display }),
@@ -84,34 +128,44 @@
       ]);
       const tr = el("tr", { class: r.m.slug === s.model ? "is-current" : "" }, th);
       for (let c = 0; c < nCols; c++) {
-        const x = r.v[c];
+        const cellv = r.v[c];
         const layer = r.m.layers[c];
-        if (typeof x !== "number" || !layer) {
-          tr.appendChild(el("td", { class: "empty", text: "–" }));
+        if (!cellv || !layer) {
+          tr.appendChild(el("td", { class: "empty", text: layer ? "n/a" : "–" }));
           continue;
         }
+        const x = cellv.v;
         const t = hi > lo ? (x - lo) / (hi - lo) : 0.5;
-        const txt = kind === "score" ? x.toFixed(1) : x.toFixed(2);
+        const txt = K.fmt(x);
         const isBest = x === hi;
-        const current = r.m.slug === s.model && layer.slug === s.layer;
+        const poolName = D.pooling(cellv.pool).name;
+        const current = r.m.slug === s.model && layer.slug === s.layer && cellv.pool === s.pool;
+        const sd = cellv.sd !== null ? ` ± ${cellv.sd.toFixed(1)}` : "";
         const b = el(
           "button",
           {
             type: "button",
             class: `heat-cell${x === rowBest ? " row-best" : ""}${isBest ? " all-best" : ""}${current ? " is-current" : ""}`,
-            "aria-label": `${r.m.display}, layer ${c + 1} ${layer.name}: ${txt}${isBest ? ", best" : ""}`,
-            title: layer.name,
+            "aria-label": `${r.m.display}, layer ${c + 1} ${layer.name}${best ? `, ${poolName} pooling` : ""}: ${txt}${sd}${isBest ? ", best" : ""}`,
+            title: `${layer.name}${best ? ` · ${poolName} pooling` : ""}${sd ? ` · spread${sd}` : ""}`,
+            "data-pool": cellv.pool,
           },
-          [isBest ? el("span", { class: "star", "aria-hidden": "true", text: "★" }) : null, txt]
+          [
+            isBest ? el("span", { class: "star", "aria-hidden": "true", text: "★" }) : null,
+            el("span", { class: "heat-value", text: txt }),
+            sd ? el("span", { class: "heat-sd", "aria-hidden": "true", text: sd.replace(" ± ", "±") }) : null,
+            best ? el("span", { class: "heat-pool", "aria-hidden": "true", text: poolName }) : null,
+          ]
         );
         const bg = cLo.map((v, i) => Math.round(v + (cHi[i] - v) * t));
         b.style.background = css(bg);
         b.style.color = css(inkFor(bg));
         const m = r.m.slug;
         const l = layer.slug;
+        const pl = cellv.pool;
         b.addEventListener("click", () => {
           P.last = "layer";
-          P.set({ model: m, layer: l }, true, { reveal: true });
+          P.set({ model: m, layer: l, pool: pl }, true, { reveal: true });
         });
         tr.appendChild(el("td", null, b));
       }
@@ -123,34 +177,73 @@
   /* ---- compare: the selected image's score with every model and layer ---- */
   let compareFor = "";
   function renderCompare(ctx) {
-    const { s, view, listing } = ctx;
+    const { s, view, listing: lst, upload, row } = ctx;
     const box = $("compare");
-    if (D.dataset(s.ds).labeled === false) {
+    if (!lst.labeled) {
       PG.clear(box).appendChild(
-        el("p", { class: "muted", text: "This dataset has no categories, so there are no scores to compare." })
+        el("p", { class: "muted", text: "n/a: this dataset has no categories, so there are no scores to compare." })
+      );
+      $("cmp-sub").textContent = "";
+      return;
+    }
+    if (upload) {
+      const cat = PG.searchResults.uploadCategory(lst, row, upload);
+      const key = `upload/${view.ds}/${view.pooling}/${view.metric}`;
+      compareFor = key;
+      upload.compares = upload.compares || Object.create(null);
+      if (!upload.compares[key]) upload.compares[key] = D.compareUpload(view, upload);
+      PG.clear(box).appendChild(el("p", { class: "muted", text: "Searching every model and layer…" }));
+      upload.compares[key].then(
+        (models) => {
+          if (key !== compareFor || P.state().tab !== "compare" || P.upload() !== upload) return;
+          const rows = models.map((m) => ({
+            model: m.model,
+            layers: m.layers,
+            scores: m.rows.map((r) => (cat ? PG.searchScore(r.ids.map(lst.label), cat.c) : null)),
+          }));
+          const name = cat ? String(lst.classes[cat.c]) : "";
+          drawCompare(
+            s,
+            rows,
+            `Search score of your image with every model and layer, scored as ${name}${cat?.guessed ? " (the most common category among the results; choose another above)" : ""}, ${D.metric(s.metric).name} distance.`
+          );
+        },
+        (err) => {
+          if (key !== compareFor) return;
+          delete upload.compares[key];
+          PG.clear(box).appendChild(el("p", { class: "muted", text: `The comparison failed: ${err.message}` }));
+        }
       );
       return;
     }
-    const key = `${D.viewKey(view)}/${s.q}`;
+    const key = `${D.viewKey(view, s.q)}/${s.q}`;
     compareFor = key;
     D.compare(view, s.q).then(
       (rows) => {
-        if (key === compareFor && P.state().tab === "compare") drawCompare(s, listing, rows);
+        if (key !== compareFor || P.state().tab !== "compare") return;
+        const cls = lst.className(s.q);
+        drawCompare(
+          s,
+          rows,
+          `Search score of this image (${cls || `#${s.q}`}) with every model and layer, ${D.metric(s.metric).name} distance.`
+        );
       },
       () =>
         PG.clear(box).appendChild(el("p", { class: "muted", text: "The comparison was not built for this dataset." }))
     );
   }
 
-  function drawCompare(s, listing, rows) {
+  function drawCompare(s, rows, sub) {
     const box = PG.clear($("compare"));
-    const rec = listing.images[s.q];
+    const view = P.viewOf(s);
+    const anyProbe = rows.some((r) => (D.leaderboard("probe", view, r.model) || []).some((v) => typeof v === "number"));
     $("cmp-sub").textContent =
-      `Search score of this image (${P.className(listing, rec.label) || `#${s.q}`}) with every model and layer, ${D.metric(s.metric).name} distance. The best is marked ★; click a bar to search with it.`;
+      `${sub} The best is marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy on the whole dataset (the same for every image)." : ""}`;
     const all = rows.flatMap((r) => r.scores.filter((v) => v !== null));
     const best = all.length ? Math.max(...all) : null;
     for (const r of rows) {
       const m = D.model(r.model);
+      const probe = D.leaderboard("probe", view, r.model) || [];
       const card = el("div", { class: `cmp-model${r.model === s.model ? " is-current" : ""}` });
       card.appendChild(
         el("h3", { class: "cmp-title" }, [el("span", { text: m.display }), m.random ? PG.randomBadge(true) : null])
@@ -160,18 +253,27 @@
         const v = r.scores[i];
         const ok = v !== null;
         const isBest = ok && v === best;
-        const layer = m.layers.find((l) => l.slug === ls);
+        const li = D.layerIndex(m, ls);
+        const layer = m.layers[li];
+        const pr = probe[li];
+        const hasProbe = typeof pr === "number";
         const fill = el("span", { class: "cmp-fill" });
         fill.style.height = `${ok ? Math.max(1.5, v) : 0}%`;
+        let tick = null;
+        if (hasProbe) {
+          tick = el("span", { class: "cmp-probe", "aria-hidden": "true" });
+          tick.style.bottom = `${Math.max(0, Math.min(100, pr))}%`;
+        }
+        const probeText = hasProbe ? `, linear probe ${pr.toFixed(1)} %` : "";
         const b = el(
           "button",
           {
             type: "button",
             class: `cmp-bar${isBest ? " is-best" : ""}${r.model === s.model && ls === s.layer ? " is-current" : ""}`,
-            "aria-label": `${m.display} layer ${i + 1} ${layer.name}: ${ok ? v.toFixed(1) : "no score"}${isBest ? ", best" : ""}`,
-            title: `${layer.name}: ${ok ? v.toFixed(1) : "–"}`,
+            "aria-label": `${m.display} layer ${i + 1} ${layer.name}: ${ok ? v.toFixed(1) : "no score"}${isBest ? ", best" : ""}${probeText}`,
+            title: `${layer.name}: ${ok ? v.toFixed(1) : "–"}${probeText}`,
           },
-          [fill, isBest ? el("span", { class: "cmp-star", "aria-hidden": "true", text: "★" }) : null]
+          [fill, tick, isBest ? el("span", { class: "cmp-star", "aria-hidden": "true", text: "★" }) : null]
         );
         b.addEventListener("click", () => {
           P.last = "layer";
@@ -182,10 +284,16 @@
       card.appendChild(bars);
       const vals = r.scores.filter((v) => v !== null);
       const mx = vals.length ? Math.max(...vals) : null;
+      const probes = probe.filter((v) => typeof v === "number");
       card.appendChild(
         el("p", { class: "cmp-foot" }, [
           el("span", { text: "L1" }),
-          el("span", { text: mx === null ? "–" : `best ${mx.toFixed(1)}` }),
+          el("span", {
+            text: `${mx === null ? "–" : `best ${mx.toFixed(1)}`}${probes.length ? ` · probe ${Math.max(...probes).toFixed(1)} %` : ""}`,
+            title: probes.length
+              ? "the best search score of this image, and the best linear-probe accuracy of a layer"
+              : "",
+          }),
           el("span", { text: `L${r.layers.length}` }),
         ])
       );
@@ -197,15 +305,20 @@
     init() {
       const tabs = [$("tab-leaderboard"), $("tab-compare")];
       PG.tabs(tabs, (id) => P.set({ tab: id === "tab-compare" ? "compare" : "leaderboard" }, false));
-      $("lb-score").addEventListener("click", () => P.set({ lb: "score" }, false));
-      $("lb-prec").addEventListener("click", () => P.set({ lb: "precision" }, false));
+      const kinds = { "lb-score": "score", "lb-prec": "precision", "lb-knn": "knn", "lb-probe": "probe" };
+      for (const id of Object.keys(kinds)) $(id).addEventListener("click", () => P.set({ lb: kinds[id] }, false));
+      $("lb-bestpool").hidden = D.poolings().length < 2;
+      $("lb-bestpool").addEventListener("click", () =>
+        P.set({ lbp: P.state().lbp === "best" ? "cur" : "best" }, false)
+      );
       // the ramp follows the colour scheme
       window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => renderLeaderboard(P.state()));
       P.panel({
         config(s) {
           PG.selectTab(tabs, s.tab === "compare" ? "tab-compare" : "tab-leaderboard");
-          $("lb-score").setAttribute("aria-pressed", s.lb === "score" ? "true" : "false");
-          $("lb-prec").setAttribute("aria-pressed", s.lb === "precision" ? "true" : "false");
+          for (const id of Object.keys(kinds))
+            $(id).setAttribute("aria-pressed", s.lb === kinds[id] ? "true" : "false");
+          $("lb-bestpool").setAttribute("aria-pressed", s.lbp === "best" ? "true" : "false");
           renderLeaderboard(s);
         },
         view(ctx) {

@@ -1,5 +1,11 @@
 /* ConvNet Playground, Semantic Search: the dataset browser: every image of the dataset, All or By category;
  * the selected image is framed and the results carry their rank. Click one to search from it.
+ *
+ * Virtualised: whatever the dataset size, only the rows in (and just around) the visible part of the scroll
+ * box exist in the DOM; cells have a fixed size and are placed absolutely over a spacer as tall as the whole
+ * grid, and are reused as the box scrolls. "By category" is a list of sections (a title, then the category's
+ * rows), virtualised the same way, with a search box to find a category among hundreds. Arrow keys move
+ * between images (the grid scrolls to follow).
  */
 (() => {
   const PG = window.PG;
@@ -7,34 +13,242 @@
   const P = PG.search;
   const $ = PG.$;
   const el = PG.el;
-  const GRID_CHUNK = 300;
-  const CAT_CHUNK = 60;
-  const catOpen = Object.create(null);
-  let listing = null;
-  let ds = "";
-  let shown = 0;
-  let renderedFor = "";
+  const GAP = 6;
+  const HEAD = 34; // a category title's height
+  const SEC_GAP = 12; // space after a category's cells
+  const AHEAD = 3; // rows rendered above and below the visible ones
 
-  function cell(id) {
-    const rec = listing.images[id];
-    const cls = P.className(listing, rec.label);
-    const name = P.fileName(rec);
-    const b = el(
-      "button",
-      {
-        type: "button",
-        class: "cell",
-        "data-id": id,
-        "aria-label": `${cls ? `${cls}, ` : ""}${name}: search from this image`,
-        title: (cls ? `${cls} / ` : "") + name,
-      },
-      [el("img", { src: PG.thumbUrl(ds, id), alt: "", width: 128, height: 128, loading: "lazy", decoding: "async" })]
-    );
-    PG.searchMap.hoverLink(b, id);
-    return b;
+  let lst = null; // the listing
+  let mode = "all";
+  let cols = 1;
+  let cell = 64;
+  let sections = []; // cat view: {c, top, rows, first, count}
+  let total = 0;
+  let q = -1;
+  let rank = new Map(); // result id -> rank (1-based)
+  const live = new Map(); // id -> cell node, the ones in the DOM
+  const heads = new Map(); // category -> title node
+  const spare = [];
+  let laidFor = "";
+  let frame = 0;
+
+  function grid() {
+    return $("grid");
   }
 
-  function render(s) {
+  function minCell() {
+    return window.matchMedia("(max-width: 560px)").matches ? 56 : 64;
+  }
+
+  /* Positions: All = rows of cols cells; By category = for each shown category a title and its rows. */
+  function layout() {
+    const g = grid();
+    const w = Math.max(60, g.clientWidth - 4);
+    cols = Math.max(1, Math.floor((w + GAP) / (minCell() + GAP)));
+    cell = (w - GAP * (cols - 1)) / cols;
+    const rowH = cell + GAP;
+    sections = [];
+    if (mode === "cat") {
+      const filter = $("grid-filter").value.trim().toLowerCase();
+      let top = 0;
+      for (let c = 0; c < lst.classes.length; c++) {
+        if (filter && !String(lst.classes[c]).toLowerCase().includes(filter)) continue;
+        const [a, b] = lst.classRange(c);
+        const rows = Math.ceil((b - a) / cols);
+        sections.push({ c, top, rows, first: a, count: b - a });
+        top += HEAD + rows * rowH + SEC_GAP;
+      }
+      total = top;
+      $("grid-count").textContent = filter
+        ? `${sections.length} of ${lst.classes.length} categories`
+        : `${lst.classes.length} categories`;
+    } else {
+      total = Math.ceil(lst.n / cols) * rowH;
+      $("grid-count").textContent = `${lst.n.toLocaleString("en-US")} images`;
+    }
+    $("grid-space").style.height = `${Math.max(1, total)}px`;
+    $("grid-empty").hidden = !(mode === "cat" && !sections.length);
+  }
+
+  /* Where image id is drawn: {x, y} in px inside the spacer (cat view: inside its category's section). */
+  function place(id) {
+    const rowH = cell + GAP;
+    if (mode === "cat") {
+      const c = lst.label(id);
+      const sec = sections.find((s) => s.c === c);
+      if (!sec) return null;
+      const i = id - sec.first;
+      return { x: (i % cols) * (cell + GAP), y: sec.top + HEAD + Math.floor(i / cols) * rowH };
+    }
+    return { x: (id % cols) * (cell + GAP), y: Math.floor(id / cols) * rowH };
+  }
+
+  function describe(node, id) {
+    const cls = lst.className(id);
+    node.setAttribute("data-id", id);
+    node.setAttribute("aria-label", `${cls ? `${cls}, ` : ""}image ${id}: search from this image`);
+    node.title = cls ? `${cls} · #${id}` : `#${id}`;
+    PG.paintThumb(node.firstChild, lst.thumb(id));
+    mark(node, id);
+  }
+
+  function mark(node, id) {
+    node.classList.toggle("is-query", id === q);
+    const r = rank.get(id);
+    node.classList.toggle("is-result", !!r);
+    if (id === q) node.setAttribute("aria-current", "true");
+    else node.removeAttribute("aria-current");
+    let badge = node.querySelector(".cell-rank");
+    if (r) {
+      if (!badge) {
+        badge = el("span", { class: "cell-rank", "aria-hidden": "true" });
+        node.appendChild(badge);
+      }
+      badge.textContent = String(r);
+    } else if (badge) {
+      badge.remove();
+    }
+  }
+
+  function takeCell() {
+    return spare.pop() || el("button", { type: "button", class: "cell" }, el("span", { class: "thumb" }));
+  }
+
+  function head(sec) {
+    let h = heads.get(sec.c);
+    if (!h) {
+      const sw = el("span", { class: "swatch", "aria-hidden": "true" });
+      sw.style.background = PG.classColor(sec.c);
+      h = el("h3", { class: "cat-title" }, [
+        sw,
+        el("span", { class: "cat-name", text: String(lst.classes[sec.c]) }),
+        el("span", { class: "muted", text: ` ${sec.count}` }),
+      ]);
+      heads.set(sec.c, h);
+    }
+    h.style.top = `${sec.top}px`;
+    return h;
+  }
+
+  /* The ids (and category titles) whose rows touch the visible window, then the DOM made to match. */
+  function render() {
+    frame = 0;
+    if (!lst) return;
+    const g = grid();
+    const rowH = cell + GAP;
+    const top = g.scrollTop - AHEAD * rowH;
+    const bottom = g.scrollTop + g.clientHeight + AHEAD * rowH;
+    const want = [];
+    const wantHeads = [];
+    if (mode === "cat") {
+      for (const sec of sections) {
+        const end = sec.top + HEAD + sec.rows * rowH;
+        if (end < top || sec.top > bottom) continue;
+        if (sec.top + HEAD > top) wantHeads.push(sec);
+        const r0 = Math.max(0, Math.floor((top - sec.top - HEAD) / rowH));
+        const r1 = Math.min(sec.rows - 1, Math.floor((bottom - sec.top - HEAD) / rowH));
+        for (let r = r0; r <= r1; r++)
+          for (let i = r * cols; i < Math.min(sec.count, (r + 1) * cols); i++) want.push(sec.first + i);
+      }
+    } else {
+      const r0 = Math.max(0, Math.floor(top / rowH));
+      const r1 = Math.min(Math.ceil(lst.n / cols) - 1, Math.floor(bottom / rowH));
+      for (let r = r0; r <= r1; r++) for (let i = r * cols; i < Math.min(lst.n, (r + 1) * cols); i++) want.push(i);
+    }
+    const space = $("grid-space");
+    const keep = new Set(want);
+    const focused = document.activeElement;
+    for (const [id, node] of live) {
+      if (keep.has(id) || node === focused) continue;
+      node.remove();
+      live.delete(id);
+      spare.push(node);
+    }
+    for (const id of want) {
+      let node = live.get(id);
+      if (!node) {
+        node = takeCell();
+        describe(node, id);
+        live.set(id, node);
+        space.appendChild(node);
+      }
+      const p = place(id);
+      node.style.transform = `translate(${p.x}px, ${p.y}px)`;
+      node.style.width = `${cell}px`;
+      node.style.height = `${cell}px`;
+    }
+    const keepHeads = new Set(wantHeads.map((s) => s.c));
+    for (const [c, h] of heads) {
+      if (!keepHeads.has(c)) {
+        h.remove();
+        heads.delete(c);
+      }
+    }
+    for (const sec of wantHeads) {
+      const h = head(sec);
+      if (!h.parentNode) space.appendChild(h);
+    }
+  }
+
+  function schedule() {
+    if (!frame) frame = requestAnimationFrame(render);
+  }
+
+  function relayout() {
+    for (const node of live.values()) {
+      node.remove();
+      spare.push(node);
+    }
+    live.clear();
+    for (const h of heads.values()) h.remove();
+    heads.clear();
+    layout();
+    render();
+  }
+
+  /* Scroll the grid so that image id (or, By category, its category's title) is in view. */
+  function scrollTo(id, toSection) {
+    const g = grid();
+    const p = place(id);
+    if (!p) return;
+    if (toSection) {
+      const sec = sections.find((s) => s.c === lst.label(id));
+      g.scrollTop = sec ? sec.top : p.y;
+    } else if (p.y < g.scrollTop || p.y + cell > g.scrollTop + g.clientHeight) {
+      g.scrollTop = Math.max(0, p.y - (g.clientHeight - cell) / 2);
+    }
+    render();
+  }
+
+  function onKey(ev) {
+    const node = ev.target.closest?.(".cell");
+    if (!node || !lst) return;
+    const id = +node.getAttribute("data-id");
+    let to = -1;
+    if (ev.key === "ArrowRight") to = id + 1;
+    else if (ev.key === "ArrowLeft") to = id - 1;
+    else if (ev.key === "ArrowDown") to = id + cols;
+    else if (ev.key === "ArrowUp") to = id - cols;
+    else if (ev.key === "Home") to = 0;
+    else if (ev.key === "End") to = lst.n - 1;
+    else return;
+    ev.preventDefault();
+    if (mode === "cat") {
+      // stay inside the category
+      const [a, b] = lst.classRange(lst.label(id));
+      const i = id - a;
+      if (ev.key === "ArrowDown") to = a + Math.min(b - a - 1, i + cols);
+      if (ev.key === "ArrowUp") to = a + Math.max(0, i - cols);
+      if (ev.key === "Home") to = a;
+      if (ev.key === "End") to = b - 1;
+      to = Math.max(a, Math.min(b - 1, to));
+    }
+    to = Math.max(0, Math.min(lst.n - 1, to));
+    scrollTo(to, false);
+    live.get(to)?.focus();
+  }
+
+  function renderHead(s) {
     const d = D.dataset(s.ds);
     $("browser-desc").textContent = d.description;
     const attr = PG.clear($("browser-attr"));
@@ -52,116 +266,70 @@
       );
     }
     $("browser-attr-box").hidden = !bits.length;
-    const g = PG.clear($("grid"));
-    g.className = `grid${s.view === "cat" ? " grid-cats" : ""}`;
-    shown = 0;
-    if (s.view === "cat" && d.labeled !== false) {
-      const by = listing.classes.map(() => []);
-      const none = [];
-      for (const im of listing.images) {
-        if (im.label === null) none.push(im.id);
-        else by[im.label].push(im.id);
-      }
-      for (let c = 0; c < by.length; c++) renderCategory(g, String(listing.classes[c]), c, by[c]);
-      if (none.length) renderCategory(g, "no category", -1, none);
-      $("grid-more").hidden = true;
-    } else {
-      g.appendChild(el("div", { class: "cells" }));
-      more();
-    }
-  }
-
-  function renderCategory(g, name, c, ids) {
-    const sec = el("section", { class: "cat" });
-    const sw = el("span", { class: "swatch", "aria-hidden": "true" });
-    sw.style.background = PG.classColor(c);
-    sec.appendChild(
-      el("h3", { class: "cat-title" }, [
-        sw,
-        el("span", { text: name }),
-        el("span", { class: "muted", text: ` ${ids.length}` }),
-      ])
-    );
-    const cells = el("div", { class: "cells" });
-    const key = `${ds}/${c}`;
-    const lim = catOpen[key] ? ids.length : CAT_CHUNK;
-    for (const id of ids.slice(0, lim)) cells.appendChild(cell(id));
-    sec.appendChild(cells);
-    if (ids.length > lim) {
-      const onclick = () => {
-        catOpen[key] = true;
-        render(P.state());
-        mark(P.state().q, current);
-      };
-      sec.appendChild(el("button", { type: "button", class: "btn more", text: `Show all ${ids.length}`, onclick }));
-    }
-    g.appendChild(sec);
-  }
-
-  function more() {
-    const cells = $("grid").querySelector(".cells");
-    const n = listing.images.length;
-    const to = Math.min(n, shown + GRID_CHUNK);
-    for (let i = shown; i < to; i++) cells.appendChild(cell(listing.images[i].id));
-    shown = to;
-    const btn = $("grid-more");
-    btn.hidden = shown >= n;
-    btn.textContent = `Show more (${n - shown} left)`;
-  }
-
-  let current = [];
-  function mark(q, ids) {
-    current = ids;
-    const rank = Object.create(null);
-    ids.forEach((id, r) => {
-      rank[id] = r + 1;
-    });
-    for (const c of $("grid").querySelectorAll(".cell")) {
-      const id = +c.getAttribute("data-id");
-      c.classList.toggle("is-query", id === q);
-      c.classList.toggle("is-result", !!rank[id]);
-      if (id === q) c.setAttribute("aria-current", "true");
-      else c.removeAttribute("aria-current");
-      let badge = c.querySelector(".cell-rank");
-      if (rank[id]) {
-        if (!badge) {
-          badge = el("span", { class: "cell-rank", "aria-hidden": "true" });
-          c.appendChild(badge);
-        }
-        badge.textContent = String(rank[id]);
-      } else if (badge) {
-        badge.remove();
-      }
-    }
   }
 
   PG.searchBrowser = {
     init() {
       PG.tabs([$("view-all"), $("view-cat")], (id) => P.set({ view: id === "view-cat" ? "cat" : "all" }, false));
-      $("grid-more").addEventListener("click", () => {
-        more();
-        mark(P.state().q, current);
-      });
-      $("grid").addEventListener("click", (ev) => {
+      const g = grid();
+      g.appendChild(el("div", { class: "grid-space", id: "grid-space" }));
+      g.addEventListener("scroll", schedule, { passive: true });
+      g.addEventListener("click", (ev) => {
         const c = ev.target.closest(".cell");
         if (c) P.search(+c.getAttribute("data-id"), true);
       });
+      g.addEventListener("keydown", onKey);
+      // hovering or focusing an image rings its point on the map
+      const ring = (ev) => {
+        const c = ev.target.closest?.(".cell");
+        PG.searchMap.map().setExternalHover(c ? +c.getAttribute("data-id") : -1);
+      };
+      g.addEventListener("mouseover", ring);
+      g.addEventListener("focusin", ring);
+      g.addEventListener("mouseleave", () => PG.searchMap.map().setExternalHover(-1));
+      g.addEventListener("focusout", () => PG.searchMap.map().setExternalHover(-1));
+      $("grid-filter").addEventListener("input", () => {
+        g.scrollTop = 0;
+        relayout();
+      });
+      new ResizeObserver(() => {
+        if (!lst) return;
+        const w = g.clientWidth;
+        if (w && w !== +g.getAttribute("data-w")) {
+          g.setAttribute("data-w", String(w));
+          relayout();
+        }
+      }).observe(g);
       P.panel({
         config(s) {
           PG.selectTab([$("view-all"), $("view-cat")], s.view === "cat" ? "view-cat" : "view-all");
           $("browser-name").textContent = D.dataset(s.ds).name;
         },
         view(ctx) {
-          listing = ctx.listing;
-          ds = ctx.s.ds;
-          const key = `${ctx.s.ds}/${ctx.s.view}`;
-          if (key !== renderedFor) {
-            render(ctx.s);
-            renderedFor = key;
+          const { s, listing, row, upload } = ctx;
+          const newMode = s.view === "cat" && listing.labeled ? "cat" : "all";
+          const key = `${s.ds}/${newMode}`;
+          q = upload ? -1 : s.q;
+          rank = new Map(row.ids.map((id, r) => [id, r + 1]));
+          $("grid-bar").classList.toggle("is-cat", newMode === "cat");
+          $("grid-filter").hidden = newMode !== "cat";
+          if (key !== laidFor) {
+            const dsChanged = !lst || lst.slug !== listing.slug;
+            lst = listing;
+            mode = newMode;
+            laidFor = key;
+            renderHead(s);
+            if (dsChanged) $("grid-filter").value = "";
+            grid().scrollTop = 0;
+            relayout();
+            if (mode === "cat" && q >= 0) scrollTo(q, true);
+          } else {
+            for (const [id, node] of live) mark(node, id);
           }
-          mark(ctx.s.q, ctx.row.ids);
         },
       });
     },
+    /* for tests: how many cells exist, and the layout */
+    stats: () => ({ cells: live.size, cols, cell, total, sections: sections.length }),
   };
 })();

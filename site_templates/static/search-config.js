@@ -1,6 +1,6 @@
-/* ConvNet Playground, Semantic Search: the configuration: chips (dataset · model · layer · metric), the
- * advanced panel's tile rows with their connectors, the layer details, and ←/→ stepping through the control
- * used last.
+/* ConvNet Playground, Semantic Search: the configuration: chips (dataset · model · layer · pooling · metric),
+ * the advanced panel's tile rows with their connectors, the layer details, and ←/→ stepping through the control
+ * used last. The pooling row and chip appear only when the build has more than one pooling.
  */
 (() => {
   const PG = window.PG;
@@ -8,11 +8,14 @@
   const P = PG.search;
   const $ = PG.$;
   const el = PG.el;
-  const ROWS = ["dataset", "model", "layer", "metric"];
+  const ROWS = ["dataset", "model", "layer", "pooling", "metric"];
   let layerImage = null; // (model, layer) -> feature visualization path, once explorer/index is loaded
   let layerTilesFor = "";
+  let mosaics = false;
 
-  const stateKey = (row) => (row === "dataset" ? "ds" : row);
+  const stateKey = (row) => (row === "dataset" ? "ds" : row === "pooling" ? "pool" : row);
+  const pooled = () => D.poolings().length > 1;
+  const rows = () => ROWS.filter((r) => r !== "pooling" || pooled());
 
   function chip(label, value, extra, row) {
     return el("button", { type: "button", class: "chip", "data-row": row, onclick: () => openAdvanced(row) }, [
@@ -29,6 +32,7 @@
     box.appendChild(chip("Dataset", D.dataset(s.ds).name, null, "dataset"));
     box.appendChild(chip("Model", m.display, m.random ? PG.randomBadge(true) : null, "model"));
     box.appendChild(chip("Layer", `${li + 1}/${m.layers.length} · ${m.layers[li].name}`, null, "layer"));
+    if (pooled()) box.appendChild(chip("Pooling", D.pooling(s.pool).name, null, "pooling"));
     box.appendChild(chip("Metric", D.metric(s.metric).name, null, "metric"));
   }
 
@@ -69,14 +73,9 @@
     const dBox = $("tiles-dataset");
     for (const d of D.datasets()) {
       const n = d.n_images;
-      const mosaic = el("span", { class: "mosaic", "aria-hidden": "true" });
-      for (const f of [0, 0.25, 0.5, 0.75]) {
-        const id = Math.min(n - 1, Math.floor(f * n));
-        mosaic.appendChild(
-          el("img", { src: PG.thumbUrl(d.slug, id), alt: "", loading: "lazy", width: 64, height: 64 })
-        );
-      }
-      const meta = `${n} images · ${d.labeled === false ? "no categories" : `${d.classes.length} categories`}`;
+      const mosaic = el("span", { class: "mosaic", "aria-hidden": "true", "data-ds": d.slug });
+      for (let i = 0; i < 4; i++) mosaic.appendChild(el("span", { class: "thumb" }));
+      const meta = `${n.toLocaleString("en-US")} images · ${d.labeled ? `${d.n_classes} categories` : "no categories"}`;
       dBox.appendChild(
         el(
           "button",
@@ -100,26 +99,30 @@
         )
       );
     }
-    const xBox = $("tiles-metric");
-    for (const me of D.metrics()) {
-      xBox.appendChild(
-        el(
-          "button",
-          {
-            type: "button",
-            role: "radio",
-            class: "tile tile-metric",
-            "data-value": me.slug,
-            "aria-checked": "false",
-            title: me.description,
-          },
-          [
-            el("span", { class: "tile-title", text: me.name }),
-            el("span", { class: "tile-meta tile-desc", text: me.description }),
-          ]
-        )
-      );
-    }
+    const choice = (box, list) => {
+      for (const me of list) {
+        box.appendChild(
+          el(
+            "button",
+            {
+              type: "button",
+              role: "radio",
+              class: "tile tile-metric",
+              "data-value": me.slug,
+              "aria-checked": "false",
+              title: me.description,
+            },
+            [
+              el("span", { class: "tile-title", text: me.name }),
+              el("span", { class: "tile-meta tile-desc", text: me.description }),
+            ]
+          )
+        );
+      }
+    };
+    choice($("tiles-metric"), D.metrics());
+    choice($("tiles-pooling"), D.poolings());
+    document.querySelector(".adv-row[data-row=pooling]").hidden = !pooled();
     for (const row of ROWS) {
       const box = $(`tiles-${row}`);
       box.addEventListener("click", (ev) => {
@@ -147,6 +150,24 @@
       }
     }
     return s;
+  }
+
+  /* The dataset tiles' mosaics: four thumbnails spread over each dataset (its file holds the sprite geometry;
+     read once the advanced panel is opened). */
+  function paintMosaics() {
+    if (mosaics) return;
+    mosaics = true;
+    for (const d of D.datasets()) {
+      D.listing(d.slug).then(
+        (lst) => {
+          const cells = document.querySelectorAll(`#tiles-dataset .mosaic[data-ds="${d.slug}"] .thumb`);
+          cells.forEach((c, i) => {
+            PG.paintThumb(c, lst.thumb(Math.min(lst.n - 1, Math.floor((i / 4) * lst.n))));
+          });
+        },
+        () => {}
+      );
+    }
   }
 
   function buildLayerTiles(s) {
@@ -199,8 +220,13 @@
     const li = D.layerIndex(m, s.layer);
     const l = m.layers[li];
     const view = P.viewOf(s);
-    const score = (D.leaderboard("score", view, m.slug) || [])[li];
-    const prec = (D.leaderboard("precision", view, m.slug) || [])[li];
+    const at = (kind) => (D.leaderboard(kind, view, m.slug) || [])[li];
+    const score = at("score");
+    const prec = at("precision");
+    const knn = at("knn");
+    const probe = at("probe");
+    const sd = at("probe_std");
+    const num = (v) => typeof v === "number";
     const items = [
       ["Layer", l.name],
       ["Type", l.type],
@@ -210,10 +236,10 @@
       ["Output", PG.fmtShape(l.output_shape)],
       [
         "Mean score here",
-        typeof score === "number"
-          ? score.toFixed(1) + (typeof prec === "number" ? `  ·  precision@${D.k()} ${prec.toFixed(2)}` : "")
-          : "–",
+        num(score) ? score.toFixed(1) + (num(prec) ? `  ·  precision@${D.k()} ${prec.toFixed(2)}` : "") : "n/a",
       ],
+      ["kNN accuracy", num(knn) ? `${knn.toFixed(1)} %` : "n/a"],
+      ["Linear probe", num(probe) ? `${probe.toFixed(1)} %${num(sd) ? ` ± ${sd.toFixed(1)}` : ""}` : "n/a"],
     ];
     const dl = el("dl", { class: "facts" });
     for (const it of items) dl.appendChild(el("div", null, [el("dt", { text: it[0] }), el("dd", { text: it[1] })]));
@@ -229,7 +255,7 @@
     svg.setAttribute("width", pr.width);
     svg.setAttribute("height", pr.height);
     svg.setAttribute("viewBox", `0 0 ${pr.width} ${pr.height}`);
-    const sel = ROWS.map((r) => {
+    const sel = rows().map((r) => {
       const t = document.querySelector(`#tiles-${r} [aria-checked=true]`);
       if (!t) return null;
       const rr = t.getBoundingClientRect();
@@ -245,7 +271,7 @@
       const my = (a.bottom + b.top) / 2;
       d += `M${a.x} ${a.bottom + 2} C${a.x} ${my} ${b.x} ${my} ${b.x} ${b.top - 4} `;
     }
-    const lastSel = sel[3];
+    const lastSel = sel[sel.length - 1];
     if (lastSel) {
       const ex = pr.width / 2;
       const ey = pr.height - 2;
@@ -270,7 +296,7 @@
   /* Everything here depends on the configuration only: rendered at once, before the view's data loads. */
   function config(s) {
     renderChips(s);
-    const key = `${s.ds}/${s.model}/${s.metric}`;
+    const key = `${s.ds}/${s.model}/${s.pool}/${s.metric}`;
     if (key !== layerTilesFor) {
       buildLayerTiles(s);
       layerTilesFor = key;
@@ -282,6 +308,7 @@
     $("adv-toggle").setAttribute("aria-expanded", s.adv ? "true" : "false");
     if (s.adv) {
       ensureLayerImages();
+      paintMosaics();
       for (const row of ROWS) showSelected($(`tiles-${row}`));
       requestAnimationFrame(drawConnectors);
     }
@@ -295,6 +322,7 @@
     if (row === "dataset") list = D.datasets();
     else if (row === "model") list = D.models();
     else if (row === "metric") list = D.metrics();
+    else if (row === "pooling") list = D.poolings();
     else list = D.model(s.model).layers;
     const slugs = list.map((x) => x.slug);
     const i = slugs.indexOf(s[stateKey(row)]) + dir;
@@ -306,7 +334,7 @@
     if (ev.key !== "ArrowLeft" && ev.key !== "ArrowRight") return;
     const t = ev.target;
     const own =
-      "input, textarea, select, [contenteditable], [role=tablist], [role=radiogroup], canvas, dialog, .table-scroll, .tiles";
+      "input, textarea, select, [contenteditable], [role=tablist], [role=radiogroup], canvas, dialog, .table-scroll, .tiles, .grid";
     if (t?.closest?.(own)) return;
     ev.preventDefault();
     step(ev.key === "ArrowRight" ? 1 : -1);

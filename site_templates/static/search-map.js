@@ -1,6 +1,7 @@
 /* ConvNet Playground, Semantic Search: the embedding map (UMAP of the current layer) and its legend.
- * The map's coordinates are requested only while the map is on screen; a layer or model change makes the
- * points glide to their new places.
+ * The map is its own data file, requested only while the map is on screen; a layer or model change makes the
+ * points glide to their new places. The legend stays usable with hundreds of categories: the selected image's
+ * category first and highlighted, the results' categories next, a search box, and "Show all" for the rest.
  */
 (() => {
   const PG = window.PG;
@@ -8,11 +9,15 @@
   const P = PG.search;
   const $ = PG.$;
   const el = PG.el;
+  const LEGEND_SHORT = 16; // categories listed before "Show all"
   let map = null;
   let visible = false;
-  let shownKey = ""; // the view whose coordinates are drawn
+  let shownKey = ""; // the map file whose coordinates are drawn
   let shownDs = "";
-  let current = null; // the last ctx: {s, view, listing, row}
+  let current = null; // the last ctx: {s, view, listing, row, upload}
+  let legendAll = false;
+  let pinned = -1; // the category kept spotlighted by a click in the legend
+  let tipTimer = 0;
 
   function onScreen() {
     if (!visible) return false;
@@ -26,16 +31,29 @@
 
   function onHover(i, pos) {
     clearHover();
+    clearTimeout(tipTimer);
     const tip = $("map-tip");
     if (i < 0 || !pos || !current) {
       tip.hidden = true;
       return;
     }
-    const { s, listing } = current;
-    const rec = listing.images[i];
-    const cls = P.className(listing, rec.label);
-    $("map-tip-img").src = PG.thumbUrl(s.ds, i);
-    $("map-tip-text").textContent = (cls ? `${cls} · ` : "") + P.fileName(rec);
+    const lst = current.listing;
+    const cls = lst.className(i);
+    PG.paintThumb($("map-tip-img"), lst.thumb(i));
+    const label = (file) => (cls ? `${cls} · ` : "") + (file ? P.baseName(file) : `#${i}`);
+    const known = D.fileNow(lst, i);
+    $("map-tip-text").textContent = label(known);
+    if (!known) {
+      // the file name shard is read only when the pointer rests on a point
+      tipTimer = setTimeout(() => {
+        D.file(lst, i).then(
+          (f) => {
+            if (map.hover === i) $("map-tip-text").textContent = label(f);
+          },
+          () => {}
+        );
+      }, 180);
+    }
     tip.hidden = false;
     const wrap = $("map-wrap").getBoundingClientRect();
     const tw = tip.offsetWidth;
@@ -50,33 +68,50 @@
       n.classList.add("is-maphover");
   }
 
+  function select() {
+    const { s, row, upload } = current;
+    const pt = upload && row.mapXY ? { x: row.mapXY[0], y: row.mapXY[1] } : null;
+    map.setSelection(upload ? -1 : s.q, row.ids, pt);
+  }
+
   function sync() {
     if (!map || !current) return;
-    const { s, view, listing, row } = current;
-    map.setSelection(s.q, row.ids);
+    const { s } = current;
     if (shownDs && shownDs !== s.ds) {
       // never show another dataset's points
-      map.setData([], [], [], false);
-      map.setSelection(-1, []);
+      map.setData([], [], null, null, false);
       shownKey = "";
       shownDs = "";
     }
-    const key = D.viewKey(view);
+    select();
+    // whether the map is on screen is asked after every panel has drawn this view (the results above it
+    // change the page's layout)
+    requestAnimationFrame(load);
+  }
+
+  function load() {
+    if (!current) return;
+    const { s, view, listing: lst } = current;
+    const key = D.mapKey(view);
     if (key === shownKey || !onScreen()) return;
     shownKey = key;
+    if (!map.n) {
+      $("map-status").textContent = "Loading the map…";
+      $("map-status").hidden = false;
+    }
     D.map(view).then(
       (xy) => {
-        if (!current || D.viewKey(current.view) !== key) return;
+        if (!current || D.mapKey(current.view) !== key) return;
         const animate = shownDs === s.ds;
         shownDs = s.ds;
-        const labels = listing.images.map((im) => (im.label === null ? -1 : im.label));
-        map.setData(xy, labels, listing.classes, animate);
-        map.setSelection(current.s.q, current.row.ids);
+        map.setData(xy.x, xy.y, lst.labels, lst.classes, animate);
+        if (pinned >= 0) map.setFocusClass(pinned);
+        select();
         $("map-status").hidden = true;
         const m = D.model(s.model);
         $("map").setAttribute(
           "aria-label",
-          `Embedding map of ${listing.images.length} images for ${m.display}, layer ${s.layer}. Use the dataset grid to choose images with the keyboard.`
+          `Embedding map of ${lst.n} images for ${m.display}, layer ${s.layer}. Use the dataset grid to choose images with the keyboard.`
         );
       },
       () => {
@@ -87,30 +122,98 @@
     );
   }
 
-  function renderLegend(ctx) {
+  /* ---- legend ---- */
+  function legendItem(lst, c, queryClass) {
+    const sw = el("span", { class: "swatch", "aria-hidden": "true" });
+    sw.style.background = PG.classColor(c);
+    const name = String(lst.classes[c]);
+    const [a, b] = lst.classRange(c);
+    const isQ = c === queryClass;
+    const btn = el(
+      "button",
+      {
+        type: "button",
+        class: `legend-item${isQ ? " is-query" : ""}`,
+        "aria-pressed": c === pinned ? "true" : "false",
+        "data-c": c,
+        title: `Highlight ${name} (${b - a} images)${isQ ? ": the selected image's category" : ""}`,
+      },
+      [
+        sw,
+        el("span", { class: "legend-name", text: name }),
+        isQ ? el("span", { class: "sr-only", text: " (selected image)" }) : null,
+      ]
+    );
+    return el("li", null, btn);
+  }
+
+  function renderLegend() {
     const ul = PG.clear($("legend"));
-    if (!P.labeled()) return;
-    ctx.listing.classes.forEach((c, i) => {
-      const sw = el("span", { class: "swatch", "aria-hidden": "true" });
-      sw.style.background = PG.classColor(i);
-      const b = el(
-        "button",
-        { type: "button", class: "legend-item", "aria-pressed": "false", title: `Highlight ${c}` },
-        [sw, el("span", { text: String(c) })]
-      );
-      b.addEventListener("mouseenter", () => {
-        if (!ul.querySelector("[aria-pressed=true]")) map.setFocusClass(i);
-      });
-      b.addEventListener("mouseleave", () => {
-        if (!ul.querySelector("[aria-pressed=true]")) map.setFocusClass(-1);
-      });
-      b.addEventListener("click", () => {
-        const on = b.getAttribute("aria-pressed") !== "true";
-        for (const o of ul.querySelectorAll("[aria-pressed]")) o.setAttribute("aria-pressed", "false");
-        b.setAttribute("aria-pressed", on ? "true" : "false");
-        map.setFocusClass(on ? i : -1);
-      });
-      ul.appendChild(el("li", null, b));
+    const bar = $("legend-bar");
+    if (!current?.listing.labeled) {
+      bar.hidden = true;
+      return;
+    }
+    const { s, listing: lst, row, upload } = current;
+    const nc = lst.classes.length;
+    const filter = $("legend-filter").value.trim().toLowerCase();
+    const queryClass = upload ? -1 : lst.label(s.q);
+    bar.hidden = nc <= LEGEND_SHORT;
+    let list;
+    if (filter) {
+      list = [];
+      for (let c = 0; c < nc; c++) if (String(lst.classes[c]).toLowerCase().includes(filter)) list.push(c);
+    } else if (legendAll || nc <= LEGEND_SHORT) {
+      list = Array.from({ length: nc }, (_, c) => c);
+    } else {
+      // the selected image's category, the results' categories, the pinned one, then the first ones
+      const seen = new Set();
+      const add = (c) => {
+        if (c !== null && c >= 0 && !seen.has(c) && seen.size < LEGEND_SHORT) seen.add(c);
+      };
+      add(queryClass);
+      add(pinned);
+      for (const id of row.ids) add(lst.label(id));
+      for (let c = 0; c < nc && seen.size < LEGEND_SHORT; c++) add(c);
+      list = [...seen];
+    }
+    for (const c of list) ul.appendChild(legendItem(lst, c, queryClass));
+    if (filter && !list.length) ul.appendChild(el("li", { class: "muted legend-none", text: "No category matches." }));
+    ul.classList.toggle("is-all", legendAll || !!filter);
+    const toggle = $("legend-toggle");
+    toggle.hidden = nc <= LEGEND_SHORT || !!filter;
+    toggle.setAttribute("aria-expanded", legendAll ? "true" : "false");
+    toggle.textContent = legendAll ? "Show fewer" : `Show all ${nc}`;
+    $("legend-count").textContent = filter
+      ? `${list.length} of ${nc} categories`
+      : legendAll || nc <= LEGEND_SHORT
+        ? `${nc} categories`
+        : `${list.length} of ${nc} categories`;
+  }
+
+  function setupLegend() {
+    const ul = $("legend");
+    ul.addEventListener("mouseover", (ev) => {
+      const b = ev.target.closest(".legend-item");
+      if (b && pinned < 0) map.setFocusClass(+b.getAttribute("data-c"));
+    });
+    ul.addEventListener("mouseout", (ev) => {
+      const b = ev.target.closest(".legend-item");
+      if (b && !b.contains(ev.relatedTarget) && pinned < 0) map.setFocusClass(-1);
+    });
+    ul.addEventListener("click", (ev) => {
+      const b = ev.target.closest(".legend-item");
+      if (!b) return;
+      const c = +b.getAttribute("data-c");
+      pinned = pinned === c ? -1 : c;
+      for (const o of ul.querySelectorAll("[aria-pressed]"))
+        o.setAttribute("aria-pressed", +o.getAttribute("data-c") === pinned ? "true" : "false");
+      map.setFocusClass(pinned);
+    });
+    $("legend-filter").addEventListener("input", renderLegend);
+    $("legend-toggle").addEventListener("click", () => {
+      legendAll = !legendAll;
+      renderLegend();
     });
   }
 
@@ -120,6 +223,7 @@
       $("map-zoom-in").addEventListener("click", () => map.zoomBy(1.5));
       $("map-zoom-out").addEventListener("click", () => map.zoomBy(1 / 1.5));
       $("map-reset").addEventListener("click", () => map.reset());
+      setupLegend();
       new IntersectionObserver((entries) => {
         visible = entries.some((e) => e.isIntersecting);
         if (visible) sync();
@@ -127,8 +231,14 @@
       P.panel({
         view(ctx) {
           const dsChanged = !current || current.s.ds !== ctx.s.ds;
+          if (dsChanged) {
+            pinned = -1;
+            legendAll = false;
+            $("legend-filter").value = "";
+            if (map) map.setFocusClass(-1);
+          }
           current = ctx;
-          if (dsChanged) renderLegend(ctx);
+          renderLegend();
           sync();
         },
       });

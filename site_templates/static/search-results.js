@@ -1,5 +1,6 @@
 /* ConvNet Playground, Semantic Search: the selected image (query card with its search score) and its
- * results, most similar first.
+ * results, most similar first. The query is an image of the dataset, or an image of the visitor's own
+ * (search-upload.js): both are drawn the same way.
  */
 (() => {
   const PG = window.PG;
@@ -8,106 +9,197 @@
   const $ = PG.$;
   const el = PG.el;
 
-  function renderQuery(ctx) {
-    const { s, listing, row } = ctx;
-    const rec = listing.images[s.q];
-    const cls = P.className(listing, rec?.label);
-    const img = $("query-img");
-    img.src = PG.imageUrl(s.ds, s.q);
-    img.alt = `Selected image: ${cls ? `category ${cls}, ` : ""}file ${P.fileName(rec)}`;
-    const qc = PG.clear($("query-class"));
-    if (cls) {
-      const sw = el("span", { class: "swatch", "aria-hidden": "true" });
-      sw.style.background = PG.classColor(rec.label);
-      qc.appendChild(sw);
-      qc.appendChild(el("span", { text: cls }));
-    } else {
-      qc.appendChild(el("span", { class: "muted", text: "no category" }));
-    }
-    $("query-file").textContent = `${P.fileName(rec)}  ·  #${s.q} of ${listing.images.length}`;
-    $("query-file").title = rec ? String(rec.file) : "";
+  /* The category an uploaded image is scored against: the one the visitor chose, else the most common among
+     the results (ties: the better ranked). Returns {c, guessed} or null (unlabelled dataset). */
+  function uploadCategory(lst, row, upload) {
+    if (!lst.labeled) return null;
+    if (upload.category !== null && upload.category !== undefined) return { c: upload.category, guessed: false };
+    const count = new Map();
+    let best = null;
+    row.ids.forEach((id) => {
+      const c = lst.label(id);
+      if (c === null) return;
+      count.set(c, (count.get(c) || 0) + 1);
+      if (best === null || count.get(c) > count.get(best)) best = c;
+    });
+    return best === null ? null : { c: best, guessed: true };
+  }
 
+  function showPicture(url, cell, alt) {
+    const img = $("query-img");
+    const thumb = $("query-thumb");
+    if (url) {
+      img.src = url;
+      img.alt = alt;
+      img.hidden = false;
+      thumb.hidden = true;
+    } else {
+      img.removeAttribute("src");
+      img.hidden = true;
+      PG.paintThumb(thumb, cell);
+      thumb.setAttribute("aria-label", alt);
+      thumb.hidden = false;
+    }
+  }
+
+  function classLine(label, name, extra) {
+    const qc = PG.clear($("query-class"));
+    if (name) {
+      const sw = el("span", { class: "swatch", "aria-hidden": "true" });
+      sw.style.background = PG.classColor(label);
+      qc.appendChild(sw);
+      qc.appendChild(el("span", { text: name }));
+    } else {
+      qc.appendChild(el("span", { class: "muted", text: extra || "no category" }));
+    }
+  }
+
+  function showScore(score, hitsText, na) {
     const gauge = $("gauge");
     const val = $("gauge-value");
-    if (typeof row.score === "number") {
-      const score = row.score;
+    if (typeof score === "number") {
       $("score-number").textContent = score.toFixed(1);
       val.style.strokeDasharray = `${Math.max(0.001, Math.min(100, score))} 100`;
       gauge.setAttribute("aria-label", `Search score ${score.toFixed(1)} out of 100`);
-      PG.clear($("score-hits")).appendChild(el("strong", { text: `${row.hits} / ${row.ids.length}` }));
+      PG.clear($("score-hits")).appendChild(el("strong", { text: hitsText }));
       $("score-hits").appendChild(document.createTextNode(" results in the same category"));
       $("score-block").classList.remove("is-na");
       gauge.className = `gauge ${score >= 66 ? "g-hi" : score >= 33 ? "g-mid" : "g-lo"}`;
     } else {
       $("score-number").textContent = "n/a";
       val.style.strokeDasharray = "0 100";
-      gauge.setAttribute("aria-label", "No search score: this dataset has no categories");
-      $("score-hits").textContent = "This dataset has no categories, so there is no score: judge the results by eye.";
+      gauge.setAttribute("aria-label", "No search score");
+      $("score-hits").textContent = na;
       $("score-block").classList.add("is-na");
       gauge.className = "gauge";
     }
   }
 
+  function renderQuery(ctx) {
+    const { s, listing: lst, row, upload, token } = ctx;
+    const note = $("score-note");
+    if (upload) {
+      showPicture(upload.url, null, `Your image: ${upload.name}`);
+      const cat = uploadCategory(lst, row, upload);
+      if (cat) classLine(cat.c, lst.classes[cat.c]);
+      else classLine(null, "", "your image");
+      if (cat) {
+        const hits = row.ids.filter((id) => lst.label(id) === cat.c).length;
+        showScore(PG.searchScore(row.ids.map(lst.label), cat.c), `${hits} / ${row.ids.length}`, "");
+        note.textContent = cat.guessed
+          ? "Scored as the category most common among the results; choose your image's category above to score it as another."
+          : "Scored as the category you chose above.";
+      } else {
+        showScore(null, "", "This dataset has no categories, so there is no score: judge the results by eye.");
+        note.textContent = "";
+      }
+      note.hidden = !note.textContent;
+      $("query-file").textContent = `your image · ${upload.name}`;
+      $("query-file").title = upload.name;
+      $("query-eyebrow").textContent = "Your image";
+      return;
+    }
+    $("query-eyebrow").textContent = "Selected image";
+    note.hidden = true;
+    const cls = lst.className(s.q);
+    const describe = (file) => `Selected image: ${cls ? `category ${cls}, ` : ""}${file ? `file ${file}` : `#${s.q}`}`;
+    showPicture(lst.display(s.q), lst.thumb(s.q), describe(""));
+    classLine(lst.label(s.q), cls);
+    const where = `#${s.q} of ${lst.n.toLocaleString("en-US")}`;
+    const known = D.fileNow(lst, s.q);
+    $("query-file").textContent = known ? `${P.baseName(known)}  ·  ${where}` : where;
+    $("query-file").title = known || "";
+    if (!known) {
+      D.file(lst, s.q).then(
+        (f) => {
+          if (document.body.dataset.ready !== String(token) || P.state().q !== s.q || P.upload()) return;
+          $("query-file").textContent = `${P.baseName(f)}  ·  ${where}`;
+          $("query-file").title = f;
+          const pic = $("query-img").hidden ? $("query-thumb") : $("query-img");
+          pic.setAttribute(pic === $("query-img") ? "alt" : "aria-label", describe(f));
+        },
+        () => {}
+      );
+    }
+    if (typeof row.score === "number") {
+      showScore(row.score, `${row.hits} / ${row.ids.length}`, "");
+    } else {
+      showScore(null, "", "This dataset has no categories, so there is no score: judge the results by eye.");
+    }
+  }
+
   function renderResults(ctx) {
-    const { s, listing, row, prev } = ctx;
+    const { s, listing: lst, row, prev, upload } = ctx;
     const ol = PG.clear($("results"));
-    const qrec = listing.images[s.q];
-    const lab = P.labeled();
+    const cat = upload ? uploadCategory(lst, row, upload) : null;
+    const qlabel = upload ? (cat && !cat.guessed ? cat.c : null) : lst.label(s.q);
+    const marks = lst.labeled && qlabel !== null;
     $("k-label").textContent = String(row.ids.length);
     row.ids.forEach((id, r) => {
-      const rec = listing.images[id];
-      const cls = P.className(listing, rec?.label);
-      const same = lab && rec.label !== null && rec.label === qrec.label;
-      const pct = Math.round(row.sim[r] * 100);
+      const cls = lst.className(id);
+      const same = marks && lst.label(id) === qlabel;
+      const near = row.near[r];
+      const sim = PG.fmtSim(near);
       const bar = el("span", { class: "sim-bar", "aria-hidden": "true" }, el("span", { class: "sim-fill" }));
-      bar.firstChild.style.width = `${Math.max(2, Math.min(100, pct))}%`;
-      const mark = lab
+      bar.firstChild.style.width = `${Math.max(2, PG.nearBar(near) * 100)}%`;
+      const mark = marks
         ? el("span", {
             class: `mark ${same ? "mark-hit" : "mark-miss"}`,
             "aria-hidden": "true",
             text: same ? "✓" : "✗",
           })
         : null;
-      const label = `Rank ${r + 1}: ${cls || `image ${id}`}${lab ? (same ? ", same category" : ", different category") : ""}, similarity ${pct}%. Search from this image.`;
-      const btn = el(
-        "button",
-        { type: "button", class: "result", "data-id": id, "aria-label": label, title: String(rec.file) },
-        [
-          el("span", { class: "result-img" }, [
-            el("img", {
-              src: PG.thumbUrl(s.ds, id),
-              alt: "",
-              width: 128,
-              height: 128,
-              loading: r < 10 ? "eager" : "lazy",
-              decoding: "async",
-            }),
-            el("span", { class: "rank", text: String(r + 1) }),
-            mark,
-          ]),
-          el("span", { class: "result-class", text: cls || `#${id}` }),
-          bar,
-          el("span", { class: "result-nums" }, [
-            el("span", { text: `sim ${pct}%` }),
-            el("span", { text: `d ${PG.fmtDist(row.dist[r])}` }),
-          ]),
-        ]
-      );
+      const closer = typeof near === "number" ? ` (${PG.fmtNear(near)} of all image pairs are as close)` : "";
+      const label = `Rank ${r + 1}: ${cls || `image ${id}`}${marks ? (same ? ", same category" : ", different category") : ""}, similarity ${sim}${closer}. Search from this image.`;
+      const thumb = PG.paintThumb(el("span", { class: "thumb" }), lst.thumb(id));
+      const btn = el("button", { type: "button", class: "result", "data-id": id, "aria-label": label }, [
+        el("span", { class: "result-img" }, [thumb, el("span", { class: "rank", text: String(r + 1) }), mark]),
+        el("span", { class: "result-class", text: cls || `#${id}` }),
+        bar,
+        el("span", { class: "result-nums" }, [
+          el("span", { class: "result-sim", text: `sim ${sim}`, title: `top ${PG.fmtNear(near)} of all image pairs` }),
+          el("span", { text: `d ${PG.fmtDist(row.dist[r])}` }),
+        ]),
+      ]);
       btn.addEventListener("click", () => P.search(id, false));
       PG.searchMap.hoverLink(btn, id);
-      ol.appendChild(el("li", { class: same ? "is-hit" : lab ? "is-miss" : "" }, btn));
+      ol.appendChild(el("li", { class: same ? "is-hit" : marks ? "is-miss" : "" }, btn));
     });
     const m = D.model(s.model);
     const li = D.layerIndex(m, s.layer);
     const cfg = PG.clear($("results-config"));
+    const pool = D.poolings().length > 1 ? ` · ${D.pooling(s.pool).name} pooling` : "";
     cfg.appendChild(
       document.createTextNode(
-        `${m.display} · layer ${li + 1}/${m.layers.length} ${m.layers[li].name} · ${D.metric(s.metric).name} distance`
+        `${m.display} · layer ${li + 1}/${m.layers.length} ${m.layers[li].name}${pool} · ${D.metric(s.metric).name} distance`
       )
     );
     if (m.random) cfg.appendChild(PG.randomBadge(false));
+    if (!row.exact) {
+      const rc = typeof row.recall === "number" ? ` · recall ${(row.recall * 100).toFixed(1)} %` : "";
+      cfg.appendChild(
+        el("span", {
+          class: "badge badge-approx badge-small",
+          id: "approx-badge",
+          text: `≈ approximate${rc}`,
+          title:
+            "These neighbours come from an approximate nearest-neighbour search (the dataset is large). On a sample of queries it found this share of the exact top results.",
+        })
+      );
+    }
+    if (upload && row.timing) {
+      const t = row.timing;
+      cfg.appendChild(
+        el("span", { class: "muted", text: `· answered in ${Math.round(t.decode + t.embed + t.search)} ms` })
+      );
+    }
     const cfgChanged =
-      prev && (prev.ds !== s.ds || prev.model !== s.model || prev.layer !== s.layer || prev.metric !== s.metric);
+      prev &&
+      (prev.ds !== s.ds ||
+        prev.model !== s.model ||
+        prev.layer !== s.layer ||
+        prev.pool !== s.pool ||
+        prev.metric !== s.metric);
     if (cfgChanged && !PG.reducedMotion()) {
       const p = $("search");
       p.classList.remove("flash");
@@ -125,5 +217,6 @@
         },
       });
     },
+    uploadCategory,
   };
 })();

@@ -1,33 +1,41 @@
 /* ConvNet Playground, Semantic Search: the page state and its router.
  *
- * State (all of it in the URL hash): ds, model, layer, metric, q (query image id), adv (advanced panel),
- * view (dataset browser: all | cat), tab (leaderboard | compare), lb (score | precision).
- * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js)
- * register with `PG.search.panel({config, view})`: `config(s, prev)` runs at once on every change (it needs
- * only the catalogue), `view(ctx)` once the view's data is loaded, with
- * ctx = {s, view, listing, row, prev, token} (see search-data.js for listing and row).
+ * State (all of it in the URL hash but an uploaded image): ds, model, layer, pool (pooling), metric, q (query
+ * image id), adv (advanced panel), view (dataset browser: all | cat), tab (leaderboard | compare), lb (score |
+ * precision | knn | probe), lbp (leaderboard: cur | best pooling per layer).
+ * An uploaded image (search with your own image, `playground serve` only) replaces q while it is active; it is
+ * not in the URL (it never leaves the page but to the local server).
+ * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js,
+ * search-upload.js) register with `PG.search.panel({config, view})`: `config(s, prev)` runs at once on every
+ * change (it needs only the catalogue), `view(ctx)` once the view's data is loaded, with
+ * ctx = {s, view, listing, row, prev, token, upload} (see search-data.js for listing and row).
  */
 (() => {
   const PG = window.PG;
   const D = PG.data;
   const panels = [];
+  const LB_KINDS = ["score", "precision", "knn", "probe"];
   const DEFAULT = {
     ds: "",
     model: "",
     layer: "",
+    pool: "",
     metric: "",
     q: 0,
     adv: false,
     view: "all",
     tab: "leaderboard",
     lb: "score",
+    lbp: "cur",
   };
   let S = Object.assign({}, DEFAULT);
+  let upload = null; // {file, name, url, category}: an image of the visitor's own, while it is the query
   let seq = 0;
   let revealNext = false;
   let listing = null;
+  let lastRow = null;
 
-  const viewOf = (s) => ({ ds: s.ds, model: s.model, layer: s.layer, metric: s.metric });
+  const viewOf = (s) => ({ ds: s.ds, model: s.model, layer: s.layer, pooling: s.pool, metric: s.metric });
   const short = (v) => (v.length > 40 ? `${v.slice(0, 39)}…` : v);
 
   /* The hash, checked against the build. Returns {state, problems}: problems are sentences for the visitor,
@@ -51,6 +59,10 @@
     s.layer = m.layers[li].slug;
     if (layerBad && D.model(h.model))
       problems.push(`“${short(h.layer)}” is not one of ${m.display}'s layers here; showing ${m.layers[li].name}.`);
+    const po = D.pooling(h.pool) || D.pooling(defaults.pooling) || D.poolings()[0];
+    if (h.pool !== undefined && !D.pooling(h.pool))
+      problems.push(`“${short(h.pool)}” is not a pooling in this build; showing ${po.name}.`);
+    s.pool = po.slug;
     const me = D.metric(h.metric) || D.metric(defaults.metric) || D.metrics()[0];
     if (h.metric !== undefined && !D.metric(h.metric))
       problems.push(`“${short(h.metric)}” is not a distance metric in this build; showing ${me.name}.`);
@@ -62,22 +74,26 @@
     s.adv = h.adv === "1";
     s.view = h.view === "cat" ? "cat" : "all";
     s.tab = h.tab === "compare" ? "compare" : "leaderboard";
-    s.lb = h.lb === "precision" ? "precision" : "score";
+    s.lb = LB_KINDS.includes(h.lb) ? h.lb : "score";
+    s.lbp = h.lbp === "best" ? "best" : "cur";
     return { state: s, problems };
   }
 
   function writeState(push) {
+    const one = D.poolings().length === 1;
     PG.writeHash(
       {
         ds: S.ds,
         model: S.model,
         layer: S.layer,
+        pool: one ? "" : S.pool,
         metric: S.metric,
         q: S.q,
         adv: S.adv,
         view: S.view === "cat" ? "cat" : "",
         tab: S.tab === "compare" ? "compare" : "",
-        lb: S.lb === "precision" ? "precision" : "",
+        lb: S.lb === "score" ? "" : S.lb,
+        lbp: S.lbp === "best" ? "best" : "",
       },
       push
     );
@@ -94,17 +110,34 @@
     return v;
   }
 
+  /* An uploaded image's row for a view: asked of the server once per view (kept on the upload). */
+  function uploadRow(view, up) {
+    const key = `${view.ds}/${view.model}/${view.layer}/${view.pooling}/${view.metric}`;
+    up.rows = up.rows || Object.create(null);
+    if (!up.rows[key]) {
+      up.rows[key] = D.query(view, up);
+      up.rows[key].catch(() => delete up.rows[key]);
+    }
+    return up.rows[key];
+  }
+
   function update(prev) {
     const token = ++seq;
+    if (upload && !D.serve().datasets.includes(S.ds)) {
+      PG.searchUpload?.failed(new Error(`${D.dataset(S.ds).name} cannot be searched with your own image`));
+      upload = null;
+    }
     for (const p of panels) p.config?.(S, prev);
     document.body.setAttribute("aria-busy", "true");
     const s = S;
+    const up = upload;
     const view = viewOf(s);
-    Promise.all([D.listing(s.ds), D.row(view, s.q)])
+    Promise.all([D.listing(s.ds), up ? uploadRow(view, up) : D.row(view, s.q)])
       .then(([lst, row]) => {
         if (token !== seq) return;
         listing = lst;
-        const ctx = { s, view, listing: lst, row, prev, token };
+        lastRow = row;
+        const ctx = { s, view, listing: lst, row, prev, token, upload: up };
         for (const p of panels) p.view?.(ctx);
         document.body.removeAttribute("aria-busy");
         document.body.setAttribute("data-ready", String(token));
@@ -114,6 +147,13 @@
       .catch((err) => {
         if (token !== seq) return;
         document.body.removeAttribute("aria-busy");
+        if (up) {
+          // the server refused the image (or is gone): say so where it was dropped, and show the dataset again
+          upload = null;
+          PG.searchUpload?.failed(err);
+          update(prev);
+          return;
+        }
         PG.error(
           `Could not load the results for this view (${err.message}). Was it built? See “About this build” on the About page.`
         );
@@ -129,7 +169,9 @@
     state: () => Object.assign({}, S),
     view: () => viewOf(S),
     listing: () => listing,
-    /* The control that ←/→ step through: dataset | model | layer | metric. */
+    row: () => lastRow,
+    upload: () => upload,
+    /* The control that ←/→ step through: dataset | model | layer | pooling | metric. */
     last: "layer",
 
     /* Change part of the state; `push` adds a history entry (searches, configuration), else it replaces.
@@ -153,11 +195,20 @@
 
     /* Search from image `id`; `reveal`: bring the results into view (clicks in the map, grid, compare...). */
     search(id, reveal) {
-      if (id === S.q) {
+      if (id === S.q && !upload) {
         if (reveal) PG.reveal(PG.$("search"));
         return;
       }
+      upload = null;
       page.set({ q: id }, true, { reveal });
+    },
+
+    /* Search with an image of the visitor's own ({file, name, url, category}), or null to go back to the
+       dataset's image q. */
+    setUpload(u, opts) {
+      upload = u;
+      if (opts?.reveal) revealNext = true;
+      update(S);
     },
 
     start() {
@@ -176,17 +227,10 @@
     },
   };
 
-  /* Shared by the panels: names of images and categories, from the dataset listing. */
-  page.className = (lst, label) => {
-    if (label === null || label === undefined || !lst) return "";
-    const c = lst.classes[label];
-    return c === undefined ? "" : String(c);
+  page.baseName = (f) => {
+    const s = String(f || "");
+    return s.slice(s.lastIndexOf("/") + 1);
   };
-  page.fileName = (rec) => {
-    const f = String(rec?.file || "");
-    return f.slice(f.lastIndexOf("/") + 1);
-  };
-  page.labeled = () => D.dataset(S.ds).labeled !== false;
 
   PG.search = page;
 })();

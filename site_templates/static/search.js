@@ -1,7 +1,7 @@
 /* ConvNet Playground, Semantic Search: start the page. Loaded last; the modules before it, in order:
- * pg.js (core), scatter.js (the canvas plot), help.js, intro.js, search-data.js (the data files),
- * search-state.js (state + router), search-config.js, search-results.js, search-map.js, search-browser.js,
- * search-analysis.js (the panels).
+ * pg.js (core), intro.js, scatter.js (the canvas plot), help.js, search-data.js (the data files and the query
+ * API), search-state.js (state + router), search-config.js, search-results.js, search-map.js,
+ * search-browser.js, search-analysis.js, search-upload.js (the panels).
  */
 (() => {
   const PG = window.PG;
@@ -12,6 +12,12 @@
     state: () => PG.search.state(),
     map: () => PG.searchMap.map(),
     last: () => PG.search.last,
+    /* the row shown (a rankings row, or an uploaded image's answer), and the upload (or null) */
+    row: () => PG.search.row(),
+    upload: () => PG.search.upload(),
+    /* the dataset grid: {cells (in the DOM), cols, cell (px), total (px), sections} */
+    grid: () => PG.searchBrowser.stats(),
+    view: () => PG.search.view(),
   };
 
   D.init().then(
@@ -25,6 +31,7 @@
       PG.searchResults.init();
       PG.searchBrowser.init();
       PG.searchAnalysis.init();
+      PG.searchUpload.init();
       PG.search.start();
     },
     () => PG.error("The site data (data/index.js) is missing: run `playground build`, then open build/site/index.html.")
