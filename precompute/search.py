@@ -162,8 +162,9 @@ def _two_lane_sum(t: np.ndarray) -> np.ndarray:
 
 
 def _feature_first(rows: np.ndarray) -> np.ndarray:
-    """(..., d) -> C-contiguous (d, ...): the layout in which numpy sums in scipy's order."""
-    return np.ascontiguousarray(np.moveaxis(rows, -1, 0))
+    """(..., d) -> C-contiguous float64 (d, ...), transposed and cast in one copy: the layout in which numpy sums
+    in scipy's order."""
+    return np.array(np.moveaxis(rows, -1, 0), dtype=np.float64, order="C")
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _aux(x: np.ndarray) -> _Aux:
     finite = np.empty(n, dtype=bool)
     step = max(1, _CHUNK // x.shape[1])
     for s in range(0, n, step):
-        t = _feature_first(x[s : s + step].astype(np.float64))
+        t = _feature_first(x[s : s + step])
         finite[s : s + step] = np.isfinite(t).all(axis=0)
         norm[s : s + step] = np.sqrt(_two_lane_sum(np.multiply(t, t, out=t)))
     zero = ~np.any(x, axis=1) & finite
@@ -200,7 +201,7 @@ def _aux(x: np.ndarray) -> _Aux:
 
 def _values(kind: str, p: float, a: np.ndarray, b: np.ndarray, aa: _Aux | None, ab: _Aux | None) -> np.ndarray:
     """Exact float64 values between rows given feature-first: ``a`` (d, ...) and ``b`` (d, ...) broadcast
-    against each other (float32 inputs are cast exactly inside the arithmetic).
+    against each other.
 
     ``kind`` "ip": cosine distance ``1 - a.b / (|a| |b|)`` (needs the rows' ``_Aux``); "l2": squared euclidean;
     "lp": sum |a - b|^p (the caller applies ``_root``). The sums run in scipy's order, so cosine, euclidean and
@@ -267,7 +268,7 @@ def exact_topk(
     step = max(1, 4 * _CHUNK // (d * group))
     for g in range(0, m, group):
         qg = slice(g, min(m, g + group))
-        a = _feature_first(q[qg].astype(np.float64))[:, :, None]
+        a = _feature_first(q[qg])[:, :, None]
         qa = qaux.take(qg).column() if kind == "ip" and qaux is not None else None
         best = [(np.empty((len(a[0]), 0), dtype=np.int64), np.empty((len(a[0]), 0))) for _ in finishes]
         for s in range(0, n, step):
@@ -456,7 +457,7 @@ class _Index:
 
     def rerank(self, q: np.ndarray, qaux: _Aux | None, cand: np.ndarray, kind: str) -> np.ndarray:
         """Exact values (``kind``) between each query row and its candidate rows ``cand`` (m, r)."""
-        a = _feature_first(q.astype(np.float64))
+        a = _feature_first(q)
         out = np.empty(cand.shape)
         sub = max(1, 4 * _CHUNK // (self.d * max(1, cand.shape[1])))
         for s in range(0, len(q), sub):
