@@ -2,49 +2,58 @@
 
 Definitions (also in the README):
 
-* Distances: scipy's formulas (``scipy.spatial.distance.cdist``) evaluated in float64: cosine
-  ``1 - u.v / sqrt(u.u * v.v)`` (clipped to [0, 2]), euclidean ``sqrt(sum (u - v)^2)``, sqeuclidean
-  ``sum (u - v)^2`` and minkowski ``(sum |u - v|^p)^(1/p)`` (p = 3 by default, p >= 1).
+* Distances: scipy's ``cdist`` formulas in float64, reproduced bit for bit for cosine
+  (``1 - u.v / (|u| |v|)``, the cosine clipped to [-1, 1]), euclidean and sqeuclidean (the sums run in scipy's
+  order); minkowski ``(sum |u - v|^p)^(1/p)`` (p = 3 by default, p >= 1) is within 2 ulp of scipy's (which
+  calls libm ``pow`` per coordinate, ~15x slower). Two identical non-zero vectors are at cosine distance
+  exactly 0 (scipy's rounding can give 2.2e-16).
 * Rankings: for every query image the ``k`` nearest other images (the query itself is excluded), ordered
   by distance, ties broken by the smaller image id (a stable sort over ids in ascending order).
 * Zero vectors: cosine distance is undefined for an all-zero embedding (scipy returns NaN). We define the
   cosine distance between a zero vector and a non-zero one as 1 (no direction in common) and between two
   zero vectors as 0, so rankings never contain NaN. Any other non-finite distance sorts last: a row with a
-  non-finite value (or, for cosine, a non-zero row whose squared norm under- or overflows float64) is at
-  distance +inf from every row.
+  non-finite value (or, for cosine, a non-zero row whose norm under- or overflows float64) is at distance
+  +inf from every row.
 * Similarity in [0, 1], the same for every metric: the fraction of all pairs of distinct images in the
   dataset whose distance (same metric, same model and layer) is larger than this pair's. 1.0 means closer
   than every other pair in the dataset, 0.5 a median pair. It is comparable across metrics, layers and
-  models, unlike raw distances whose scale depends on all three. Up to ``PAIR_SAMPLE`` pairs (n <= 2,000
-  images) all pairs are used, above that a seeded random sample of ``PAIR_SAMPLE`` pairs.
+  models, unlike raw distances whose scale depends on all three. With at most ``PAIR_SAMPLE`` distinct pairs
+  (n <= 2,000) all of them are used, above that ``PAIR_SAMPLE`` seeded random pairs; either way in chunks
+  (O(chunk·d) memory) with the ranking's own formulas, one gather of the pairs for every metric.
 * Search score (the original ConvNet Playground's): for a query q and its top-K list r_0..r_{K-1},
   ``100 * sum_{i: class(r_i) = class(q)} (K - i) / K  /  sum_{i < K} (K - i) / K``; a hit at rank 1 weighs
   most. K is ``k`` (15), or fewer when the dataset has fewer than k + 1 images.
 * Precision@K: the fraction of the K results in the query's class. kNN accuracy: whether the majority class
-  of the K results is the query's (ties: the tied class seen first in the ranking wins).
+  of the K results is the query's (among tied classes the one seen first in the ranking wins).
 
 Method (memory O(n·d + block·K), never an n x n matrix):
 
-1. Candidates from an exact FAISS brute-force search in float32 (multi-threaded BLAS), blocked over queries:
-   ``IndexFlatIP`` over L2-normalised rows for cosine; ``IndexFlatL2`` over mean-centred rows for
-   euclidean and sqeuclidean (one search serves both); ``IndexFlat(METRIC_Lp)`` over centred rows for
-   minkowski while n²·d <= ``MINKOWSKI_EXACT_MAX_COST``.
-2. The leading candidates are re-ranked exactly with the float64 formulas above (numpy, the same code for
-   every path, so a pair's distance never depends on blocking) and sorted by (distance, id).
-3. Certificate: with K results needed and Kf = K + margin returned, the K-th exact distance must lie below the
-   smallest FAISS distance not re-ranked minus a rigorous bound on FAISS's float32 error (``_Index._error``:
-   (d + 5)·2^-24·(|q - mu| + max_j |x_j - mu|)^2 for L2, (d + 2p + 4)·2^-24·(...)_p^p for Lp, (d + 3)·2^-24
-   for cosine, each doubled, plus float64 slack). Then no row outside the candidates can be as close, so the
-   answer is exact whatever FAISS rounded. Rows that fail are searched again with 4·Kf, and rows failing that
-   too are computed exactly against every row (``fallbacks`` counts them).
-4. Minkowski above ``MINKOWSKI_EXACT_MAX_COST`` is APPROXIMATE: FAISS has no BLAS path for Lp (measured 39 s
-   for 1,000 of 10,100 queries at d = 768, i.e. ~6.5 min for the dataset; scipy cdist 22 s per 200 queries),
-   so the candidates are the exact euclidean top-(``APPROX_CANDIDATES`` + 1) (certified as above, so the
-   result is deterministic) re-ranked by exact Minkowski. Recall@k against an exact computation is measured
-   on a seeded sample of queries (``RECALL_BUDGET``) and returned with the ranking. On 10,100 real
-   MobileNet embeddings (d = 768) this gave recall@15 = 1.000 with the L2 search taking ~1.5 s; pynndescent
-   (minkowski p = 3, 16 neighbours) took 49 s with recall 0.956, so the L2-candidate method is both faster
-   and more accurate here.
+1. Candidates from an exact brute-force FAISS search in float32 (BLAS, all cores), ``QUERY_BLOCK`` queries at a
+   time: ``IndexFlatIP`` over L2-normalised rows for cosine; ``IndexFlatL2`` over mean-centred rows for
+   euclidean and sqeuclidean (one search serves both); ``IndexFlat(METRIC_Lp)`` over centred rows for minkowski
+   while n²·d <= ``MINKOWSKI_EXACT_MAX_COST``.
+2. Every candidate that can still be among the top K is re-ranked exactly with the float64 formulas above (the
+   same numpy code on every path, so a pair's distance never depends on blocking, threads or FAISS's
+   rounding) and sorted by (distance, id): today's tie rule.
+3. Certificate: FAISS returns Kf = K + 8 + K/4 results; the K-th exact distance must lie below the smallest
+   FAISS distance not re-ranked minus a rigorous bound on FAISS's float32 error (``_Index._error``, doubled:
+   (d + 5)·2^-24·(|q - mu| + max_j |x_j - mu|)^2 for L2, (d + 2p + 4)·2^-24·(same in p-norms)^p for Lp,
+   (d + 3)·2^-24 for cosine) with float64 slack to spare. Then no row outside the candidates can be as close,
+   and the answer is exact. Queries that fail are searched again with 4·Kf results; those failing again are
+   computed exactly against every row (``fallbacks``). On 10,100 real MobileNet embeddings (d = 96, 384, 768)
+   no query failed; many exact duplicates make the fallback run (tests).
+4. Minkowski with n²·d > ``MINKOWSKI_EXACT_MAX_COST`` (2e9) is APPROXIMATE. FAISS has no BLAS path for Lp: 5 ns
+   per n²·d unit (39 s for 1,000 of 10,100 queries at d = 768, so ~6.5 min for the dataset; scipy cdist 22 s
+   per 200 queries); at the threshold the exact search costs ~10 s, as much as the approximate path's recall
+   measurement. Above it the candidates are the exact euclidean top-(``APPROX_CANDIDATES`` + 1) = 65 rows
+   (certified as above, so the result is defined exactly and a dataset row sent as a query gets its own
+   ranking back) re-ranked by exact Minkowski. Its recall@k against an exact computation is measured on a
+   seeded sample of queries (``RECALL_BUDGET`` = 1e9 element operations: 129 queries at 10,000 x 768, 16 at
+   100,000 x 768, ~5 s) and returned with the ranking. On 10,100 real MobileNet embeddings it measured recall@15
+   1.000 / 0.999 / 1.000 at d = 96 / 384 / 768 (0.997-1.000 against scipy on 60 other rows), the L2 search
+   taking ~1.5 s at d = 768; pynndescent (minkowski p = 3, 16 neighbours) took 49 s there for recall 0.956
+   (``benchmarks/bench_rank.py`` reruns the comparison): candidates from an exact L2 search are both faster and
+   more accurate.
 """
 
 from __future__ import annotations
@@ -62,7 +71,7 @@ METRIC_DESCRIPTIONS = {
     "minkowski": "Minkowski (Lp) distance with p = minkowski_p (default 3)",
 }
 PAIR_SAMPLE = 2_000_000  # pairs used to estimate the similarity scale on large datasets
-MINKOWSKI_EXACT_MAX_COST = 2e9  # n² · d up to which minkowski rankings are exact (FAISS Lp: ~5-16 ns per n²·d)
+MINKOWSKI_EXACT_MAX_COST = 2e9  # n²·d up to which minkowski rankings are exact (FAISS Lp ~5 ns per n²·d)
 APPROX_CANDIDATES = 64  # exact-L2 candidates re-ranked by Minkowski on the approximate path
 RECALL_BUDGET = 1e9  # query·n·d element operations spent measuring the approximate path's recall
 RECALL_QUERIES = (16, 200)  # at least / at most this many sampled queries for the recall
@@ -154,8 +163,9 @@ def _two_lane_sum(t: np.ndarray) -> np.ndarray:
 
 
 def _feature_first(rows: np.ndarray) -> np.ndarray:
-    """(..., d) -> C-contiguous (d, ...): the layout in which numpy sums in scipy's order."""
-    return np.ascontiguousarray(np.moveaxis(rows, -1, 0))
+    """(..., d) -> C-contiguous float64 (d, ...), transposed and cast in one copy: the layout in which numpy sums
+    in scipy's order."""
+    return np.array(np.moveaxis(rows, -1, 0), dtype=np.float64, order="C")
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ def _aux(x: np.ndarray) -> _Aux:
     finite = np.empty(n, dtype=bool)
     step = max(1, _CHUNK // x.shape[1])
     for s in range(0, n, step):
-        t = _feature_first(x[s : s + step].astype(np.float64))
+        t = _feature_first(x[s : s + step])
         finite[s : s + step] = np.isfinite(t).all(axis=0)
         norm[s : s + step] = np.sqrt(_two_lane_sum(np.multiply(t, t, out=t)))
     zero = ~np.any(x, axis=1) & finite
@@ -192,7 +202,7 @@ def _aux(x: np.ndarray) -> _Aux:
 
 def _values(kind: str, p: float, a: np.ndarray, b: np.ndarray, aa: _Aux | None, ab: _Aux | None) -> np.ndarray:
     """Exact float64 values between rows given feature-first: ``a`` (d, ...) and ``b`` (d, ...) broadcast
-    against each other (float32 inputs are cast exactly inside the arithmetic).
+    against each other.
 
     ``kind`` "ip": cosine distance ``1 - a.b / (|a| |b|)`` (needs the rows' ``_Aux``); "l2": squared euclidean;
     "lp": sum |a - b|^p (the caller applies ``_root``). The sums run in scipy's order, so cosine, euclidean and
@@ -212,12 +222,22 @@ def _values(kind: str, p: float, a: np.ndarray, b: np.ndarray, aa: _Aux | None, 
         v = np.where(aa.zero | ab.zero, np.where(aa.zero & ab.zero, 0.0, 1.0), v)
         v = np.where(aa.bad | ab.bad, np.inf, v)
     else:
-        diff = np.subtract(a, b, dtype=np.float64)
-        terms = np.multiply(diff, diff, out=diff) if kind == "l2" else _pow(np.abs(diff, out=diff), p)
-        v = _seq_sum(terms)
+        [v] = _diff_values(np.subtract(a, b, dtype=np.float64), p, l2=kind == "l2", lp=kind == "lp")
     v = np.asarray(v, dtype=np.float64)
     v[~np.isfinite(v)] = np.inf
     return v
+
+
+def _diff_values(diff: np.ndarray, p: float, *, l2: bool, lp: bool) -> list[np.ndarray]:
+    """Squared euclidean and/or sum |diff|^p from one feature-first float64 difference (consumed)."""
+    out = []
+    if l2:
+        out.append(_seq_sum(diff * diff if lp else np.multiply(diff, diff, out=diff)))
+    if lp:
+        out.append(_seq_sum(_pow(np.abs(diff, out=diff), p)))
+    for v in out:
+        v[~np.isfinite(v)] = np.inf
+    return out
 
 
 def _sort_rows(ids: np.ndarray, vals: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,27 +257,33 @@ def exact_topk(
     aux: _Aux | None = None,
     qaux: _Aux | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Exact top-``K`` by (finish(value), id) of query rows ``q`` against every row of ``x``, blocked over rows
-    (memory O(len(q)·K + _CHUNK)); self is not excluded. One (ids int64, values) pair per finish."""
-    m, n = len(q), len(x)
+    """Exact top-``K`` by (finish(value), id) of query rows ``q`` against every row of ``x``, blocked over
+    queries and rows (memory O(len(q)·K + _CHUNK)); self is not excluded. One (ids int64, values) per finish."""
+    m, n, d = len(q), len(x), x.shape[1]
     K = min(K, n)
-    qa = None
     if kind == "ip":
         aux = _aux(x) if aux is None else aux
-        qa = (_aux(q) if qaux is None else qaux).column()
-    a = _feature_first(q.astype(np.float64))[:, :, None]
-    best = [(np.empty((m, 0), dtype=np.int64), np.empty((m, 0))) for _ in finishes]
-    step = max(1, _CHUNK // (x.shape[1] * max(1, m)))
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        b = _feature_first(x[s:e])[:, None, :]
-        v = _values(kind, p, a, b, qa, None if aux is None else aux.take(slice(s, e)))
-        ids = np.broadcast_to(np.arange(s, e), (m, e - s))
-        best = [
-            _sort_rows(np.concatenate([bi, ids], axis=1), np.concatenate([bv, f(v)], axis=1), K)
-            for f, (bi, bv) in zip(finishes, best, strict=True)
-        ]
-    return best
+        qaux = _aux(q) if qaux is None else qaux
+    out = [(np.empty((m, K), dtype=np.int64), np.empty((m, K))) for _ in finishes]
+    group = max(1, min(m, 4 * _CHUNK // (d * 256)))  # queries at a time: >= 256 rows per step
+    step = max(1, 4 * _CHUNK // (d * group))
+    for g in range(0, m, group):
+        qg = slice(g, min(m, g + group))
+        a = _feature_first(q[qg])[:, :, None]
+        qa = qaux.take(qg).column() if kind == "ip" and qaux is not None else None
+        best = [(np.empty((len(a[0]), 0), dtype=np.int64), np.empty((len(a[0]), 0))) for _ in finishes]
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            b = _feature_first(x[s:e])[:, None, :]
+            v = _values(kind, p, a, b, qa, None if aux is None else aux.take(slice(s, e)))
+            ids = np.broadcast_to(np.arange(s, e), v.shape)
+            best = [
+                _sort_rows(np.concatenate([bi, ids], axis=1), np.concatenate([bv, f(v)], axis=1), K)
+                for f, (bi, bv) in zip(finishes, best, strict=True)
+            ]
+        for (oi, ov), (bi, bv) in zip(out, best, strict=True):
+            oi[qg], ov[qg] = bi, bv
+    return out
 
 
 # --------------------------------------------------------------------------------------------- FAISS + certificate
@@ -401,7 +427,7 @@ class _Index:
         ids = self.good[pos]
         complete = kf == n_good
         failed = np.zeros(len(q), dtype=bool)
-        sub = max(1, _CHUNK // (self.d * max(kf // 2, 1)))
+        sub = max(1, 4 * _CHUNK // (self.d * kf))  # queries re-ranked together (a few MiB of temporaries)
         for s in range(0, len(q), sub):
             e = min(len(q), s + sub)
             Fs, err_s = F[s:e], err[s:e]
@@ -432,9 +458,9 @@ class _Index:
 
     def rerank(self, q: np.ndarray, qaux: _Aux | None, cand: np.ndarray, kind: str) -> np.ndarray:
         """Exact values (``kind``) between each query row and its candidate rows ``cand`` (m, r)."""
-        a = _feature_first(q.astype(np.float64))
+        a = _feature_first(q)
         out = np.empty(cand.shape)
-        sub = max(1, _CHUNK // (self.d * max(1, cand.shape[1])))
+        sub = max(1, 4 * _CHUNK // (self.d * max(1, cand.shape[1])))
         for s in range(0, len(q), sub):
             b = _feature_first(self.x[cand[s : s + sub]])
             qa = qaux.take(slice(s, s + sub)).column() if qaux is not None and kind == "ip" else None
@@ -618,14 +644,19 @@ def pair_distances(
         a, b = _feature_first(x[ci]), _feature_first(x[cj])  # one gather serves every metric
         if aux is not None:
             out["cosine"][s : s + step] = _values("ip", p, a, b, aux.take(ci), aux.take(cj))
-        if "euclidean" in out or "sqeuclidean" in out:
-            sq = _values("l2", p, a, b, None, None)
-            for m, f in (("sqeuclidean", _same), ("euclidean", _sqrt)):
-                if m in out:
-                    out[m][s : s + step] = f(sq)
-        if "minkowski" in out:
-            out["minkowski"][s : s + step] = _root(_values("lp", p, a, b, None, None), p)
-    return {m: np.sort(v) for m, v in out.items()}
+        l2, lp = "euclidean" in out or "sqeuclidean" in out, "minkowski" in out
+        if l2 or lp:  # one difference serves the euclidean pair and minkowski
+            vals = iter(_diff_values(np.subtract(a, b, dtype=np.float64), p, l2=l2, lp=lp))
+            if l2:
+                sq = next(vals)
+                for m, f in (("sqeuclidean", _same), ("euclidean", _sqrt)):
+                    if m in out:
+                        out[m][s : s + step] = f(sq)
+            if lp:
+                out["minkowski"][s : s + step] = _root(next(vals), p)
+    for v in out.values():
+        v.sort()
+    return out
 
 
 def similarity(dist: np.ndarray, sorted_pairs: np.ndarray) -> np.ndarray:
