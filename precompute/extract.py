@@ -173,6 +173,12 @@ def grid_bins(n: int, cells: int = 2) -> list[tuple[int, int]]:
     return [((i * n) // cells, -((-(i + 1) * n) // cells)) for i in range(cells)]
 
 
+def _grid_window(n: int) -> tuple[int, int]:
+    """(window, stride) of a valid pooling whose two windows over an axis of ``n`` are :func:`grid_bins`."""
+    (a0, a1), (b0, _) = grid_bins(n)
+    return a1 - a0, b0 - a0
+
+
 def _map_shape(shape: Sequence[int | None]) -> tuple[int | None, ...]:
     """Per-image shape ``(h, w, c)`` or ``(c,)`` from a layer's output shape with or without the batch axis."""
     dims = tuple(shape)
@@ -199,6 +205,23 @@ def output_dim(pooling: str | Pooling, shape: Sequence[int | None]) -> int:
     return POOLINGS[pool.kind].dim_factor(h or 0, w or 0) * c
 
 
+def _int_power(x: Any, p: float) -> Any:
+    """``x ** p``; for a small integer ``p`` (the default 3) by multiplications, several times cheaper than a
+    general power (exp/log) over a whole activation map."""
+    from keras import ops
+
+    if p != int(p) or not 1 <= p <= 8:
+        return ops.power(x, p)
+    result, base, k = None, x, int(p)
+    while k:
+        if k & 1:
+            result = base if result is None else ops.multiply(result, base)
+        k >>= 1
+        if k:
+            base = ops.multiply(base, base)
+    return result
+
+
 def pool_tensor(x: Any, pooling: str | Pooling) -> Any:
     """Pool a ``(batch, h, w, c)`` tensor to ``(batch, features)`` inside the graph (see module docstring)."""
     from keras import ops
@@ -214,13 +237,20 @@ def pool_tensor(x: Any, pooling: str | Pooling) -> Any:
     if pool.kind == "gem":
         xc = ops.maximum(x, GEM_EPS)
         m = ops.max(xc, axis=(1, 2), keepdims=True)
-        mean = ops.mean(ops.power(ops.divide(xc, m), pool.p), axis=(1, 2))
+        mean = ops.mean(_int_power(ops.divide(xc, m), pool.p), axis=(1, 2))
         return ops.multiply(ops.power(mean, 1.0 / pool.p), ops.squeeze(m, axis=(1, 2)))
     if pool.kind == "grid2":
         if h is None or w is None:
             raise ValueError("grid2 needs a fixed spatial size")
-        cells = [ops.mean(x[:, r0:r1, c0:c1, :], axis=(1, 2)) for (r0, r1) in grid_bins(h) for (c0, c1) in grid_bins(w)]
-        return ops.concatenate(cells, axis=-1)
+        # one average-pooling op whose two valid windows per axis are exactly the adaptive bins: window
+        # ceil(n/2), stride floor(n/2) (one pass over the map; slicing out four cells costs a copy of it)
+        (ph, sh), (pw, sw) = _grid_window(h), _grid_window(w)
+        cells = ops.average_pool(x, pool_size=(ph, pw), strides=(max(sh, 1), max(sw, 1)), padding="valid")
+        if h == 1:  # both rows are the whole (single) row
+            cells = ops.repeat(cells, 2, axis=1)
+        if w == 1:
+            cells = ops.repeat(cells, 2, axis=2)
+        return ops.reshape(cells, (-1, 4 * c))  # row-major cells, channels fastest
     if pool.kind == "flatten":
         if h is None or w is None:
             raise ValueError("flatten needs a fixed spatial size")

@@ -106,6 +106,20 @@ def test_gem_clamps_negative_activations() -> None:
     assert np.isfinite(outs[("lin", "gem")]).all()
 
 
+@pytest.mark.backend
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 5), (2, 9), (6, 3), (5, 5)])
+def test_grid2_on_odd_and_tiny_maps(h: int, w: int) -> None:
+    """grid2's one pooling op reproduces the adaptive bins on every kind of size: 1 (both cells the whole
+    axis), even (disjoint halves), odd (the middle row/column in both cells)."""
+    import keras
+
+    inp = keras.Input((h, w, 5))
+    model = keras.Model(inp, keras.layers.Activation("linear", name="map")(inp))
+    ex = extract.build_extractor(model, ["map"], ["grid2"])
+    x = np.random.default_rng(h * 10 + w).normal(size=(3, h, w, 5)).astype(np.float32)
+    np.testing.assert_allclose(ex.predict(x)[0], _np_grid2(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
 def test_all_outputs_come_from_one_forward_pass(shared_datasets: Path) -> None:
     spec = get_spec("mobilenet_075")
     model = load_model(spec, "random")
