@@ -529,7 +529,7 @@ def test_rankings_on_real_mobilenet_embeddings_equal_brute_force(shared_datasets
     paths = sorted((shared_datasets / "iconic200").rglob("*.jpg"))
     embs = embed_paths(model, names, paths, size=spec.input_size, preprocess=spec.preprocess)
     for name in names:
-        x = embs[name]
+        x = embs[(name, "avg")]  # keyed by (layer, pooling)
         together = rank_all(x, list(METRICS), k=15)
         for metric in METRICS:
             _assert_same(together[metric].ids, together[metric].dist, *_brute(x, metric, 15), metric)
