@@ -10,18 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from precompute import catalog, playground_net, shapes
+from precompute import playground_net, shapes
+from precompute.errors import ModelUnavailable
+from precompute.inputs import model_spec
 
 K = 15
 
 
 @pytest.fixture
 def use_cache(tmp_path: Path) -> Iterator[Path]:
-    playground_net.set_cache_dir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        playground_net.set_cache_dir(None)
+    yield tmp_path
 
 
 @pytest.fixture
@@ -39,14 +37,16 @@ def _weights(model: Any) -> list[np.ndarray]:
 def test_spec_and_architecture(use_cache: Path) -> None:
     from precompute.layers import select_layers
 
-    spec = catalog.get_spec("playground-net")
-    assert (spec.family, spec.input_size, spec.preprocess_module) == ("playground_net", 64, "unit")
+    spec = model_spec("playground-net", use_cache)
+    assert isinstance(spec, playground_net.PlaygroundNet) and spec.cache_dir == use_cache
+    assert (spec.input_size, spec.preprocess_module) == (64, "unit")
     assert spec.display == "Playground-Net (trained here)"
-    assert len(spec.extra["recipe_hash"]) == 16
-    assert catalog.weights_id(spec, "random") != catalog.weights_id(spec, "trained")
-    assert catalog.weights_id(spec, "imagenet") == catalog.weights_id(spec, "trained")
+    assert len(spec.recipe_hash) == 16
+    assert spec.weights_id("random") != spec.weights_id("trained")
+    # the build's default "imagenet" means the net's own trained weights; random stays random
+    assert spec.weights_for("imagenet") == "trained" and spec.weights_for("random") == "random"
 
-    model = catalog.load_model(spec, "random")
+    model = spec.load("random")
     layers = select_layers(model)
     assert [li.name for li in layers] == [
         "block1_conv1",
@@ -61,9 +61,9 @@ def test_spec_and_architecture(use_cache: Path) -> None:
     assert [li.act_name for li in layers][-1] == "block5_relu2"
     assert [li.preact_name for li in layers][0] == "block1_bn1"
     assert tuple(model.output.shape[1:]) == (4, 4, 128)  # the trunk: no classifier, like include_top=False
-    again = catalog.load_model(spec, "random")
+    again = spec.load("random")
     assert all(np.array_equal(a, b) for a, b in zip(_weights(model), _weights(again), strict=True))
-    free = catalog.load_model(spec, "random", input_shape=(None, None, 3))
+    free = spec.load("random", input_shape=(None, None, 3))
     assert free.predict(np.zeros((1, 80, 80, 3), np.float32), verbose=0).shape == (1, 5, 5, 128)
     assert not list(use_cache.iterdir())  # random weights never train anything
 
@@ -91,16 +91,16 @@ def test_tiny_training_is_cached_and_loaded(use_cache: Path, tiny_recipe: None) 
     assert playground_net.ensure_trained(use_cache, progress=False)[1] == record
     assert path.stat().st_mtime_ns == mtime  # reused, not retrained
 
-    spec = catalog.get_spec("playground-net")
-    trunk = catalog.load_model(spec, "trained")
+    spec = model_spec("playground-net", use_cache)
+    trunk = spec.load("trained")
     full = keras.saving.load_model(path, compile=False)
     for name in ("block1_conv1", "block5_bn2"):
         for a, b in zip(trunk.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
             assert np.array_equal(a, b)
-    from_file = catalog.load_model(spec, str(path))
+    from_file = spec.load(str(path))
     assert all(np.array_equal(a, b) for a, b in zip(_weights(trunk), _weights(from_file), strict=True))
-    with pytest.raises(catalog.ModelUnavailable):
-        catalog.load_model(spec, "nonsense")
+    with pytest.raises(ModelUnavailable):
+        spec.load("nonsense")
 
 
 # --------------------------------------------------------------------------------------------- real training
@@ -136,21 +136,17 @@ def test_search_score_hierarchy_on_shapes(trained: tuple[Path, Path, dict, float
     ds = load_dataset(shapes.ensure_shapes_dataset(tmp_path))
     labels = np.array(ds.labels)
     paths = [r.path for r in ds.images]
-    spec = catalog.get_spec("playground-net")
+    spec = model_spec("playground-net", cache)
     scores: dict[str, list[float]] = {}
-    playground_net.set_cache_dir(cache)
-    try:
-        for weights in ("trained", "random"):
-            model = catalog.load_model(spec, weights)
-            layers = select_layers(model)
-            embs = embed_paths(
-                model, [li.act_name for li in layers], paths, size=spec.input_size, preprocess=spec.preprocess
-            )
-            scores[weights] = [
-                float(search_scores(rank(embs[(li.act_name, "avg")], "cosine", K).ids, labels).mean()) for li in layers
-            ]
-    finally:
-        playground_net.set_cache_dir(None)
+    for weights in ("trained", "random"):
+        model = spec.load(weights)
+        layers = select_layers(model)
+        embs = embed_paths(
+            model, [li.act_name for li in layers], paths, size=spec.input_size, preprocess=spec.preprocess
+        )
+        scores[weights] = [
+            float(search_scores(rank(embs[(li.act_name, "avg")], "cosine", K).ids, labels).mean()) for li in layers
+        ]
     first, last, random_last = scores["trained"][0], scores["trained"][-1], scores["random"][-1]
     print("\nmean search score (cosine, K=15) per layer on shapes:")
     for weights, row in scores.items():
