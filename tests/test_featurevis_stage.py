@@ -1,6 +1,6 @@
 """The ``featurevis`` stage end to end with the real MobileNet(alpha=0.75): outputs and their format, the quick
-label, resume after an interruption without re-rendering finished layers, byte-identical reruns, and dataset
-examples equal to an independent top-9 computation."""
+label, resume after an interruption without re-rendering finished layers, byte-identical reruns, a time budget
+that stops between layers and leaves the rest pending, and dataset examples equal to an independent top-9."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ import pytest
 from tests.helpers import small_copy
 
 LAYERS = ("conv1", "conv_dw_6", "conv_pw_13")  # the rectified first layer, a middle and the last layer
+
+
+def _inputs(cfg, datasets):
+    from precompute.inputs import BuildInputs, resolve_models
+
+    models, missing = resolve_models(cfg, ["mobilenet_075@imagenet"])
+    assert not missing
+    return BuildInputs(list(datasets), models, [])
 
 
 def _cfg(out: Path, quick: bool = False, **fv):
@@ -73,28 +81,28 @@ def test_stage_outputs_resume_and_determinism(tmp_path, two_datasets, keras_home
     with pytest.MonkeyPatch.context() as mp:
         killer = _Counter(mp, fail_at=2)
         with pytest.raises(KeyboardInterrupt):
-            run_featurevis(_cfg(out, quick=True), two_datasets, ["mobilenet_075"], "imagenet")
+            run_featurevis(cfg := _cfg(out, quick=True), _inputs(cfg, two_datasets))
     assert len(killer.calls) == 2
     assert len(list((out / "cache" / "featurevis" / "layer").rglob("*.npz"))) == 1  # the first layer's checkpoint
 
     # 2. resume: only the two unfinished layers are rendered
     resume = _Counter(monkeypatch)
-    summary = run_featurevis(_cfg(out, quick=True), two_datasets, ["mobilenet_075"], "imagenet")
+    summary = run_featurevis(cfg := _cfg(out, quick=True), _inputs(cfg, two_datasets))
     assert resume.calls == ["mobilenet_075/conv_dw_6", "mobilenet_075/conv_pw_13"]
-    stats = summary["models"]["mobilenet_075"]
+    stats = summary.models["mobilenet_075"]
     assert stats["rendered_layers"] == 2 and stats["cached_layers"] == 1 and stats["skipped"] is None
-    assert stats["channels"] == 9 and summary["quick"] is True and summary["profile"] == "quick"
+    assert stats["channels"] == 9 and summary.quick is True and summary.profile == "quick"
 
     # 3. a finished run renders nothing, and rewrites identical bytes
     before = _files(out / "site")
     again = _Counter(monkeypatch)
-    run_featurevis(_cfg(out, quick=True), two_datasets, ["mobilenet_075"], "imagenet")
+    run_featurevis(cfg := _cfg(out, quick=True), _inputs(cfg, two_datasets))
     assert again.calls == []
     assert _files(out / "site") == before
 
     # 4. an uninterrupted run elsewhere gives the same bytes (same seed and settings)
     fresh = tmp_path / "b"
-    run_featurevis(_cfg(fresh, quick=True), two_datasets, ["mobilenet_075"], "imagenet")
+    run_featurevis(cfg := _cfg(fresh, quick=True), _inputs(cfg, two_datasets))
     assert _files(fresh / "site") == before
 
     # 5. the outputs and their format
@@ -108,7 +116,15 @@ def test_stage_outputs_resume_and_determinism(tmp_path, two_datasets, keras_home
     assert len(model["layer_table"]) == model["n_layers"] > 80
     assert {"index", "name", "type", "params", "output_shape"} <= set(model["layer_table"][1])
     first = model["layers"][0]
-    assert first["type"] == "Conv2D" and first["channels"] == 24 and first["dead"] == 10
+    # dead channels, derived independently: conv1's filters whose weights are all (numerically) zero
+    import keras
+
+    keras.backend.clear_session()
+    net = keras.applications.MobileNet(alpha=0.75, include_top=False, weights="imagenet", input_shape=(224, 224, 3))
+    kernel = net.get_layer("conv1").get_weights()[0]  # (3, 3, 3, 24)
+    kernel_dead = {int(c) for c in np.flatnonzero(np.abs(kernel).max(axis=(0, 1, 2)) < 1e-6)}
+    assert len(kernel_dead) >= 1
+    assert first["type"] == "Conv2D" and first["channels"] == 24 and first["dead"] == len(kernel_dead)
     assert first["target"] == {"tensor": "conv1_bn", "linearised": False, "objective": "mean(softplus(x))"}
     assert model["layers"][2]["target"]["objective"] == "mean(x)"
     for layer in model["layers"]:
@@ -122,9 +138,48 @@ def test_stage_outputs_resume_and_determinism(tmp_path, two_datasets, keras_home
                 assert im.format == "WEBP" and im.size == (48, 48)
             assert len(ch["examples"]) == 9
             assert all(ds in ("iconic_small", "fashion_small") and isinstance(i, int) for ds, i in ch["examples"])
-    # dead channels of conv1 (all-zero filters) are never chosen
-    kernel_dead = {2, 3, 6, 7, 9, 11, 13, 17, 18, 23}
-    assert not kernel_dead & set(first["visualized"])
+    assert not kernel_dead & set(first["visualized"])  # dead channels are never chosen
+    assert model["render_size"] == 48 and index["pending"] == 0 and not any(la["pending"] for la in model["layers"])
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_between_layers_and_the_next_run_finishes(tmp_path, two_datasets, keras_home,
+                                                                      monkeypatch):
+    """The budget runs out after the first layer: the stage stops cleanly, writes the rest as pending (and the
+    site shows it), and the next run renders only the pending layers, ending with the same bytes as a run that
+    was never stopped."""
+    import time
+
+    from precompute.featurevis import stage
+    from precompute.featurevis.stage import run_featurevis
+    from precompute.sitedata import read_key
+
+    out = tmp_path / "a"
+    cfg = _cfg(out, quick=True)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(stage.time, "monotonic", lambda: clock["now"])
+    real_render = stage._render_layer
+
+    def slow_render(*a, **k):  # every layer "takes" 100 s of the budget
+        clock["now"] += 100.0
+        return real_render(*a, **k)
+
+    monkeypatch.setattr(stage, "_render_layer", slow_render)
+    summary = run_featurevis(cfg, _inputs(cfg, two_datasets), deadline=1000.0 + 150.0)
+    assert summary.pending_layers == 2 and summary.models["mobilenet_075"]["rendered_layers"] == 1
+    index = read_key(out / "site", "explorer/index")
+    assert index["pending"] == 2 and [la["pending"] for la in index["models"][0]["layers"]] == [False, True, True]
+    pending = read_key(out / "site", "explorer/mobilenet_075/conv_dw_6")
+    assert pending["pending"] is True and pending["channels"] == []
+    monkeypatch.setattr(stage.time, "monotonic", time.monotonic)
+    monkeypatch.setattr(stage, "_render_layer", real_render)
+
+    resume = _Counter(monkeypatch)
+    summary = run_featurevis(cfg, _inputs(cfg, two_datasets))
+    assert resume.calls == ["mobilenet_075/conv_dw_6", "mobilenet_075/conv_pw_13"] and summary.pending_layers == 0
+    fresh = tmp_path / "b"
+    run_featurevis(cfg_b := _cfg(fresh, quick=True), _inputs(cfg_b, two_datasets))
+    assert _files(out / "site") == _files(fresh / "site")
 
 
 @pytest.mark.slow
@@ -137,7 +192,7 @@ def test_dataset_examples_equal_an_independent_top9(tmp_path, two_datasets, kera
     from precompute.sitedata import read_key
 
     out = tmp_path / "ex"
-    run_featurevis(_cfg(out, channels=8, steps=2), two_datasets, ["mobilenet_075"], "imagenet")
+    run_featurevis(cfg := _cfg(out, channels=8, steps=2), _inputs(cfg, two_datasets))
     site = out / "site"
 
     keras.backend.clear_session()

@@ -298,14 +298,14 @@ def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs
             for i in todo:
                 if not budget.allows(name):
                     break
-                t0 = time.perf_counter()
+                t0 = time.monotonic()
                 result = _render_layer(render, name, layers[i], targets[i], fv, settings, bar)
                 cache.put_arrays("layer", keys[i], **result)  # the checkpoint: this layer is never rendered again
                 done[keys[i]] = result
                 rendered += 1
-                budget.record(name, time.perf_counter() - t0)
+                budget.record(name, time.monotonic() - t0)
                 log.info(f"featurevis {name} {layers[i].name}: {len(result['channels'])} channels in "
-                         f"{time.perf_counter() - t0:.1f} s")
+                         f"{time.monotonic() - t0:.1f} s")
         finally:
             bar.close()
     out_layers = []
