@@ -272,6 +272,7 @@ def datasets_fetch(ctx: click.Context, name: str, from_dir: Path | None) -> None
 
 def main() -> None:
     log.quiet_native_imports()
+    log.install_interrupt_handler()
     cli(prog_name="playground")
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -20,6 +22,24 @@ T = TypeVar("T")
 logger = logging.getLogger("playground")
 _state = {"quiet": False}
 _warnings: list[str] = []
+_interrupted = threading.Event()
+
+
+def install_interrupt_handler() -> None:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered: Python drops an exception raised while a
+    garbage-collector callback runs (JAX, imported by Keras, registers one), so a Ctrl-C that lands in ``gc`` would
+    be lost. Every progress step checks the flag (``check_interrupt``), so the build still stops at once."""
+
+    def handler(signum: int, frame: Any) -> None:
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def check_interrupt() -> None:
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
 
 
 def configure(quiet: bool = False, verbose: bool = False) -> None:
@@ -57,8 +77,8 @@ def reset_warnings() -> None:
 
 
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """A tqdm progress bar with ETA on stderr; disabled in quiet mode."""
-    yield from tqdm(
+    """A tqdm progress bar with ETA on stderr; disabled in quiet mode. Checks for a Ctrl-C at every step."""
+    for item in tqdm(
         iterable,
         desc=desc,
         total=total,
@@ -67,12 +87,20 @@ def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit
         leave=False,
         dynamic_ncols=True,
         file=sys.stderr,
-    )
+    ):
+        check_interrupt()
+        yield item
+
+
+class _Bar(tqdm):
+    def update(self, n: float | None = 1) -> bool | None:
+        check_interrupt()
+        return super().update(n)
 
 
 def bar(*, desc: str, total: int, unit: str = "it") -> tqdm:
-    """A manually updated progress bar (``.update(n)``), disabled in quiet mode."""
-    return tqdm(
+    """A manually updated progress bar (``.update(n)``), disabled in quiet mode; checks for a Ctrl-C."""
+    return _Bar(
         desc=desc, total=total, unit=unit, disable=_state["quiet"], leave=False, dynamic_ncols=True, file=sys.stderr
     )
 

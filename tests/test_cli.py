@@ -55,31 +55,51 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "unknown metric" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def _args(ds: Path, out: Path, *extra: str) -> tuple[str, ...]:
+    return ("--config", str(_layers_config(out.parent)), "build", "--datasets", str(ds), "--models", "mobilenet_075",
+            "--weights", "random", "--metrics", "cosine,minkowski", "--minkowski-p", "4", "--pooling", "avg",
+            "--out", str(out), *extra)
+
+
+def _layers_config(folder: Path) -> Path:
+    cfg = folder / "two-layers.toml"
+    cfg.write_text('[layers]\nmobilenet_075 = ["conv1", "conv_pw_13"]\n')
+    return cfg
+
+
 @pytest.mark.slow
-def test_precompute_then_noop_rebuild_via_cli(tmp_path: Path, shared_datasets: Path) -> None:
-    ds = small_copy(shared_datasets / "fashion200", tmp_path / "fashion_small", classes=2, per_class=5)
-    args = (
-        "precompute",
-        "--datasets",
-        str(ds),
-        "--models",
-        "mobilenet_075",
-        "--weights",
-        "random",
-        "--metrics",
-        "cosine,minkowski",
-        "--minkowski-p",
-        "4",
-        "--out",
-        str(tmp_path / "o"),
-        "-q",
-    )
-    first = playground(*args)
-    assert "built 1 dataset(s) x 1 model(s) x 8 layers x 2 metrics" in first.stdout
-    second = playground(*args)
-    assert "built 1 dataset(s)" in second.stdout and "loading" not in second.stderr
-    summary = (tmp_path / "o" / "summary.json").read_text()
+def test_build_then_noop_rebuild_via_cli(tmp_path: Path, shared_datasets: Path) -> None:
+    """Not quiet, so the log shows what runs: the first build loads the model, the second nothing at all."""
+    ds = small_copy(shared_datasets / "fashion200", tmp_path / "fashion_small", classes=2, per_class=6)
+    out = tmp_path / "o"
+    first = playground(*_args(ds, out, "--no-featurevis"))
+    assert "built 1 dataset(s) x 1 model(s) x 2 layers x 1 pooling(s) x 2 metrics" in first.stdout
+    assert "loading mobilenet_075 (random weights)" in first.stderr
+    assert not (out / "site" / "data" / "explorer").exists() and not (out / "site" / "fv").exists()
+    second = playground(*_args(ds, out, "--no-featurevis"))
+    assert "built 1 dataset(s)" in second.stdout
+    assert "loading" not in second.stderr and "embedding" not in second.stderr
+    summary = (out / "summary.json").read_text()
     assert '"minkowski_p": 4' in summary and '"random_weights": true' in summary
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_with_the_resume_hint(tmp_path: Path, shared_datasets: Path) -> None:
+    import signal
+    import time
+
+    ds = small_copy(shared_datasets / "iconic200", tmp_path / "iconic_small", classes=3, per_class=10)
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "precompute.cli", *_args(ds, out, "-q")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any((out / "cache").rglob("*.npy")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted: finished work is cached; run the same command again to resume." in err
+    assert "Traceback" not in err
 
 
 def test_datasets_fetch_from_local_copy_and_list(tmp_path: Path, shared_datasets: Path) -> None:
