@@ -39,7 +39,7 @@ def main() -> None:
     if "extract" not in skip:
         from benchmarks import bench_extract
 
-        n_images, n_compare = (32, 8) if args.quick else (64, 16)
+        n_images, n_compare = (32, 4) if args.quick else (64, 8)
         print(
             f"== extraction throughput (CPU, batch 32, random weights; the three methods on the same {n_compare} "
             f"images, avg vs avg+grid2 on {n_images})"

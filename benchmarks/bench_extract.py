@@ -1,6 +1,6 @@
 """Extraction throughput on real images, every method timed on the same batches, rounds interleaved.
 
-Three ways to get the embeddings of all selected layers (on ``n_compare`` images, default 16, so the
+Three ways to get the embeddings of all selected layers (on ``n_compare`` images, default 8, so the
 original's method stays affordable on VGG-sized models):
 
 1. ``multi``: the project's extraction, all selected layers from one multi-output pass (``extract.py``);
@@ -65,7 +65,7 @@ def _batches(x: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
 
 
-def bench_model(name: str, images: list[Path], batch_size: int = 32, n_compare: int = 16) -> dict:
+def bench_model(name: str, images: list[Path], batch_size: int = 32, n_compare: int = 8) -> dict:
     spec = get_spec(name)
     model = load_model(spec, "random")
     layers = select_layers(model)
@@ -110,7 +110,7 @@ def bench_model(name: str, images: list[Path], batch_size: int = 32, n_compare: 
     }
 
 
-def run(models: list[str], dataset: Path, n_images: int = 64, n_compare: int = 16) -> list[dict]:
+def run(models: list[str], dataset: Path, n_images: int = 64, n_compare: int = 8) -> list[dict]:
     images = _images(dataset, n_images)
     rows = []
     print(
