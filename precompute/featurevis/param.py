@@ -119,7 +119,9 @@ class FourierImage:
 
         c = self.constants
         spec = params * c["scale"]  # broadcasts over (n, 2, 3)
-        re, im = spec[:, 0], spec[:, 1]  # (n, 3, h, wf)
+        # unstack, not two strided slices: same values, but the gradient is one cheap stack where two slices
+        # cost two StridedSliceGrad ops (zero-fill + scatter each), measured at ~12% of a CPU step at 128 px
+        re, im = ops.unstack(spec, 2, axis=1)  # (n, 3, h, wf) each
         zr = ops.matmul(c["cos_h"], re) - ops.matmul(c["sin_h"], im)
         zi = ops.matmul(c["sin_h"], re) + ops.matmul(c["cos_h"], im)
         spatial = ops.matmul(zr, c["cos_w"]) - ops.matmul(zi, c["sin_w"])  # (n, 3, h, w)
