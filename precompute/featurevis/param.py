@@ -89,6 +89,7 @@ class FourierImage:
     init_std: float = 0.01
     amplitude: float = 0.25
     decorrelate: bool = True
+    max_rms: float | None = None
 
     @property
     def param_shape(self) -> tuple[int, int, int, int]:
@@ -126,7 +127,11 @@ class FourierImage:
         zi = ops.matmul(c["sin_h"], re) + ops.matmul(c["cos_h"], im)
         spatial = ops.matmul(zr, c["cos_w"]) - ops.matmul(zi, c["sin_w"])  # (n, 3, h, w)
         spatial = ops.transpose(spatial, (0, 2, 3, 1))
-        return ops.sigmoid(ops.matmul(spatial, c["color_t"]))
+        logits = ops.matmul(spatial, c["color_t"])
+        if self.max_rms:
+            rms = ops.sqrt(ops.mean(logits * logits, axis=(1, 2, 3), keepdims=True) + 1e-12)
+            logits = logits * ops.minimum(1.0, self.max_rms / rms)
+        return ops.sigmoid(logits)
 
     def to_rgb_numpy(self, params: np.ndarray) -> np.ndarray:
         """Reference implementation with ``numpy.fft`` (float64), for tests and tooling."""
@@ -135,6 +140,9 @@ class FourierImage:
         spatial = np.fft.irfft2(spec, s=(self.size, self.size), norm="ortho")  # (n, 3, h, w)
         color = COLOR_DECORRELATION if self.decorrelate else np.eye(3)
         rgb = np.transpose(spatial, (0, 2, 3, 1)) @ color.T
+        if self.max_rms:
+            rms = np.sqrt(np.mean(rgb * rgb, axis=(1, 2, 3), keepdims=True) + 1e-12)
+            rgb = rgb * np.minimum(1.0, self.max_rms / rms)
         return 1.0 / (1.0 + np.exp(-rgb))
 
 

@@ -58,16 +58,21 @@ class RenderSettings:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
+    max_rms: float | None = 1.5
     transforms: Transforms = field(default_factory=Transforms)
 
     @property
     def image(self) -> FourierImage:
-        return FourierImage(self.size, self.decay_power, self.init_std, self.amplitude, self.decorrelate)
+        return FourierImage(self.size, self.decay_power, self.init_std, self.amplitude, self.decorrelate, self.max_rms)
 
     def describe(self) -> dict[str, Any]:
         data = asdict(self)
         data["transforms"] = self.transforms.describe()
-        data["method"] = "fourier-1/f+decorrelated-colour+sigmoid; adam; pre-activation channel mean"
+        data["method"] = (
+            "fourier-1/f+decorrelated-colour+logit-rms-cap+sigmoid; adam; pre-activation channel mean"
+            if self.max_rms
+            else "fourier-1/f+decorrelated-colour+sigmoid; adam; pre-activation channel mean"
+        )
         return data
 
     def program_key(self) -> str:
@@ -86,8 +91,22 @@ class RenderResult:
     activation: np.ndarray  # float32 (n,): objective of each final (quantised, untransformed) image
     seconds: float  # the whole render: compile, optimisation, final evaluation
     steps: int
-    compile_seconds: float = 0.0  # part of ``seconds`` spent compiling (0 when every program came from the cache)
+    compile_seconds: float = 0.0  # compiling done for this render (0 when every program was ready: cache, prepare)
     batches: int = 0  # compiled-program calls of the optimisation (one per batch of channels)
+
+
+def clipped_fraction(images: np.ndarray, margin: int = 0) -> np.ndarray:
+    """Per image and colour channel, the fraction of pixels at the ends of the uint8 range: ``<= margin`` or
+    ``>= 255 - margin`` -> float ``(n, 3)``. ``margin=0`` counts exactly clipped pixels (0 or 255).
+
+    The quality criterion of docs/featurevis.md: a posterized render (every pixel driven to a corner of the
+    colour cube) has a large fraction in some channel; a Lucid-like render (smooth colours, gratings,
+    textures) almost none."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 images (n, h, w, 3), got {images.dtype} {images.shape}")
+    at_end = (images <= margin) | (images >= 255 - margin)
+    return at_end.mean(axis=(1, 2))
 
 
 def channel_rng(seed: int, key: str, channel: int) -> np.random.Generator:
@@ -129,6 +148,19 @@ def _cache_put(key: tuple, value: Any) -> None:
         _PROGRAMS.popitem(last=False)
 
 
+def enable_compilation_cache(folder: Any) -> bool:
+    """Keep JAX's compiled programs on disk in ``folder`` (e.g. ``build/cache/jax``), so a rebuild -- another
+    process -- loads them instead of compiling again (XLA compile and GPU autotuning dominate a GPU build's
+    first run). Returns whether it applies (False on TensorFlow, whose step is not compiled ahead)."""
+    if backend() != "jax":
+        return False
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return True
+
+
 def clear_program_cache() -> None:
     """Forget every compiled program (tests, benchmarks measuring compile time)."""
     _PROGRAMS.clear()
@@ -160,8 +192,8 @@ class Renderer:
         self.resize_to = None if None in shape or shape == (canvas, canvas) else (int(shape[0]), int(shape[1]))
         self.backend = backend()
         self._steps: dict[int, Callable[..., Any]] = {}
-        self._forward: Callable[..., Any] | None = None
         self._signature: str | None = None
+        self._compile_seconds = 0.0
 
     # ------------------------------------------------------------------ the differentiable forward pass
     def _model_input(self, images: Any, matrices: Any) -> Any:
@@ -230,6 +262,7 @@ class Renderer:
             t0 = time.perf_counter()  # tracing + graph optimisation happen at the first call of a shape
             step.get_concrete_function(p, m, v, i, mats, chans)
             compile_s = time.perf_counter() - t0
+            self._compile_seconds += compile_s
         for _ in range(len(matrices)):
             p, m, v, i = step(p, m, v, i, mats, chans)
             report(1)
@@ -245,22 +278,39 @@ class Renderer:
             self._signature = _architecture_signature(self.submodel)
         return self._signature
 
-    def _jax_program(self, args: tuple) -> tuple[Any, float]:
-        """The compiled loop for these argument shapes: from the cache, or lowered and compiled now."""
-        import jax
-
-        key = (
-            "loop",
+    def _program_key(self, kind: str, shapes: tuple) -> tuple:
+        return (
+            kind,
             self.signature(),
             json.dumps(self.target.describe(), sort_keys=True),
             self.rectify,
             self.settings.program_key(),
             self.resize_to,
-            tuple((tuple(np.shape(a)), str(getattr(a, "dtype", ""))) for a in jax.tree_util.tree_leaves(args)),
+            shapes,
         )
-        hit = _cache_get(key)
-        if hit is not None:
-            return hit, 0.0
+
+    def _loop_args(self, n: int, steps: int) -> tuple:
+        """Abstract arguments of the loop program for a batch of ``n`` images and ``steps`` steps."""
+        import jax
+
+        tv, ntv = self._jax_weights()
+        f32 = np.float32
+        p = jax.ShapeDtypeStruct((n, *self.image.param_shape), f32)
+        return (
+            tv,
+            ntv,
+            p,
+            p,
+            p,
+            jax.ShapeDtypeStruct((steps, n, 8), f32),
+            jax.ShapeDtypeStruct((n,), np.int32),
+            jax.ShapeDtypeStruct((), np.int32),
+            jax.ShapeDtypeStruct((), np.int32),
+        )
+
+    def _lower_loop(self, args: tuple) -> Any:
+        import jax
+
         sub = self.submodel
 
         def objective(params: Any, tv: Any, ntv: Any, matrices: Any, channels: Any) -> tuple[Any, Any]:
@@ -281,11 +331,65 @@ class Renderer:
 
             return jax.lax.fori_loop(lo, hi, body, (params, m, v))
 
-        t0 = time.perf_counter()
-        compiled = jax.jit(loop).lower(*args).compile()
-        seconds = time.perf_counter() - t0
-        _cache_put(key, compiled)
-        return compiled, seconds
+        return jax.jit(loop).lower(*args)
+
+    def _lower_forward(self, args: tuple) -> Any:
+        import jax
+
+        sub = self.submodel
+
+        def fwd(tv: Any, ntv: Any, x: Any, mats: Any) -> Any:
+            out, _ = sub.stateless_call(tv, ntv, self._model_input(x, mats), training=False)
+            return out
+
+        return jax.jit(fwd).lower(*args)
+
+    def _program(self, kind: str, args: tuple, executor: Any = None) -> tuple[Any, float]:
+        """The compiled ``kind`` program ("loop" or "forward") for these argument shapes.
+
+        From the cache when present (0 compile seconds; a compile still running on an executor is waited
+        for), else lowered here (tracing: Python, this thread) and compiled here or, with ``executor``, on
+        it (XLA releases the GIL: compiles overlap with each other and with the device running another
+        layer). Returns (program or future, seconds this call spent compiling)."""
+        import jax
+
+        shapes = tuple((tuple(np.shape(a)), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
+        key = self._program_key(kind, shapes)
+        hit = _cache_get(key)
+        if hit is None:
+            lowered = (self._lower_loop if kind == "loop" else self._lower_forward)(args)
+
+            def compile_now() -> tuple[Any, float]:
+                t0 = time.perf_counter()
+                compiled = lowered.compile()
+                return compiled, time.perf_counter() - t0
+
+            if executor is not None:
+                _cache_put(key, executor.submit(compile_now))
+                return _PROGRAMS[key], 0.0
+            compiled, seconds = compile_now()
+            _cache_put(key, (compiled, seconds))
+            self._compile_seconds += seconds
+            return compiled, seconds
+        if executor is not None:
+            return hit, 0.0
+        if hasattr(hit, "result"):  # compiled on an executor: count its compile time once, where it is used
+            compiled, seconds = hit.result()
+            _cache_put(key, (compiled, 0.0))
+            self._compile_seconds += seconds
+            return compiled, seconds
+        return hit[0], 0.0
+
+    def prepare(self, n: int, executor: Any = None) -> None:
+        """Compile ahead (JAX) the programs a render of ``n`` channels needs: the forward pass of the channel
+        probe and of the final evaluation, and the optimisation loop. With a ``concurrent.futures`` executor
+        the compiles run there while the caller goes on (e.g. renders the previous layer); :meth:`render`
+        then waits only for what is not finished. No-op on TensorFlow (its step is traced at the first
+        call)."""
+        if self.backend != "jax":
+            return
+        self._program("forward", self._forward_args(), executor)
+        self._program("loop", self._loop_args(n, self.settings.steps), executor)
 
     def _optimise_jax(
         self,
@@ -304,8 +408,7 @@ class Renderer:
         m, v = jnp.zeros_like(p), jnp.zeros_like(p)
         mats = jnp.asarray(matrices)
         chans = jnp.asarray(channels)
-        zero = np.int32(0)
-        program, compile_s = self._jax_program((tv, ntv, p, m, v, mats, chans, zero, zero))
+        program, compile_s = self._program("loop", self._loop_args(len(channels), steps))
         chunk = max(1, int(progress_every))
         pending: collections.deque[tuple[Any, int]] = collections.deque()
         state = (p, m, v)
@@ -324,39 +427,59 @@ class Renderer:
         return np.asarray(state[0]), compile_s
 
     # ------------------------------------------------------------------ evaluation (no gradient)
+    #: images per forward call on JAX (probe and evaluation batches are padded to it: one compile per layer)
+    FORWARD_BATCH = 8
+
+    def _forward_args(self) -> tuple:
+        import jax
+
+        tv, ntv = self._jax_weights()
+        b, size = self.FORWARD_BATCH, self.settings.size
+        return (
+            tv,
+            ntv,
+            jax.ShapeDtypeStruct((b, size, size, 3), np.float32),
+            jax.ShapeDtypeStruct((b, 8), np.float32),
+        )
+
     def _objective_values(self, images: np.ndarray, channels: Sequence[int]) -> np.ndarray:
         """Pooled objective of ``channels`` on ``images`` (float in [0, 1]), identity transform (grey padding only)."""
         from keras import ops
 
-        n = len(images)
-        identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (n, 1))
-        maps = self._maps(images.astype(np.float32), identity)
+        maps = self._maps(images.astype(np.float32))
         chans = ops.convert_to_tensor(np.asarray(channels, np.int32))
         values = objectives.diagonal_objective(ops.convert_to_tensor(maps), chans, self.rectify)
         return np.asarray(ops.convert_to_numpy(values), dtype=np.float32)
 
-    def _maps(self, images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
-        """The target maps of ``images`` (float in [0, 1]) under ``matrices``; jitted once per Renderer on JAX
-        (an eager JAX forward pass compiles every op of the model separately)."""
+    def _maps(self, images: np.ndarray) -> np.ndarray:
+        """The target maps of ``images`` (float in [0, 1]) with the identity transform (grey padding only).
+        On JAX one compiled forward program per layer, fed in padded batches of ``FORWARD_BATCH`` (an eager
+        JAX forward pass would compile every op of the model separately)."""
         from keras import ops
 
-        if self.backend == "jax":
-            if self._forward is None:
-                import jax
-
-                sub = self.submodel
-
-                def fwd(tv: Any, ntv: Any, x: Any, mats: Any) -> Any:
-                    out, _ = sub.stateless_call(tv, ntv, self._model_input(x, mats), training=False)
-                    return out
-
-                self._forward = jax.jit(fwd)
-            tv, ntv = self._jax_weights()
-            return np.asarray(self._forward(tv, ntv, images, matrices))
-        x = self._model_input(ops.convert_to_tensor(images), ops.convert_to_tensor(matrices))
-        return np.asarray(ops.convert_to_numpy(self.submodel(x, training=False)))
+        n = len(images)
+        identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (n, 1))
+        if self.backend != "jax":
+            x = self._model_input(ops.convert_to_tensor(images), ops.convert_to_tensor(identity))
+            return np.asarray(ops.convert_to_numpy(self.submodel(x, training=False)))
+        program, _ = self._program("forward", self._forward_args())
+        tv, ntv = self._jax_weights()
+        b = self.FORWARD_BATCH
+        identity = np.tile(identity[:1], (b, 1))
+        out = []
+        for start in range(0, n, b):
+            x = images[start : start + b]
+            k = len(x)
+            x = np.concatenate([x, np.repeat(x[-1:], b - k, axis=0)]) if k < b else x
+            out.append(np.asarray(program(tv, ntv, x, identity))[:k])
+        return np.concatenate(out)
 
     # ------------------------------------------------------------------ public
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds this renderer spent compiling so far (channel probe, loop, evaluation)."""
+        return self._compile_seconds
+
     @property
     def n_channels(self) -> int:
         return int(self.submodel.outputs[0].shape[-1])
@@ -387,9 +510,7 @@ class Renderer:
         start = ops.convert_to_numpy(self.image.to_rgb(ops.convert_to_tensor(self.image.init(rng, n_probe))))
         live = np.ones(self.n_channels, dtype=bool)
         for probes in (np.stack(noise), np.asarray(start)):
-            x = probes.astype(np.float32)
-            identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (len(x), 1))
-            maps = np.asarray(self._maps(x, identity), dtype=np.float64)
+            maps = np.asarray(self._maps(probes.astype(np.float32)), dtype=np.float64)
             spread = np.abs(maps - maps[:1]).max(axis=(0, 1, 2))
             scale = np.abs(maps).max(axis=(0, 1, 2))
             live &= spread > np.maximum(1e-4 * np.median(spread), 1e-6 * scale)
@@ -407,9 +528,10 @@ class Renderer:
     ) -> RenderResult:
         """Render one image per channel. ``key`` (e.g. ``"<model>/<layer>"``) seeds the channels' generators.
 
-        ``batch_size``: the most images optimised together (None: all channels in one batch; 1: Lucid's one at
-        a time). A last, smaller batch is padded with copies of its last channel (images are independent, the
-        copies are dropped), so every batch runs the same compiled program.
+        ``batch_size``: images per optimised batch (None: all channels in one batch; 1: Lucid's one at a time).
+        A batch with fewer channels (the last one, or a layer with fewer live channels) is padded to it with
+        copies of its last channel (images are independent; the copies are dropped), so every batch runs the
+        same compiled program -- e.g. the one :meth:`prepare` compiled ahead for ``batch_size`` images.
 
         Progress: ``on_steps(k)`` is called with the number of optimisation steps a batch has finished, and
         ``on_step(n)`` once per finished step with the number of images that advanced (the older interface).
@@ -423,9 +545,9 @@ class Renderer:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         t0 = time.perf_counter()
-        bs = min(batch_size or len(channels), len(channels)) or 1
+        bs = batch_size or max(1, len(channels))
         images, activation = [], []
-        compile_s = 0.0
+        compile_before = self._compile_seconds
         n_batches = 0
         for start in range(0, len(channels), bs):
             chunk = channels[start : start + bs]
@@ -438,9 +560,7 @@ class Renderer:
                     for _ in range(k):
                         on_step(n)
 
-            imgs, c_s = self._render_batch(padded, key, report, progress_every)
-            imgs = imgs[: len(chunk)]
-            compile_s += c_s
+            imgs = self._render_batch(padded, key, report, progress_every)[: len(chunk)]
             n_batches += 1
             images.append(imgs)
             activation.append(self._objective_values(imgs.astype(np.float32) / 255.0, chunk))
@@ -452,7 +572,7 @@ class Renderer:
             activation=np.concatenate(activation) if activation else np.zeros(0, np.float32),
             seconds=time.perf_counter() - t0,
             steps=self.settings.steps,
-            compile_seconds=compile_s,
+            compile_seconds=self._compile_seconds - compile_before,
             batches=n_batches,
         )
 
@@ -467,18 +587,18 @@ class Renderer:
 
     def _render_batch(
         self, channels: list[int], key: str, report: Callable[[int], None], progress_every: int
-    ) -> tuple[np.ndarray, float]:
+    ) -> np.ndarray:
         from keras import ops
 
         params, matrices = self.initial_state(channels, key)
         chans = np.asarray(channels, np.int32)
         if self.backend == "tensorflow":
-            final, compile_s = self._optimise_tf(params, matrices, chans, report)
+            final, _ = self._optimise_tf(params, matrices, chans, report)
         elif self.backend == "jax":
-            final, compile_s = self._optimise_jax(params, matrices, chans, report, progress_every)
+            final, _ = self._optimise_jax(params, matrices, chans, report, progress_every)
         else:
             raise NotImplementedError(
                 f"feature visualization supports the tensorflow and jax backends, not {self.backend}"
             )
         rgb = ops.convert_to_numpy(self.image.to_rgb(ops.convert_to_tensor(final)))
-        return to_uint8(rgb), compile_s
+        return to_uint8(rgb)
