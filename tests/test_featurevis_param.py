@@ -299,3 +299,17 @@ def test_rms_cap_bounds_the_logits_and_leaves_images_inside_the_ball_alone():
     assert np.allclose(out, expected, atol=1e-4)
     inside = np.asarray(ops.convert_to_numpy(capped.to_rgb(ops.convert_to_tensor(small))))
     assert np.array_equal(inside, np.asarray(ops.convert_to_numpy(free.to_rgb(ops.convert_to_tensor(small)))))
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("size", [param.DFT_MATMUL_MAX_SIZE, param.DFT_MATMUL_MAX_SIZE + 1, 224])
+def test_to_rgb_matches_numpy_on_both_sides_of_the_fft_switch(size):
+    # dense DFT matrices up to DFT_MATMUL_MAX_SIZE, FFTs above: both are numpy's irfft2 (ortho)
+    from keras import ops
+
+    img = FourierImage(size)
+    p = img.init(np.random.default_rng(11), 2) * 40
+    ours = np.asarray(ops.convert_to_numpy(img.to_rgb(ops.convert_to_tensor(p))))
+    assert ours.shape == (2, size, size, 3)
+    assert np.allclose(ours, img.to_rgb_numpy(p), atol=2e-5)
+    assert ours.std() > 0.05

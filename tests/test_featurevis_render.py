@@ -369,3 +369,22 @@ def test_on_device_loop_equals_the_step_by_step_loop_and_reuses_programs():
         assert np.array_equal(split.images, res.images)
     else:
         assert d.mean() < 2.0
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("size", [64, 224, 299])
+def test_renderer_works_at_any_size(size):
+    """The stage renders every model at its own input size: 64 (playground-net), 224, 299 (Inception/Xception)."""
+    from precompute import playground_net
+    from precompute.catalog import preprocess_fn
+    from precompute.featurevis.objectives import make_target
+    from precompute.featurevis.render import Renderer, RenderSettings
+    from precompute.layers import select_layers
+
+    net = playground_net.load("random", (None, None, 3))
+    info = select_layers(net)[1]
+    r = Renderer(net, make_target(net, info), preprocess_fn("unit"), RenderSettings(steps=3, size=size))
+    res = r.render([0, 4], f"toy/{size}")
+    assert res.images.shape == (2, size, size, 3) and res.images.dtype == np.uint8
+    assert res.images.std() > 0  # moved away from the grey start
+    assert np.isfinite(res.activation).all()

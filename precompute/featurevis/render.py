@@ -230,7 +230,8 @@ class Renderer:
         def call(x: Any) -> Any:
             return sub(x, training=False)
 
-        @tf.function(jit_compile=False, reduce_retracing=True)
+        # autograph off: no Python control flow to convert (and it cannot read this closure: a warning per layer)
+        @tf.function(jit_compile=False, reduce_retracing=True, autograph=False)
         def step(params: Any, m: Any, v: Any, i: Any, all_matrices: Any, channels: Any) -> Any:
             matrices = tf.gather(all_matrices, i)
             t = tf.cast(i + 1, tf.float32)
