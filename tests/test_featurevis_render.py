@@ -7,7 +7,8 @@
 * batching: a channel rendered in a batch equals the same channel rendered alone (Lucid's way);
 * dead channels (all-zero filters) are detected and never rendered;
 * no posterization: rendered images (the uint8 arrays that become the WebPs) keep exactly clipped pixels
-  (0 or 255) under 5% in every colour channel (``render.clipped_fraction``), for every layer of the trained
+  (0 or 255) at most 10% in every colour channel of every image and 1% on average over a layer
+  (``render.clipped_fraction``), for every layer of the trained
   playground-net and MobileNet(alpha=0.75)'s conv1 and conv_dw_4, while the uncapped method (the logit RMS
   cap off) fails the same bound;
 * the on-device loop (transforms drawn before the loop; on JAX one ``fori_loop`` program) gives what the
@@ -215,8 +216,10 @@ def test_optimisation_raises_the_objective_far_above_the_start(mobilenet):
 
 
 # --------------------------------------------------------------------------------------------- quality
-#: every image, every colour channel: at most this fraction of pixels exactly at 0 or 255 (docs/featurevis.md)
-CLIP_BOUND = 0.05
+#: every image, every colour channel: at most this fraction of pixels exactly at 0 or 255; over a layer's images
+#: at most LAYER_CLIP_BOUND on average (docs/featurevis.md). Before the cap: up to 0.56 and 0.28.
+CLIP_BOUND = 0.10
+LAYER_CLIP_BOUND = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -249,30 +252,33 @@ def test_playground_net_renders_are_not_posterized_at_any_layer(toy_net):
     infos = select_layers(toy_net)
     assert len(infos) == 8
     settings = RenderSettings(steps=128, size=64)
-    worst = {}
+    worst, mean = {}, {}
     for info in infos:
         clipped, _ = _render_clipped(toy_net, info, preprocess_fn("unit"), settings, 8, f"playground-net/{info.name}")
         worst[info.name] = float(clipped.max())
+        mean[info.name] = float(clipped.mean())
     print("worst clipped fraction per layer:", {k: round(v, 4) for k, v in worst.items()})
     uncapped, _ = _render_clipped(
         toy_net, infos[0], preprocess_fn("unit"), replace(settings, max_rms=None), 8, f"playground-net/{infos[0].name}"
     )
     print(f"without the cap, {infos[0].name}: worst {uncapped.max():.3f}, mean {uncapped.mean():.3f}")
     assert max(worst.values()) <= CLIP_BOUND, worst
-    assert uncapped.max() > CLIP_BOUND  # the criterion sees the posterization the cap removes
+    assert max(mean.values()) <= LAYER_CLIP_BOUND, mean
+    # the criterion sees the posterization the cap removes
+    assert uncapped.max() > CLIP_BOUND and uncapped.mean() > LAYER_CLIP_BOUND
 
 
 @pytest.mark.slow
 def test_mobilenet_early_layers_are_not_posterized(mobilenet):
-    """conv1 (all live channels) and conv_dw_4 (the channel 7 that used to come out black-and-white clipped
-    among 11 more), 128 px as built, 192 steps."""
+    """conv1 (all live channels) and conv_dw_4 (the channel 7 that used to come out black-and-white clipped,
+    among 11 more of its 96), 128 px as built, 192 steps."""
     from precompute.catalog import preprocess_fn
     from precompute.featurevis.objectives import make_target
     from precompute.featurevis.render import Renderer, RenderSettings, clipped_fraction
 
     spec, model, infos = mobilenet
     settings = RenderSettings(steps=192)
-    for name, channels in (("conv1", None), ("conv_dw_4", [7, 12, 20, 31, 45, 58, 66, 80, 101, 130, 150, 170])):
+    for name, channels in (("conv1", None), ("conv_dw_4", [3, 7, 12, 20, 31, 45, 50, 58, 66, 80, 88, 95])):
         r = Renderer(model, make_target(model, infos[name]), preprocess_fn(spec.preprocess_module), settings)
         if channels is None:
             channels = [int(c) for c in np.flatnonzero(r.live_channels())]
@@ -281,6 +287,7 @@ def test_mobilenet_early_layers_are_not_posterized(mobilenet):
             f"{name}: {len(channels)} channels, worst clipped fraction {clipped.max():.4f}, mean {clipped.mean():.4f}"
         )
         assert clipped.max() <= CLIP_BOUND, (name, clipped.max(axis=1))
+        assert clipped.mean() <= LAYER_CLIP_BOUND, (name, clipped.mean())
 
 
 # --------------------------------------------------------------------------------------------- the loop

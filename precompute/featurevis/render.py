@@ -404,6 +404,8 @@ class Renderer:
         import jax.numpy as jnp
 
         steps = len(matrices)
+        if steps == 0:  # nothing to optimise (and no program to compile for an empty transform table)
+            return np.asarray(params), 0.0
         tv, ntv = self._jax_weights()
         p = jnp.asarray(params)
         m, v = jnp.zeros_like(p), jnp.zeros_like(p)
