@@ -122,10 +122,11 @@ def backend() -> str:
 
 
 # ------------------------------------------------------------------------------------------ compiled programs
-#: Compiled JAX programs by shape signature (LRU; each entry keeps the Keras graph it was traced from, whose
-#: weights are *not* used: the caller's weights are arguments). Small: a layer is rendered once per build.
+#: Compiled JAX programs (or futures of programs compiling on an executor) by shape signature, LRU. Weights are
+#: arguments, not constants, so an entry is only the executable. Large enough for a model's 8 layers prepared
+#: ahead (2 programs each) plus the layer being rendered: an evicted future would be compiled a second time.
 _PROGRAMS: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
-PROGRAM_CACHE_SIZE = 8
+PROGRAM_CACHE_SIZE = 48
 
 
 def _architecture_signature(model: Any) -> str:
