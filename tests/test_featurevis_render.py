@@ -395,3 +395,33 @@ def test_renderer_works_at_any_size(size):
     assert res.images.shape == (2, size, size, 3) and res.images.dtype == np.uint8
     assert res.images.std() > 0  # moved away from the grey start
     assert np.isfinite(res.activation).all()
+
+
+@pytest.mark.backend
+def test_prepare_compiles_ahead_on_an_executor_and_render_uses_it():
+    import concurrent.futures
+
+    from precompute import playground_net
+    from precompute.catalog import preprocess_fn
+    from precompute.featurevis import render
+    from precompute.featurevis.objectives import make_target
+    from precompute.layers import select_layers
+
+    net = playground_net.load("random", (None, None, 3))
+    render.clear_program_cache()
+    settings = render.RenderSettings(steps=3, size=32)
+    renderers = [
+        render.Renderer(net, make_target(net, info), preprocess_fn("unit"), settings) for info in select_layers(net)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for r in renderers:
+            r.prepare(3, pool)
+        if renderers[0].backend != "jax":  # TensorFlow traces its step at the first call: nothing ahead
+            assert len(render._PROGRAMS) == 0
+            return
+        assert len(render._PROGRAMS) == 2 * len(renderers)  # forward + loop per layer, none evicted
+        for r in renderers:
+            first = r.render([0, 1], "k", batch_size=3)
+            assert first.compile_seconds > 0  # the executor's compile, counted where it is used
+            assert r.render([1, 2, 0], "k").compile_seconds == 0.0
+        assert len(render._PROGRAMS) == 2 * len(renderers)  # used the prepared programs, compiled nothing else
