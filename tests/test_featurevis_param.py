@@ -238,3 +238,78 @@ def test_channel_rngs_are_stable_and_distinct():
     assert np.array_equal(a, channel_rng(0, "m/l", 5).standard_normal(4))
     assert not np.array_equal(a, channel_rng(0, "m/l", 6).standard_normal(4))
     assert not np.array_equal(a, channel_rng(1, "m/l", 5).standard_normal(4))
+
+
+def test_sample_steps_draws_what_step_by_step_sampling_draws():
+    # the loop's transforms are drawn before it: they must be the numbers a per-step draw gives
+    t = Transforms()
+    keys = [3, 17, 4]
+    ahead = t.sample_steps([channel_rng(0, "m/l", c) for c in keys], 96, 25)
+    rngs = [channel_rng(0, "m/l", c) for c in keys]
+    stepwise = np.stack([t.sample(rngs, 96) for _ in range(25)])
+    assert ahead.shape == (25, 3, 8) and ahead.dtype == np.float32
+    assert np.array_equal(ahead, stepwise)
+    # a channel's draws do not depend on the others in its batch
+    alone = t.sample_steps([channel_rng(0, "m/l", 17)], 96, 25)
+    assert np.array_equal(alone[:, 0], ahead[:, 1])
+    assert t.sample_steps(rngs, 96, 0).shape == (0, 3, 8)
+
+
+# ----------------------------------------------------------------------------------------------- quality
+def test_clipped_fraction_counts_each_colour_channel_ends():
+    from precompute.featurevis.render import clipped_fraction
+
+    img = np.full((2, 4, 5, 3), 128, np.uint8)
+    img[0, 0, :, 0] = 0  # 5 of 20 red pixels at 0
+    img[0, 1, :2, 2] = 255  # 2 of 20 blue pixels at 255
+    img[1, :, :, 1] = 253  # all green pixels near the top, none exactly clipped
+    got = clipped_fraction(img)
+    assert got.shape == (2, 3)
+    assert np.allclose(got, [[0.25, 0.0, 0.1], [0.0, 0.0, 0.0]])
+    near = clipped_fraction(img, margin=2)
+    assert np.allclose(near[1], [0.0, 1.0, 0.0])
+    with pytest.raises(ValueError):
+        clipped_fraction(img.astype(np.float32))
+
+
+@pytest.mark.backend
+def test_rms_cap_bounds_the_logits_and_leaves_images_inside_the_ball_alone():
+    from keras import ops
+
+    capped = FourierImage(32, max_rms=1.5)
+    free = FourierImage(32)
+    rng = np.random.default_rng(9)
+    big = capped.init(rng, 3) * 2000  # far outside: the uncapped image is saturated
+    small = capped.init(rng, 3)  # the faint start image: well inside the ball
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        return np.log(x / (1 - x))
+
+    out = np.asarray(ops.convert_to_numpy(capped.to_rgb(ops.convert_to_tensor(big))))
+    rms = np.sqrt((logits(out) ** 2).mean(axis=(1, 2, 3)))
+    assert np.allclose(rms, 1.5, atol=1e-3)
+    assert np.allclose(out, capped.to_rgb_numpy(big), atol=2e-5)
+    uncapped = free.to_rgb_numpy(big)
+    assert ((uncapped < 0.5 / 255) | (uncapped > 254.5 / 255)).mean() > 0.3  # what the cap prevents
+    # same direction: logits are linear in the parameters, so the capped image is the uncapped image of the
+    # parameters scaled by 1.5 / rms (rms measured on the unscaled, unsaturated start image)
+    r0 = np.sqrt((logits(free.to_rgb_numpy(big / 2000)) ** 2).mean(axis=(1, 2, 3)))
+    expected = free.to_rgb_numpy(big / 2000 * (1.5 / r0)[:, None, None, None, None])
+    assert np.allclose(out, expected, atol=1e-4)
+    inside = np.asarray(ops.convert_to_numpy(capped.to_rgb(ops.convert_to_tensor(small))))
+    assert np.array_equal(inside, np.asarray(ops.convert_to_numpy(free.to_rgb(ops.convert_to_tensor(small)))))
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("size", [param.DFT_MATMUL_MAX_SIZE, param.DFT_MATMUL_MAX_SIZE + 1, 224])
+def test_to_rgb_matches_numpy_on_both_sides_of_the_fft_switch(size):
+    # dense DFT matrices up to DFT_MATMUL_MAX_SIZE, FFTs above: both are numpy's irfft2 (ortho)
+    from keras import ops
+
+    img = FourierImage(size)
+    p = img.init(np.random.default_rng(11), 2) * 40
+    ours = np.asarray(ops.convert_to_numpy(img.to_rgb(ops.convert_to_tensor(p))))
+    assert ours.shape == (2, size, size, 3)
+    assert np.allclose(ours, img.to_rgb_numpy(p), atol=2e-5)
+    assert ours.std() > 0.05

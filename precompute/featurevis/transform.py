@@ -106,6 +106,17 @@ class Transforms:
         """Projective rows ``(len(rngs), 8)`` float32, one image per generator."""
         return np.stack([to_projective(self.sample_forward(r, size)) for r in rngs]).astype(np.float32)
 
+    def sample_steps(self, rngs: list[np.random.Generator], size: int, steps: int) -> np.ndarray:
+        """Every step's transforms at once, ``(steps, len(rngs), 8)`` float32: row ``s`` is what the ``s``-th
+        call of :meth:`sample` would give (each generator draws its steps in order; generators are
+        independent, so drawing channel by channel gives the same numbers as step by step)."""
+        out = np.empty((steps, len(rngs), 8), np.float32)
+        for c, rng in enumerate(rngs):
+            forward = np.stack([self.sample_forward(rng, size) for _ in range(steps)]) if steps else np.zeros((0, 3, 3))
+            for s in range(steps):
+                out[s, c] = to_projective(forward[s])
+        return out
+
     def apply(self, images: Any, matrices: Any) -> Any:
         """Pad then resample: ``(b, size, size, 3)`` -> ``(b, canvas, canvas, 3)``."""
         return affine(pad(images, self.pad, self.fill), matrices, self.fill)
