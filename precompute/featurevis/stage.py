@@ -94,6 +94,7 @@ class _RenderModel:
     entry: ModelEntry
     canvas: int
     _model: Any = None
+    compile_seconds: float = 0.0
 
     def get(self) -> Any:
         if self._model is None:
@@ -148,7 +149,11 @@ def _render_layer(render: _RenderModel, name: str, layer: LayerInfo, target: Tar
     live = renderer.live_channels()
     channels = select_channels(live, int(fv.channels), int(fv.seed), f"{name}/{layer.name}")
     t0 = time.perf_counter()
-    result = renderer.render(channels, f"{name}/{layer.name}", on_step=lambda _n: bar.update(1))
+    # under JAX a fixed batch of fv.channels images (fewer are padded), so layers of the same map size reuse one
+    # compiled program (compiling dominates on a GPU); TensorFlow on a CPU pays for padding and compiles cheaply
+    batch = max(1, int(fv.channels)) if backend() == "jax" else None
+    result = renderer.render(channels, f"{name}/{layer.name}", batch_size=batch, on_steps=bar.update)
+    render.compile_seconds += result.compile_seconds
     return {
         "channels": np.asarray(channels, np.int64),
         "images": result.images,
@@ -231,6 +236,10 @@ def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | N
     when the next would not fit, and writes the unfinished layers as pending: the next run resumes there.
     """
     fv = cfg.featurevis.effective()
+    if backend() == "jax":  # compiled programs survive between builds (XLA tunes every convolution: slow)
+        from .render import enable_compilation_cache
+
+        enable_compilation_cache(cfg.cache_dir / "jax")
     cache = Cache(cfg.cache_dir / "featurevis")
     shared = Cache(cfg.cache_dir)
     site = cfg.site_dir
@@ -333,5 +342,6 @@ def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs
     )
     stats = {"layers": len(layers), "channels": n_channels, "rendered_layers": rendered,
              "cached_layers": len(layers) - len(todo), "pending_layers": pending, "skipped": None,
-             "quick": bool(fv.quick), "render_size": settings.size}
+             "quick": bool(fv.quick), "render_size": settings.size,
+             "compile_seconds": round(render.compile_seconds, 2) if todo else 0.0}
     return model, stats
