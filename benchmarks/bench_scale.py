@@ -65,8 +65,23 @@ def make_100k(source: Path, dest: Path, copies: int = 10, seed: int = 0) -> Path
 
 
 def run_one(name: str, dataset: Path, out: Path, pooling: str, engine: str, keras_home: Path) -> dict:
-    cmd = [sys.executable, "-m", "precompute.cli", "-q", "precompute", "--datasets", str(dataset), "--models",
-           "mobilenet_075@imagenet", "--pooling", pooling, "--engine", engine, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "precompute.cli",
+        "-q",
+        "precompute",
+        "--datasets",
+        str(dataset),
+        "--models",
+        "mobilenet_075@imagenet",
+        "--pooling",
+        pooling,
+        "--engine",
+        engine,
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "KERAS_HOME": str(keras_home), "PYTHONPATH": str(REPO)}
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
@@ -79,12 +94,23 @@ def run_one(name: str, dataset: Path, out: Path, pooling: str, engine: str, kera
     summary = json.loads((out / "summary.json").read_text())
     stages = summary["run"]["timings_s"]
     limit_s, limit_gb = TARGETS.get(name, (float("inf"), float("inf")))
-    row = {"name": name, "images": summary["datasets"][0]["n_images"], "pooling": pooling, "engine": engine,
-           "wall_s": round(wall, 1), "peak_rss_gb": round(rss_gb, 2), "stages_s": stages,
-           "target_s": limit_s, "target_gb": limit_gb, "meets": wall <= limit_s and rss_gb <= limit_gb}
-    print(f"{name:5} {row['images']:>7,} images  {wall:7.1f} s (target {limit_s:.0f})  peak RSS {rss_gb:5.2f} GB "
-          f"(target {limit_gb:.0f})  " + "  ".join(f"{k[:-2]} {v:.0f}" for k, v in stages.items() if k != "total_s"),
-          flush=True)
+    row = {
+        "name": name,
+        "images": summary["datasets"][0]["n_images"],
+        "pooling": pooling,
+        "engine": engine,
+        "wall_s": round(wall, 1),
+        "peak_rss_gb": round(rss_gb, 2),
+        "stages_s": stages,
+        "target_s": limit_s,
+        "target_gb": limit_gb,
+        "meets": wall <= limit_s and rss_gb <= limit_gb,
+    }
+    print(
+        f"{name:5} {row['images']:>7,} images  {wall:7.1f} s (target {limit_s:.0f})  peak RSS {rss_gb:5.2f} GB "
+        f"(target {limit_gb:.0f})  " + "  ".join(f"{k[:-2]} {v:.0f}" for k, v in stages.items() if k != "total_s"),
+        flush=True,
+    )
     return row
 
 

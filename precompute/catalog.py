@@ -203,22 +203,57 @@ CATALOG: dict[str, KerasApplication] = {
     for s in [
         _app("vgg16", "VGG16", 224, "VGG16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
         _app("vgg19", "VGG19", 224, "VGG19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        _app("mobilenet", "MobileNet", 224, "MobileNet", "mobilenet", "mobilenet_1_0_224_tf_no_top.h5",
-             kwargs=(("alpha", 1.0),)),
-        _app("mobilenet_075", "MobileNet (alpha 0.75)", 224, "MobileNet", "mobilenet",
-             "mobilenet_7_5_224_tf_no_top.h5", kwargs=(("alpha", 0.75),)),
+        _app(
+            "mobilenet",
+            "MobileNet",
+            224,
+            "MobileNet",
+            "mobilenet",
+            "mobilenet_1_0_224_tf_no_top.h5",
+            kwargs=(("alpha", 1.0),),
+        ),
+        _app(
+            "mobilenet_075",
+            "MobileNet (alpha 0.75)",
+            224,
+            "MobileNet",
+            "mobilenet",
+            "mobilenet_7_5_224_tf_no_top.h5",
+            kwargs=(("alpha", 0.75),),
+        ),
         _app("efficientnetb0", "EfficientNetB0", 224, "EfficientNetB0", "efficientnet", "efficientnetb0_notop.h5"),
         _app("efficientnetb5", "EfficientNetB5", 456, "EfficientNetB5", "efficientnet", "efficientnetb5_notop.h5"),
-        _app("xception", "Xception", 299, "Xception", "xception",
-             "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        _app("resnet50", "ResNet50", 224, "ResNet50", "resnet50",
-             "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        _app("inceptionv3", "InceptionV3", 299, "InceptionV3", "inception_v3",
-             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        _app("densenet121", "DenseNet121", 224, "DenseNet121", "densenet",
-             "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-        _app("mobilenetv2", "MobileNetV2", 224, "MobileNetV2", "mobilenet_v2",
-             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", search=False),
+        _app(
+            "xception", "Xception", 299, "Xception", "xception", "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+        _app(
+            "resnet50", "ResNet50", 224, "ResNet50", "resnet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+        _app(
+            "inceptionv3",
+            "InceptionV3",
+            299,
+            "InceptionV3",
+            "inception_v3",
+            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        _app(
+            "densenet121",
+            "DenseNet121",
+            224,
+            "DenseNet121",
+            "densenet",
+            "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        _app(
+            "mobilenetv2",
+            "MobileNetV2",
+            224,
+            "MobileNetV2",
+            "mobilenet_v2",
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            search=False,
+        ),
         _app("nasnetmobile", "NASNetMobile", 224, "NASNetMobile", "nasnet", "nasnet_mobile_no_top.h5", search=False),
     ]
 }
@@ -237,14 +272,14 @@ def get_spec(name: str) -> ModelSpec:
         if not path.is_file():
             raise ModelUnavailable(f"model file not found: {path}")
         return user_model_spec(path)
-    raise ModelUnavailable(f"unknown model '{name}'. Known models: {', '.join(sorted(CATALOG))}; "
-                           "or give a path to a .keras file.")
+    raise ModelUnavailable(
+        f"unknown model '{name}'. Known models: {', '.join(sorted(CATALOG))}; or give a path to a .keras file."
+    )
 
 
 def user_model_spec(path: Path, preprocess: str = "unit") -> KerasFile:
     """A user's saved Keras model. Its input size is read from the file when it is fixed (else 224)."""
-    return KerasFile(name=path.stem, display=path.stem, input_size=0, preprocess_module=preprocess,
-                     path=path.resolve())
+    return KerasFile(name=path.stem, display=path.stem, input_size=0, preprocess_module=preprocess, path=path.resolve())
 
 
 def keras_home() -> str:

@@ -34,11 +34,17 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by every stage; each overrides the same key of playground.toml."""
     opts = [
         click.option("--datasets", help="Comma-separated dataset names (folders under datasets/) or folder paths."),
-        click.option("--models", help="Comma-separated model names (see `playground models`), .keras files, or "
-                     "NAME@WEIGHTS for per-model weights (e.g. mobilenet_075@imagenet)."),
+        click.option(
+            "--models",
+            help="Comma-separated model names (see `playground models`), .keras files, or "
+            "NAME@WEIGHTS for per-model weights (e.g. mobilenet_075@imagenet).",
+        ),
         click.option("--weights", help="imagenet | random | PATH to a weights file (default from playground.toml)."),
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-                     help="Output root (default build/): OUT/site, OUT/cache, OUT/summary.json."),
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Output root (default build/): OUT/site, OUT/cache, OUT/summary.json.",
+        ),
         click.option("--metrics", help="Comma-separated: cosine,euclidean,sqeuclidean,minkowski."),
         click.option("--minkowski-p", type=float, help="p of the Minkowski metric (default 3)."),
         click.option("--top-k", type=int, help="Neighbours per query (default 15)."),
@@ -85,8 +91,11 @@ def resumable(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
-              help="Config file (default: playground.toml at the repo root).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: playground.toml at the repo root).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars (CI logs).")
 @click.option("-v", "--verbose", is_flag=True, help="More detail.")
 @click.version_option(package_name="convnet-playground")
@@ -111,8 +120,14 @@ def precompute(ctx: click.Context, **kw: Any) -> None:
     click.echo(summary.one_line(time.perf_counter() - t, cfg.site_dir))
 
 
-def _featurevis(cfg: Any, quick: bool, models: tuple[str, ...] | None, datasets: list[Any] | None = None,
-                reported: frozenset[str] = frozenset(), deadline: float | None = None) -> Any:
+def _featurevis(
+    cfg: Any,
+    quick: bool,
+    models: tuple[str, ...] | None,
+    datasets: list[Any] | None = None,
+    reported: frozenset[str] = frozenset(),
+    deadline: float | None = None,
+) -> Any:
     from .featurevis.stage import run_featurevis
     from .inputs import resolve
 
@@ -135,16 +150,19 @@ def featurevis(ctx: click.Context, quick: bool, budget: str | None, **kw: Any) -
     cfg = _config(ctx, budget=budget, **kw)
     t = time.perf_counter()
     summary = _featurevis(cfg, quick, models, deadline=time.monotonic() + cfg.budget if cfg.budget else None)
-    click.echo(f"feature visualizations done in {time.perf_counter() - t:.1f} s -> {cfg.site_dir}"
-               + _pending_note(summary))
+    click.echo(
+        f"feature visualizations done in {time.perf_counter() - t:.1f} s -> {cfg.site_dir}" + _pending_note(summary)
+    )
 
 
 def _pending_note(fv_summary: Any) -> str:
     n = fv_summary.pending_layers
     if not n:
         return ""
-    return (f"; the time budget ran out with {n} layer(s) still to render (shown as pending): run the same "
-            "command again to continue from the cache")
+    return (
+        f"; the time budget ran out with {n} layer(s) still to render (shown as pending): run the same "
+        "command again to continue from the cache"
+    )
 
 
 @cli.command()
@@ -196,8 +214,9 @@ def build(ctx: click.Context, quick: bool, no_featurevis: bool, budget: str | No
 @click.option("--port", type=int, help="Port (default 8000).")
 @click.option("--max-upload-mb", type=float, help="Largest accepted upload (default 20 MB).")
 @click.pass_context
-def serve(ctx: click.Context, out: Path | None, host: str | None, port: int | None,
-          max_upload_mb: float | None) -> None:
+def serve(
+    ctx: click.Context, out: Path | None, host: str | None, port: int | None, max_upload_mb: float | None
+) -> None:
     """Serve OUT/site with the live query API: search with your own image (ASGI app on uvicorn)."""
     from .serve.app import serve as run
 
@@ -216,14 +235,25 @@ def serve(ctx: click.Context, out: Path | None, host: str | None, port: int | No
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the API's answer).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output root (default build/).")
 @click.pass_context
-def query(ctx: click.Context, images: tuple[Path, ...], dataset: str, model: str, layer: str | None,
-          pooling: str | None, metric: str, k: int, as_json: bool, out: Path | None) -> None:
+def query(
+    ctx: click.Context,
+    images: tuple[Path, ...],
+    dataset: str,
+    model: str,
+    layer: str | None,
+    pooling: str | None,
+    metric: str,
+    k: int,
+    as_json: bool,
+    out: Path | None,
+) -> None:
     """Nearest neighbours of your own IMAGES in a built dataset (reads the build cache only)."""
     from .serve.query import run_query_cli
 
     cfg = _config(ctx, out=out)
-    run_query_cli(cfg, images, dataset=dataset, model=model, layer=layer, pooling=pooling, metric=metric, k=k,
-                  as_json=as_json)
+    run_query_cli(
+        cfg, images, dataset=dataset, model=model, layer=layer, pooling=pooling, metric=metric, k=k, as_json=as_json
+    )
 
 
 @cli.command()
@@ -257,8 +287,12 @@ def datasets_list(ctx: click.Context) -> None:
 
 @datasets.command("fetch")
 @click.argument("name")
-@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Import from a local copy (e.g. ../shared/datasets/NAME) instead of downloading.")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Import from a local copy (e.g. ../shared/datasets/NAME) instead of downloading.",
+)
 @click.pass_context
 @resumable
 def datasets_fetch(ctx: click.Context, name: str, from_dir: Path | None) -> None:

@@ -154,13 +154,24 @@ SECTIONS: dict[str, dict[str, str]] = {
     "search": {
         k: k
         for k in (
-            "metrics", "minkowski_p", "top_k", "pooling", "gem_p", "layers_per_model", "umap_neighbors",
-            "umap_min_dist", "seed",
+            "metrics",
+            "minkowski_p",
+            "top_k",
+            "pooling",
+            "gem_p",
+            "layers_per_model",
+            "umap_neighbors",
+            "umap_min_dist",
+            "seed",
         )
     },
     "probe": {"folds": "probe_folds", "max_images": "probe_max_images"},
-    "compute": {"engine": "engine", "ray_address": "ray_address", "memory_limit_gb": "memory_limit_gb",
-                "workers": "workers"},
+    "compute": {
+        "engine": "engine",
+        "ray_address": "ray_address",
+        "memory_limit_gb": "memory_limit_gb",
+        "workers": "workers",
+    },
     "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
 }
 TABLES = (*SECTIONS, "layers", "featurevis")

@@ -99,8 +99,7 @@ def ensure(ds: Dataset, entry: ModelEntry, cfg: BuildConfig, cache: Cache, engin
         return refs
     with contextlib.ExitStack() as stack:
         writers = {
-            (r.layer.act_name, r.pooling): stack.enter_context(cache.npy_rows("emb", r.key, (r.n, r.dim)))
-            for r in todo
+            (r.layer.act_name, r.pooling): stack.enter_context(cache.npy_rows("emb", r.key, (r.n, r.dim))) for r in todo
         }
 
         def write(first: int, outputs: dict[tuple[str, str], np.ndarray]) -> None:

@@ -56,8 +56,15 @@ def extractor_for(model: Any, outputs: Sequence[tuple[str, str]], gem_p: float) 
     return extractor, back
 
 
-def run_embed(job: EmbedJob, model: Any, write: Writer, *, paths: Sequence[Path] | None = None, first: int = 0,
-              progress: bool = True) -> None:
+def run_embed(
+    job: EmbedJob,
+    model: Any,
+    write: Writer,
+    *,
+    paths: Sequence[Path] | None = None,
+    first: int = 0,
+    progress: bool = True,
+) -> None:
     """The extraction itself (both engines run it): batches of ``paths`` through one multi-output model, each
     batch handed to ``write`` as soon as it is computed."""
     from .extract import stream_paths

@@ -258,8 +258,11 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | list[str]) -> tu
             missing.append(Missing(f"dataset {name}", str(exc), how))
             continue
         if len(ds.images) < 2:
-            missing.append(Missing(f"dataset {name}", "fewer than 2 readable images: nothing to search",
-                                   "add images to the folder"))
+            missing.append(
+                Missing(
+                    f"dataset {name}", "fewer than 2 readable images: nothing to search", "add images to the folder"
+                )
+            )
             continue
         if ds.slug in slugs:
             raise BuildError(f"dataset '{name}' is listed twice")

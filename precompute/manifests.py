@@ -16,7 +16,6 @@ from .errors import FetchError
 PROJECT_DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 
 
-
 def _safe_rel(rel: Any) -> bool:
     if not isinstance(rel, str) or not rel or "\\" in rel or rel.startswith("/"):
         return False

@@ -80,8 +80,9 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
         with timings("views"):
             datasets = {ds.slug: ds for ds in inputs.datasets}
             jobs = [(ref, datasets[ref.dataset]) for ref in refs]
-            results = views.derive_all(jobs, cfg, cache, engine, data,
-                                       lambda it: log.progress(it, desc="rankings + map + probe", unit="view"))
+            results = views.derive_all(
+                jobs, cfg, cache, engine, data, lambda it: log.progress(it, desc="rankings + map + probe", unit="view")
+            )
     finally:
         engine.close()
     with timings("site_files"):

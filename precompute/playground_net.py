@@ -377,5 +377,11 @@ class PlaygroundNet(ModelSpec):
 
 def spec(cache_dir: Path) -> PlaygroundNet:
     """The catalogue entry for a build whose cache is ``cache_dir``."""
-    return PlaygroundNet(name=NAME, display=DISPLAY, input_size=INPUT_SIZE, preprocess_module="unit",
-                         cache_dir=Path(cache_dir), recipe_hash=recipe_hash())
+    return PlaygroundNet(
+        name=NAME,
+        display=DISPLAY,
+        input_size=INPUT_SIZE,
+        preprocess_module="unit",
+        cache_dir=Path(cache_dir),
+        recipe_hash=recipe_hash(),
+    )

@@ -71,8 +71,14 @@ class RayEngine:
             if cfg.ray_address:
                 ray.init(address=cfg.ray_address, log_to_driver=False, logging_level="ERROR")
             else:
-                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", _temp_dir=self._temp_dir(cfg), configure_logging=False)
+                ray.init(
+                    num_cpus=os.cpu_count() or 1,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    _temp_dir=self._temp_dir(cfg),
+                    configure_logging=False,
+                )
             self.owned = True
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = not cfg.quiet
@@ -139,8 +145,10 @@ class RayEngine:
         n = len(emb)
         out = {}
         for m in metrics:
-            futures = [self._rank.remote(ref, m, s, min(n, s + RANK_BLOCK_ROWS), cfg.top_k, cfg.minkowski_p)
-                       for s in range(0, n, RANK_BLOCK_ROWS)]
+            futures = [
+                self._rank.remote(ref, m, s, min(n, s + RANK_BLOCK_ROWS), cfg.top_k, cfg.minkowski_p)
+                for s in range(0, n, RANK_BLOCK_ROWS)
+            ]
             blocks = sorted(ray.get(futures), key=lambda b: b[0])
             ids = np.concatenate([b[1].ids for b in blocks])
             dist = np.concatenate([b[1].dist for b in blocks])

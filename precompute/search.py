@@ -597,8 +597,15 @@ def rank_all(
     for m in metrics:
         approx = m == "minkowski" and not searcher.exact
         recall = minkowski_recall(x, ids[m], p, seed=seed) if approx else None
-        out[m] = Ranking(ids[m], dist[m], similarity(dist[m], pairs[m]), not approx, recall, fallbacks[m],
-                         calibration_table(pairs[m]))
+        out[m] = Ranking(
+            ids[m],
+            dist[m],
+            similarity(dist[m], pairs[m]),
+            not approx,
+            recall,
+            fallbacks[m],
+            calibration_table(pairs[m]),
+        )
     return out
 
 
@@ -736,8 +743,9 @@ def similarity_from_table(dist: np.ndarray, table: np.ndarray) -> np.ndarray:
     return 1.0 - near
 
 
-def finish_ranking(emb: np.ndarray, metric: str, ids: np.ndarray, dist: np.ndarray, *, p: float = 3.0,
-                   seed: int = 0) -> Ranking:
+def finish_ranking(
+    emb: np.ndarray, metric: str, ids: np.ndarray, dist: np.ndarray, *, p: float = 3.0, seed: int = 0
+) -> Ranking:
     """A ``Ranking`` from neighbours computed elsewhere (blocks ranked by distributed tasks, ``rank_block``): adds
     the similarity calibration and, for an approximate minkowski ranking, its measured recall. Equal to ``rank``."""
     x = _rows(emb)

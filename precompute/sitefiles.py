@@ -143,9 +143,7 @@ def write_compare(
     layers = {m: slugs for m, slugs in models}
     for first in range(0, len(ds.images), COMPARE_BLOCK):
         sl = slice(first, first + COMPARE_BLOCK)
-        block = {
-            m: [None if s is None else np.round(s[sl], 1).tolist() for s in scores.get(m, [])] for m, _ in models
-        }
+        block = {m: [None if s is None else np.round(s[sl], 1).tolist() for s in scores.get(m, [])] for m, _ in models}
         shard = c.CompareShard(first=first, models=[m for m, _ in models], layers=layers, score=block)
         data.put(f"{ds.slug}/{pooling}/compare/{metric}/{first // COMPARE_BLOCK}", shard)
 
@@ -167,14 +165,20 @@ def leaderboard(results: list[ViewResult], inputs: BuildInputs, cfg: BuildConfig
             for e in inputs.models:
                 rows = _per_layer(results, ds.slug, pooling, e.slug)
                 for m in cfg.metrics:
-                    for field_, attr in (("score", "mean_score"), ("precision", "mean_precision"),
-                                         ("knn", "knn_accuracy")):
+                    for field_, attr in (
+                        ("score", "mean_score"),
+                        ("precision", "mean_precision"),
+                        ("knn", "knn_accuracy"),
+                    ):
                         getattr(board, field_).setdefault(ds.slug, {}).setdefault(pooling, {}).setdefault(m, {})[
-                            e.slug] = [getattr(v.metrics[m], attr) for v in rows]
+                            e.slug
+                        ] = [getattr(v.metrics[m], attr) for v in rows]
                 board.probe.setdefault(ds.slug, {}).setdefault(pooling, {})[e.slug] = [
-                    v.probe.mean if v.probe else None for v in rows]
+                    v.probe.mean if v.probe else None for v in rows
+                ]
                 board.probe_std.setdefault(ds.slug, {}).setdefault(pooling, {})[e.slug] = [
-                    v.probe.std if v.probe else None for v in rows]
+                    v.probe.std if v.probe else None for v in rows
+                ]
     return board
 
 
@@ -183,8 +187,10 @@ def write_compares(data: DataDir, results: list[ViewResult], inputs: BuildInputs
     for ds in inputs.datasets:
         for pooling in cfg.pooling:
             for m in cfg.metrics:
-                scores = {e.slug: [v.metrics[m].scores for v in _per_layer(results, ds.slug, pooling, e.slug)]
-                          for e in inputs.models}
+                scores = {
+                    e.slug: [v.metrics[m].scores for v in _per_layer(results, ds.slug, pooling, e.slug)]
+                    for e in inputs.models
+                }
                 write_compare(data, ds, pooling, m, models, scores)
 
 
@@ -219,9 +225,17 @@ def _model_out(e: ModelEntry) -> c.ModelOut:
         n_layers=len(e.info.table),
         explorer_only=not e.spec.search,
         layers=[
-            c.LayerInfoOut(slug=la.slug, name=la.name, type=la.type, depth_index=la.depth_index,
-                           conv_index=la.conv_index, n_conv=la.n_conv, params=la.params, channels=la.channels,
-                           output_shape=list(la.output_shape))
+            c.LayerInfoOut(
+                slug=la.slug,
+                name=la.name,
+                type=la.type,
+                depth_index=la.depth_index,
+                conv_index=la.conv_index,
+                n_conv=la.n_conv,
+                params=la.params,
+                channels=la.channels,
+                output_shape=list(la.output_shape),
+            )
             for la in e.layers
         ],
         training=None if training is None else c.Training(**training),
@@ -234,14 +248,32 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
     from .summary import dataset_json
 
     return c.Index(
-        build=c.BuildInfo(version=__version__, backend=backend, poolings=list(cfg.pooling),
-                          minkowski_p=cfg.minkowski_p, seed=cfg.seed, k=cfg.top_k),
+        build=c.BuildInfo(
+            version=__version__,
+            backend=backend,
+            poolings=list(cfg.pooling),
+            minkowski_p=cfg.minkowski_p,
+            seed=cfg.seed,
+            k=cfg.top_k,
+        ),
         datasets=[c.DatasetInfo(**dataset_json(ds)) for ds in inputs.datasets],
         models=[_model_out(e) for e in inputs.models],
-        metrics=[c.Choice(slug=m, name=m, description=METRIC_DESCRIPTIONS[m].replace(
-            "minkowski_p (default 3)", f"{cfg.minkowski_p:g}")) for m in cfg.metrics],
-        poolings=[c.Choice(slug=p, name=POOLINGS[p].title, description=POOLINGS[p].description.replace(
-            "p = 3 by default", f"p = {cfg.gem_p:g}")) for p in cfg.pooling],
+        metrics=[
+            c.Choice(
+                slug=m,
+                name=m,
+                description=METRIC_DESCRIPTIONS[m].replace("minkowski_p (default 3)", f"{cfg.minkowski_p:g}"),
+            )
+            for m in cfg.metrics
+        ],
+        poolings=[
+            c.Choice(
+                slug=p,
+                name=POOLINGS[p].title,
+                description=POOLINGS[p].description.replace("p = 3 by default", f"p = {cfg.gem_p:g}"),
+            )
+            for p in cfg.pooling
+        ],
         k=cfg.top_k,
         defaults=default_view(inputs, results, cfg),
         missing=[c.MissingOut(**m.to_json()) for m in inputs.missing],
@@ -249,8 +281,14 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
     )
 
 
-def write_build_files(data: DataDir, inputs: BuildInputs, layouts: dict[str, ImageLayout],
-                      results: list[ViewResult], cfg: BuildConfig, backend: str) -> None:
+def write_build_files(
+    data: DataDir,
+    inputs: BuildInputs,
+    layouts: dict[str, ImageLayout],
+    results: list[ViewResult],
+    cfg: BuildConfig,
+    backend: str,
+) -> None:
     """Every build-wide file: datasets, compare shards, leaderboard, index, the static ``serve`` answer."""
     for ds in inputs.datasets:
         write_dataset(data, ds, layouts[ds.slug])

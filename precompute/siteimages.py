@@ -138,11 +138,17 @@ def write_site_images(ds: Dataset, site_dir: Path, state_dir: Path) -> ImageLayo
     recs = list(ds.images)
     groups = [recs[s : s + layout.per_sheet] for s in range(0, len(recs), layout.per_sheet)]
     sheets = {str(i): _digest(g) for i, g in enumerate(groups)}
-    todo_sheets = [i for i in range(len(groups)) if old_sheets.get(str(i)) != sheets[str(i)]
-                   or not (thumbs / f"{i}.webp").is_file()]
+    todo_sheets = [
+        i
+        for i in range(len(groups))
+        if old_sheets.get(str(i)) != sheets[str(i)] or not (thumbs / f"{i}.webp").is_file()
+    ]
     display = {str(r.id): r.sha256 for r in recs} if layout.display else {}
-    todo_display = [r for r in recs if layout.display
-                    and (old_display.get(str(r.id)) != r.sha256 or not (full / f"{r.id}.webp").is_file())]
+    todo_display = [
+        r
+        for r in recs
+        if layout.display and (old_display.get(str(r.id)) != r.sha256 or not (full / f"{r.id}.webp").is_file())
+    ]
 
     def do_sheet(i: int) -> None:
         write_bytes(thumbs / f"{i}.webp", sheet_bytes([_decode(ds, r) for r in groups[i]], layout))

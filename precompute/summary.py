@@ -90,15 +90,26 @@ def settings_json(cfg: BuildConfig) -> dict[str, Any]:
     }
 
 
-def build_summary(cfg: BuildConfig, inputs: BuildInputs, results: list[ViewResult], timings: dict[str, float],
-                  files_written: int, engine: str) -> Summary:
+def build_summary(
+    cfg: BuildConfig,
+    inputs: BuildInputs,
+    results: list[ViewResult],
+    timings: dict[str, float],
+    files_written: int,
+    engine: str,
+) -> Summary:
     scores: dict[str, Any] = {}
     probe: dict[str, Any] = {}
     for v in results:
         at = scores.setdefault(v.dataset, {}).setdefault(v.model, {}).setdefault(v.layer_name, {})
         at[v.pooling] = {
-            m: {"mean_search_score": r.mean_score, "precision_at_k": r.mean_precision,
-                "knn_accuracy": r.knn_accuracy, "exact": r.exact, "recall": r.recall}
+            m: {
+                "mean_search_score": r.mean_score,
+                "precision_at_k": r.mean_precision,
+                "knn_accuracy": r.knn_accuracy,
+                "exact": r.exact,
+                "recall": r.recall,
+            }
             for m, r in v.metrics.items()
         }
         probe.setdefault(v.dataset, {}).setdefault(v.model, {}).setdefault(v.layer_name, {})[v.pooling] = (
@@ -109,15 +120,25 @@ def build_summary(cfg: BuildConfig, inputs: BuildInputs, results: list[ViewResul
         probe=probe,
         datasets=[dataset_json(ds) for ds in inputs.datasets],
         models=[
-            {"name": e.spec.name, "weights": e.weights, "weights_id": e.weights_id, "random_weights": e.random,
-             "layers": [layer.name for layer in e.layers]}
+            {
+                "name": e.spec.name,
+                "weights": e.weights,
+                "weights_id": e.weights_id,
+                "random_weights": e.random,
+                "layers": [layer.name for layer in e.layers],
+            }
             for e in inputs.models
         ],
         settings=settings_json(cfg),
         missing=[m.to_json() for m in inputs.missing],
         warnings=log.collected_warnings(),
-        run={"versions": package_versions(), "backend": backend_name(), "engine": engine,
-             "timings_s": {k: round(v, 3) for k, v in timings.items()}, "site_files_written": files_written},
+        run={
+            "versions": package_versions(),
+            "backend": backend_name(),
+            "engine": engine,
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "site_files_written": files_written,
+        },
     )
 
 
@@ -136,28 +157,47 @@ def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRe
     views: dict[str, Any] = {}
     for r in refs:
         views.setdefault(r.dataset, {}).setdefault(r.model, {}).setdefault(r.layer.slug, {})[r.pooling] = {
-            "emb": r.key, "dim": r.dim, "umap": umap_key(r, cfg),
+            "emb": r.key,
+            "dim": r.dim,
+            "umap": umap_key(r, cfg),
             "calib": {m: rank_key(r, m, cfg) for m in cfg.metrics},
         }
     for ds in inputs.datasets:  # the image list, once per dataset content
         if cache.get_json("dataset-index", ds.content_hash) is None:
-            cache.put_json("dataset-index", ds.content_hash,
-                           {"rels": [rec.rel for rec in ds.images], "labels": [rec.label for rec in ds.images]})
+            cache.put_json(
+                "dataset-index",
+                ds.content_hash,
+                {"rels": [rec.rel for rec in ds.images], "labels": [rec.label for rec in ds.images]},
+            )
     write_json(
         cfg.manifest_path,
         {
             "version": MANIFEST_VERSION,
             "datasets": [
-                {"slug": ds.slug, "name": ds.name, "root": str(ds.root.resolve()), "content_hash": ds.content_hash,
-                 "images_key": ds.content_hash, "n_images": len(ds.images), "labeled": ds.labeled,
-                 "classes": list(ds.classes)}
+                {
+                    "slug": ds.slug,
+                    "name": ds.name,
+                    "root": str(ds.root.resolve()),
+                    "content_hash": ds.content_hash,
+                    "images_key": ds.content_hash,
+                    "n_images": len(ds.images),
+                    "labeled": ds.labeled,
+                    "classes": list(ds.classes),
+                }
                 for ds in inputs.datasets
             ],
             "models": [
-                {"slug": e.slug, "name": e.spec.name, "arg": e.arg, "weights": e.weights,
-                 "weights_id": e.weights_id, "input_size": e.info.input_size if e.info else 0,
-                 "layers": [{"slug": layer.slug, "name": layer.name, "act_name": layer.act_name}
-                            for layer in e.layers]}
+                {
+                    "slug": e.slug,
+                    "name": e.spec.name,
+                    "arg": e.arg,
+                    "weights": e.weights,
+                    "weights_id": e.weights_id,
+                    "input_size": e.info.input_size if e.info else 0,
+                    "layers": [
+                        {"slug": layer.slug, "name": layer.name, "act_name": layer.act_name} for layer in e.layers
+                    ],
+                }
                 for e in inputs.models
             ],
             "settings": {**settings_json(cfg), "gem_id": pooling_id("gem", cfg.gem_p)},

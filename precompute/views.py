@@ -54,13 +54,19 @@ class _Lazy:
 
 def rank_key(ref: EmbeddingRef, metric: str, cfg: BuildConfig) -> str:
     """The cache key of a view's ranking under ``metric`` (its similarity calibration is stored under it too)."""
-    return key(kind="rank", version=RANK_VERSION, emb=ref.key, metric=metric, k=cfg.top_k, seed=cfg.seed,
-               p=cfg.minkowski_p if metric == "minkowski" else None)
+    return key(
+        kind="rank",
+        version=RANK_VERSION,
+        emb=ref.key,
+        metric=metric,
+        k=cfg.top_k,
+        seed=cfg.seed,
+        p=cfg.minkowski_p if metric == "minkowski" else None,
+    )
 
 
 def umap_key(ref: EmbeddingRef, cfg: BuildConfig) -> str:
-    return key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors,
-               d=cfg.umap_min_dist)
+    return key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors, d=cfg.umap_min_dist)
 
 
 def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, engine: Engine) -> dict[str, Any]:
@@ -69,16 +75,22 @@ def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, eng
     todo = [m for m, v in got.items() if v is None or not cache.path("calib", keys[m]).is_file()]
     if todo:
         for m, r in engine.rank(emb(), todo, cfg).items():
-            arrays = {"ids": r.ids, "dist": r.dist, "sim": r.sim, "exact": np.asarray(r.exact),
-                      "recall": np.asarray(np.nan if r.recall is None else r.recall)}
+            arrays = {
+                "ids": r.ids,
+                "dist": r.dist,
+                "sim": r.sim,
+                "exact": np.asarray(r.exact),
+                "recall": np.asarray(np.nan if r.recall is None else r.recall),
+            }
             cache.put_arrays("calib", keys[m], table=r.table)  # first: a ranking is only cached with it
             cache.put_arrays("rank", keys[m], **arrays)
             got[m] = arrays
     return got  # type: ignore[return-value]
 
 
-def _umap(ref: EmbeddingRef, emb: _Lazy, ranks: dict[str, Any], cfg: BuildConfig, cache: Cache,
-          engine: Engine) -> np.ndarray:
+def _umap(
+    ref: EmbeddingRef, emb: _Lazy, ranks: dict[str, Any], cfg: BuildConfig, cache: Cache, engine: Engine
+) -> np.ndarray:
     k = umap_key(ref, cfg)
     got = cache.get_arrays("umap", k)
     if got is None:
@@ -90,15 +102,21 @@ def _umap(ref: EmbeddingRef, emb: _Lazy, ranks: dict[str, Any], cfg: BuildConfig
 
             r = rank(emb(), "cosine", max(cfg.umap_neighbors - 1, 1), p=cfg.minkowski_p, seed=cfg.seed)
             cos = {"ids": r.ids, "dist": r.dist}
-        xy = umap_2d(emb(), seed=cfg.seed, n_neighbors=cfg.umap_neighbors, min_dist=cfg.umap_min_dist,
-                     knn=(cos["ids"], cos["dist"]))
+        xy = umap_2d(
+            emb(),
+            seed=cfg.seed,
+            n_neighbors=cfg.umap_neighbors,
+            min_dist=cfg.umap_min_dist,
+            knn=(cos["ids"], cos["dist"]),
+        )
         got = {"xy": xy}
         cache.put_arrays("umap", k, **got)
     return got["xy"]
 
 
-def _probe(ref: EmbeddingRef, emb: _Lazy, labels: np.ndarray | None, cfg: BuildConfig,
-           cache: Cache) -> tuple[ProbeResult | None, str | None]:
+def _probe(
+    ref: EmbeddingRef, emb: _Lazy, labels: np.ndarray | None, cfg: BuildConfig, cache: Cache
+) -> tuple[ProbeResult | None, str | None]:
     if labels is None:
         return None, "the dataset has no categories"
     import hashlib
@@ -107,24 +125,38 @@ def _probe(ref: EmbeddingRef, emb: _Lazy, labels: np.ndarray | None, cfg: BuildC
     from .probe import ProbeSettings, linear_probe
 
     settings = ProbeSettings(folds=cfg.probe_folds, seed=cfg.seed, max_images=cfg.probe_max_images)
-    k = key(kind="probe", version=PROBE_VERSION, emb=ref.key, settings=vars(settings),
-            labels=hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()[:16])
+    k = key(
+        kind="probe",
+        version=PROBE_VERSION,
+        emb=ref.key,
+        settings=vars(settings),
+        labels=hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()[:16],
+    )
     got = cache.get_json("probe", k)
     if got is None:
         t = time.perf_counter()
         res = linear_probe(emb(), labels, settings)
-        got = {"result": None if res.accuracy is None else {
-            "mean": round(100 * res.accuracy, 2), "std": round(100 * float(res.std or 0.0), 2),
-            "n_images": res.n_images, "n_features": res.n_features, "n_classes": res.n_classes,
-            "folds": settings.folds, "converged": res.converged,
-            "seconds": round(time.perf_counter() - t, 2)}, "note": res.reason}
+        got = {
+            "result": None
+            if res.accuracy is None
+            else {
+                "mean": round(100 * res.accuracy, 2),
+                "std": round(100 * float(res.std or 0.0), 2),
+                "n_images": res.n_images,
+                "n_features": res.n_features,
+                "n_classes": res.n_classes,
+                "folds": settings.folds,
+                "converged": res.converged,
+                "seconds": round(time.perf_counter() - t, 2),
+            },
+            "note": res.reason,
+        }
         cache.put_json("probe", k, got)
     result = got["result"]
     return (None if result is None else ProbeResult(**result)), got["note"]
 
 
-def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engine: Engine,
-           data: DataDir) -> ViewResult:
+def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engine: Engine, data: DataDir) -> ViewResult:
     """Rankings, scores, map and probe of one view, with its site files written."""
     from .search import knn_accuracy, precision_at_k, search_scores
 
@@ -142,8 +174,18 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
         hits = None if prec is None else np.rint(prec * ids.shape[1]).astype(int)
         recall = float(r["recall"])
         exact = bool(r["exact"])
-        sitefiles.write_rankings(data, base, m, ids, r["dist"], r["sim"], scores, hits, exact=exact,
-                                 recall=None if np.isnan(recall) else recall)
+        sitefiles.write_rankings(
+            data,
+            base,
+            m,
+            ids,
+            r["dist"],
+            r["sim"],
+            scores,
+            hits,
+            exact=exact,
+            recall=None if np.isnan(recall) else recall,
+        )
         metrics[m] = MetricResult(
             metric=m,
             mean_score=_mean(scores),
@@ -155,12 +197,17 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
         )
     sitefiles.write_map(data, base, _umap(ref, emb, ranks, cfg, cache, engine))
     probe_result, note = _probe(ref, emb, labels, cfg, cache)
-    return ViewResult(ref.dataset, ref.model, ref.layer.slug, ref.layer.name, ref.pooling, metrics, probe_result,
-                      note)
+    return ViewResult(ref.dataset, ref.model, ref.layer.slug, ref.layer.name, ref.pooling, metrics, probe_result, note)
 
 
-def derive_all(refs: Sequence[tuple[EmbeddingRef, Dataset]], cfg: BuildConfig, cache: Cache, engine: Engine,
-               data: DataDir, progress: Callable[[Any], Any]) -> list[ViewResult]:
+def derive_all(
+    refs: Sequence[tuple[EmbeddingRef, Dataset]],
+    cfg: BuildConfig,
+    cache: Cache,
+    engine: Engine,
+    data: DataDir,
+    progress: Callable[[Any], Any],
+) -> list[ViewResult]:
     """Every view, in order. With ``workers > 1`` (machines with cores to spare; the local engine only) views run in
     a pool of processes, each with its share of the cores for FAISS and BLAS; UMAP is single-threaded (seeded), so
     this is where many cores pay off. Results and written files are the same either way."""

@@ -56,8 +56,10 @@ def mobilenet_weights(home: Path) -> Path:
     try:
         CATALOG["mobilenet_075"].load("imagenet")
     except WeightsUnavailable as exc:
-        pytest.skip(f"needs the real MobileNet(alpha=0.75) weights: put ../shared/keras beside the checkout, or run "
-                    f"online once so Keras downloads {MOBILENET_075} ({exc.args[0].split(' (')[0]})")
+        pytest.skip(
+            f"needs the real MobileNet(alpha=0.75) weights: put ../shared/keras beside the checkout, or run "
+            f"online once so Keras downloads {MOBILENET_075} ({exc.args[0].split(' (')[0]})"
+        )
     return path
 
 
@@ -75,8 +77,10 @@ def dataset(name: str) -> Path:
     try:
         return fetch_dataset(name, TEST_CACHE / "datasets")
     except FetchError as exc:
-        pytest.skip(f"needs the real dataset {name}: put ../shared/datasets beside the checkout, or run online "
-                    f"once (`playground datasets fetch {name}`) — {str(exc).split(':')[0]}")
+        pytest.skip(
+            f"needs the real dataset {name}: put ../shared/datasets beside the checkout, or run online "
+            f"once (`playground datasets fetch {name}`) — {str(exc).split(':')[0]}"
+        )
 
 
 def datasets_root() -> Path:

@@ -56,9 +56,26 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
 
 
 def _args(ds: Path, out: Path, *extra: str) -> tuple[str, ...]:
-    return ("--config", str(_layers_config(out.parent)), "build", "--datasets", str(ds), "--models", "mobilenet_075",
-            "--weights", "random", "--metrics", "cosine,minkowski", "--minkowski-p", "4", "--pooling", "avg",
-            "--out", str(out), *extra)
+    return (
+        "--config",
+        str(_layers_config(out.parent)),
+        "build",
+        "--datasets",
+        str(ds),
+        "--models",
+        "mobilenet_075",
+        "--weights",
+        "random",
+        "--metrics",
+        "cosine,minkowski",
+        "--minkowski-p",
+        "4",
+        "--pooling",
+        "avg",
+        "--out",
+        str(out),
+        *extra,
+    )
 
 
 def _layers_config(folder: Path) -> Path:
@@ -90,8 +107,12 @@ def test_ctrl_c_exits_130_with_the_resume_hint(tmp_path: Path, shared_datasets: 
 
     ds = small_copy(shared_datasets / "iconic200", tmp_path / "iconic_small", classes=3, per_class=10)
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "precompute.cli", *_args(ds, out, "-q")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "precompute.cli", *_args(ds, out, "-q")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not any((out / "cache").rglob("*.npy")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)

@@ -52,8 +52,10 @@ def test_bad_settings_are_clear_errors(tmp_path: Path) -> None:
         load_config(engine="spark")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("5h", 18000), ("90m", 5400), ("1h30m", 5400), ("45s", 45),
-                                                 ("120", 120), (0, 0), ("", 0), (3600, 3600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("5h", 18000), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("120", 120), (0, 0), ("", 0), (3600, 3600)],
+)
 def test_durations(text: object, seconds: float) -> None:
     from precompute.config import parse_duration
 

@@ -143,8 +143,7 @@ def test_stage_outputs_resume_and_determinism(tmp_path, two_datasets, keras_home
 
 
 @pytest.mark.slow
-def test_a_time_budget_stops_between_layers_and_the_next_run_finishes(tmp_path, two_datasets, keras_home,
-                                                                      monkeypatch):
+def test_a_time_budget_stops_between_layers_and_the_next_run_finishes(tmp_path, two_datasets, keras_home, monkeypatch):
     """The budget runs out after the first layer: the stage stops cleanly, writes the rest as pending (and the
     site shows it), and the next run renders only the pending layers, ending with the same bytes as a run that
     was never stopped."""

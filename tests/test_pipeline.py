@@ -39,8 +39,11 @@ def cfg_for(out: Path, datasets: list[Path], models: tuple[str, ...] = ("mobilen
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def rankings(site: Path, base: str, metric: str, n: int) -> dict[str, np.ndarray]:
@@ -100,11 +103,13 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
                     order = sorted((d[q, j], j) for j in range(n) if j != q)[:k]
                     assert got["ids"][q].tolist() == [j for _, j in order], (base, metric, q)
                     # distances are integers times the shard's scale: exact to half a scale step
-                    np.testing.assert_allclose(got["dist"][q], [v for v, _ in order], rtol=1e-6,
-                                               atol=got["scale"][q] / 2 * (1 + 1e-9))
+                    np.testing.assert_allclose(
+                        got["dist"][q], [v for v, _ in order], rtol=1e-6, atol=got["scale"][q] / 2 * (1 + 1e-9)
+                    )
                     # similarity: parts per million of all pairs at most this far apart, rounded up
-                    near = [np.ceil(1e6 * np.searchsorted(pairs, v * (1 + 1e-9), "right") / len(pairs))
-                            for v, _ in order]
+                    near = [
+                        np.ceil(1e6 * np.searchsorted(pairs, v * (1 + 1e-9), "right") / len(pairs)) for v, _ in order
+                    ]
                     assert np.abs(got["near_ppm"][q] - near).max() <= 1
                     w = (k - np.arange(k)) / k
                     hits = labels[[j for _, j in order]] == labels[q]
@@ -150,9 +155,19 @@ def test_umap_and_pca_fallback_equal_independent_runs(tmp_path: Path, two_small:
             np.fill_diagonal(d, -1)  # self first
             knn = np.argsort(d, axis=1, kind="stable")[:, :15]
             dist = np.take_along_axis(np.maximum(d, 0), knn, axis=1)
-            xy = umap.UMAP(n_neighbors=15, min_dist=0.5, metric="cosine", random_state=42, init="spectral",
-                           transform_seed=42, precomputed_knn=(knn, dist.astype(np.float32), None)
-                           ).fit_transform(emb.astype(np.float32)).astype(np.float64)
+            xy = (
+                umap.UMAP(
+                    n_neighbors=15,
+                    min_dist=0.5,
+                    metric="cosine",
+                    random_state=42,
+                    init="spectral",
+                    transform_seed=42,
+                    precomputed_knn=(knn, dist.astype(np.float32), None),
+                )
+                .fit_transform(emb.astype(np.float32))
+                .astype(np.float64)
+            )
         else:
             x = emb - emb.mean(axis=0)
             _, _, vt = np.linalg.svd(x, full_matrices=False)
@@ -180,8 +195,9 @@ def test_minkowski_p_reaches_the_rankings_and_the_cache_key(tmp_path: Path, two_
     assert "= 3" in read_key(out / "site", "index")["metrics"][1]["description"]
 
 
-def test_pooling_max_and_flatten_end_to_end_and_their_cache_keys(tmp_path: Path, two_small: list[Path],
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pooling_max_and_flatten_end_to_end_and_their_cache_keys(
+    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "o"
     ds = two_small[:1]
     run_precompute(cfg_for(out, ds, metrics=("cosine",), pooling="max"))
@@ -204,8 +220,9 @@ def test_pooling_max_and_flatten_end_to_end_and_their_cache_keys(tmp_path: Path,
     assert calls == [1]
 
 
-def test_a_build_too_large_for_the_machine_fails_early_naming_the_setting(tmp_path: Path,
-                                                                            two_small: list[Path]) -> None:
+def test_a_build_too_large_for_the_machine_fails_early_naming_the_setting(
+    tmp_path: Path, two_small: list[Path]
+) -> None:
     cfg = cfg_for(tmp_path / "o", two_small[:1], pooling="flatten", memory_limit_gb=0.01)
     with pytest.raises(BuildError, match=r"too large.*'flatten'.*conv1.*--pooling") as err:
         run_precompute(cfg)
@@ -215,8 +232,9 @@ def test_a_build_too_large_for_the_machine_fails_early_naming_the_setting(tmp_pa
 
 # ------------------------------------------------------------------------------------------------ rebuilds
 @pytest.mark.slow
-def test_rebuild_is_incremental_and_loads_no_model(tmp_path: Path, two_small: list[Path],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuild_is_incremental_and_loads_no_model(
+    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "a"
     run_precompute(cfg_for(out, two_small[:1]))
 
@@ -232,8 +250,9 @@ def test_rebuild_is_incremental_and_loads_no_model(tmp_path: Path, two_small: li
     # adding a dataset computes only that dataset
     calls: list[int] = []
     real = extract.stream_paths
-    monkeypatch.setattr(extract, "stream_paths", lambda ex, paths, *a, **k: (calls.append(len(paths)),
-                                                                              real(ex, paths, *a, **k))[1])
+    monkeypatch.setattr(
+        extract, "stream_paths", lambda ex, paths, *a, **k: (calls.append(len(paths)), real(ex, paths, *a, **k))[1]
+    )
     run_precompute(cfg_for(out, two_small))
     assert calls == [18]  # one pass, over the new dataset's 18 images only
 
@@ -255,14 +274,20 @@ def test_unlabelled_folder_and_bad_images(tmp_path: Path, shared_datasets: Path)
     assert summary.probe["flat"]["mobilenet_075"]["conv1"]["avg"] == {"not_available": "the dataset has no categories"}
 
 
-def test_missing_pieces_are_skipped_with_one_warning_each(tmp_path: Path, two_small: list[Path],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_pieces_are_skipped_with_one_warning_each(
+    tmp_path: Path, two_small: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from precompute import catalog
 
     monkeypatch.setattr(catalog, "_reachable", lambda origin: "no network (test)")
     log.reset_warnings()
-    cfg = cfg_for(tmp_path / "o", [two_small[0], Path("no_such_dataset")], models=("vgg16@imagenet", "mobilenet_075"),
-                  metrics=("cosine",), pooling="avg")
+    cfg = cfg_for(
+        tmp_path / "o",
+        [two_small[0], Path("no_such_dataset")],
+        models=("vgg16@imagenet", "mobilenet_075"),
+        metrics=("cosine",),
+        pooling="avg",
+    )
     summary = run_precompute(cfg)
     assert [m["what"] for m in summary.missing] == ["dataset no_such_dataset", "model vgg16 (imagenet weights)"]
     assert sum("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in w for w in summary.warnings) == 1
@@ -302,16 +327,16 @@ def test_a_dataset_with_one_image_is_skipped_not_fatal(tmp_path: Path, two_small
     lonely.mkdir(parents=True)
     first = sorted(two_small[0].rglob("*.jpg"))[0]
     (lonely / first.name).write_bytes(first.read_bytes())
-    summary = run_precompute(cfg_for(tmp_path / "o", [two_small[0], lonely.parent], metrics=("cosine",),
-                                     pooling="avg"))
+    summary = run_precompute(cfg_for(tmp_path / "o", [two_small[0], lonely.parent], metrics=("cosine",), pooling="avg"))
     assert [m["what"] for m in summary.missing] == ["dataset " + str(lonely.parent)]
 
 
 @pytest.mark.slow
 def test_real_weights_beat_random_weights_on_iconic200(tmp_path: Path, shared_datasets: Path, keras_home) -> None:
     ds = [shared_datasets / "iconic200"]
-    real = run_precompute(cfg_for(tmp_path / "real", ds, ("mobilenet_075@imagenet",), metrics=("cosine",),
-                                  pooling="avg"))
+    real = run_precompute(
+        cfg_for(tmp_path / "real", ds, ("mobilenet_075@imagenet",), metrics=("cosine",), pooling="avg")
+    )
     rand = run_precompute(cfg_for(tmp_path / "rand", ds, ("mobilenet_075",), metrics=("cosine",), pooling="avg"))
     s_real = real.scores["iconic200"]["mobilenet_075"]["conv_pw_13"]["avg"]["cosine"]["mean_search_score"]
     s_rand = rand.scores["iconic200"]["mobilenet_075"]["conv_pw_13"]["avg"]["cosine"]["mean_search_score"]

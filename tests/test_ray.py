@@ -17,13 +17,18 @@ pytestmark = pytest.mark.slow
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_ray_and_local_engines_write_byte_identical_outputs(tmp_path: Path, shared_datasets: Path) -> None:
-    ds = [small_copy(shared_datasets / "iconic200", tmp_path / "in" / "iconic_small", classes=3, per_class=12),
-          small_copy(shared_datasets / "cifar10", tmp_path / "in" / "cifar_small", classes=4, per_class=9)]
+    ds = [
+        small_copy(shared_datasets / "iconic200", tmp_path / "in" / "iconic_small", classes=3, per_class=12),
+        small_copy(shared_datasets / "cifar10", tmp_path / "in" / "cifar_small", classes=4, per_class=9),
+    ]
     log.configure(quiet=True)
     base = load_config(datasets=tuple(map(str, ds)), models=("mobilenet_075",), weights="random", batch_size=8)
     base = replace(base, layers={"mobilenet_075": ("conv1", "conv_dw_6", "conv_pw_13")})

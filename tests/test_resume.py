@@ -24,21 +24,44 @@ from tests.helpers import small_copy
 
 pytestmark = pytest.mark.slow
 
-ARGS = ("--models", "mobilenet_075", "--weights", "random", "--metrics", "cosine,euclidean,minkowski",
-        "--pooling", "avg,grid2", "-q")
+ARGS = (
+    "--models",
+    "mobilenet_075",
+    "--weights",
+    "random",
+    "--metrics",
+    "cosine,euclidean,minkowski",
+    "--pooling",
+    "avg,grid2",
+    "-q",
+)
 
 
 def _config(tmp: Path) -> Path:
     """Two layers of MobileNet(alpha=0.75) keep the runs short; everything else is the default build."""
     cfg = tmp / "p.toml"
-    cfg.write_text('[layers]\nmobilenet_075 = ["conv1", "conv_dw_6", "conv_pw_13"]\n[featurevis.quick]\n'
-                   "channels = 2\nsteps = 4\nsize = 32\n")
+    cfg.write_text(
+        '[layers]\nmobilenet_075 = ["conv1", "conv_dw_6", "conv_pw_13"]\n[featurevis.quick]\n'
+        "channels = 2\nsteps = 4\nsize = 32\n"
+    )
     return cfg
 
 
 def _cmd(cfg: Path, stage: str, out: Path, datasets: list[Path], *extra: str) -> list[str]:
-    return [sys.executable, "-m", "precompute.cli", "--config", str(cfg), stage, "--datasets",
-            ",".join(map(str, datasets)), "--out", str(out), *ARGS, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "precompute.cli",
+        "--config",
+        str(cfg),
+        stage,
+        "--datasets",
+        ",".join(map(str, datasets)),
+        "--out",
+        str(out),
+        *ARGS,
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -46,15 +69,20 @@ def _env() -> dict[str, str]:
 
 
 def digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> tuple[Path, list[Path]]:
     root = tmp_path_factory.mktemp("resume")
-    ds = [small_copy(shared_datasets / "iconic200", root / "in" / "iconic_small", classes=3, per_class=8),
-          small_copy(shared_datasets / "fashion200", root / "in" / "fashion_small", classes=3, per_class=8)]
+    ds = [
+        small_copy(shared_datasets / "iconic200", root / "in" / "iconic_small", classes=3, per_class=8),
+        small_copy(shared_datasets / "fashion200", root / "in" / "fashion_small", classes=3, per_class=8),
+    ]
     return _config(root), ds
 
 

@@ -18,8 +18,11 @@ def _png(path: Path, color: tuple[int, int, int], size: tuple[int, int]) -> None
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
-    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _cell(sheet: Image.Image, index: int, cell: int, cols: int) -> np.ndarray:

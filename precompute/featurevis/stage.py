@@ -54,7 +54,9 @@ def render_settings(fv: FeatureVisConfig, input_size: int) -> RenderSettings:
     """The render settings of a (quick-resolved) feature-visualization config for a model of ``input_size``:
     rendered at the model's own input size unless ``size`` is configured (``FeatureVisConfig.render_size``)."""
     return RenderSettings(
-        steps=int(fv.steps), size=fv.render_size(input_size), learning_rate=float(fv.learning_rate),
+        steps=int(fv.steps),
+        size=fv.render_size(input_size),
+        learning_rate=float(fv.learning_rate),
         seed=int(fv.seed),
     )
 
@@ -130,8 +132,9 @@ def targets_of(entry: ModelEntry, layers: tuple[LayerInfo, ...], cache: Cache) -
 
 
 # --------------------------------------------------------------------------------------------- one layer
-def _layer_key(entry: ModelEntry, layer: LayerInfo, target: Target, fv: FeatureVisConfig,
-               settings: RenderSettings) -> str:
+def _layer_key(
+    entry: ModelEntry, layer: LayerInfo, target: Target, fv: FeatureVisConfig, settings: RenderSettings
+) -> str:
     return key(
         kind="fv-layer",
         version=STAGE_VERSION,
@@ -143,8 +146,15 @@ def _layer_key(entry: ModelEntry, layer: LayerInfo, target: Target, fv: FeatureV
     )
 
 
-def _render_layer(render: _RenderModel, name: str, layer: LayerInfo, target: Target, fv: FeatureVisConfig,
-                  settings: RenderSettings, bar: Any) -> dict[str, np.ndarray]:
+def _render_layer(
+    render: _RenderModel,
+    name: str,
+    layer: LayerInfo,
+    target: Target,
+    fv: FeatureVisConfig,
+    settings: RenderSettings,
+    bar: Any,
+) -> dict[str, np.ndarray]:
     renderer = Renderer(render.get(), target, preprocess_fn(render.entry.spec.preprocess_module), settings)
     live = renderer.live_channels()
     channels = select_channels(live, int(fv.channels), int(fv.seed), f"{name}/{layer.name}")
@@ -164,8 +174,15 @@ def _render_layer(render: _RenderModel, name: str, layer: LayerInfo, target: Tar
     }
 
 
-def _write_layer(data: DataDir, site: Path, model_slug: str, layer: LayerInfo, done: dict[str, np.ndarray] | None,
-                 examples: list[list[list[Any]]], fv: FeatureVisConfig) -> list[int]:
+def _write_layer(
+    data: DataDir,
+    site: Path,
+    model_slug: str,
+    layer: LayerInfo,
+    done: dict[str, np.ndarray] | None,
+    examples: list[list[list[Any]]],
+    fv: FeatureVisConfig,
+) -> list[int]:
     """The layer's images and ``explorer/<model>/<layer>``; a layer not rendered yet is written as pending."""
     folder = site / "fv" / model_slug / layer.slug
     channels = [] if done is None else [int(x) for x in done["channels"]]
@@ -178,11 +195,25 @@ def _write_layer(data: DataDir, site: Path, model_slug: str, layer: LayerInfo, d
     for i, ch in enumerate(channels):
         rel = f"fv/{model_slug}/{layer.slug}/{ch}.webp"
         _write_if_changed(site / rel, webp_bytes(done["images"][i]))  # type: ignore[index]
-        rows.append(c.ExplorerChannel(channel=ch, image=rel, examples=examples[i] if i < len(examples) else [],
-                                      activation=sig(float(done["activation"][i]))))  # type: ignore[index]
-    data.put(f"explorer/{model_slug}/{layer.slug}", c.ExplorerLayer(
-        model=model_slug, layer=layer.slug, name=layer.name, quick=bool(fv.quick), pending=done is None,
-        channels=rows))
+        rows.append(
+            c.ExplorerChannel(
+                channel=ch,
+                image=rel,
+                examples=examples[i] if i < len(examples) else [],
+                activation=sig(float(done["activation"][i])),
+            )
+        )  # type: ignore[index]
+    data.put(
+        f"explorer/{model_slug}/{layer.slug}",
+        c.ExplorerLayer(
+            model=model_slug,
+            layer=layer.slug,
+            name=layer.name,
+            quick=bool(fv.quick),
+            pending=done is None,
+            channels=rows,
+        ),
+    )
     return channels
 
 
@@ -247,10 +278,18 @@ def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | N
     budget = Budget(deadline)
     t_all = time.perf_counter()
     summary = FeatureVisSummary(
-        quick=bool(fv.quick), profile="quick" if fv.quick else "full", backend=backend(),
-        settings={"channels": fv.channels, "steps": fv.steps, "size": fv.size or "native",
-                  "max_size": fv.max_size, "learning_rate": fv.learning_rate, "examples": fv.examples,
-                  "seed": fv.seed},
+        quick=bool(fv.quick),
+        profile="quick" if fv.quick else "full",
+        backend=backend(),
+        settings={
+            "channels": fv.channels,
+            "steps": fv.steps,
+            "size": fv.size or "native",
+            "max_size": fv.max_size,
+            "learning_rate": fv.learning_rate,
+            "examples": fv.examples,
+            "seed": fv.seed,
+        },
     )
     index_models: list[c.ExplorerModel] = []
     for n, entry in enumerate(inputs.models, 1):
@@ -271,18 +310,35 @@ def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | N
         summary.models[entry.spec.name] = stats
         summary.pending_layers += stats["pending_layers"]
         index_models.append(out)
-    data.put("explorer/index", c.ExplorerIndex(
-        version=STAGE_VERSION, quick=bool(fv.quick), profile=summary.profile,
-        settings={**summary.settings}, backend=summary.backend, datasets=[ds.slug for ds in inputs.datasets],
-        models=index_models, pending=summary.pending_layers,
-    ))
+    data.put(
+        "explorer/index",
+        c.ExplorerIndex(
+            version=STAGE_VERSION,
+            quick=bool(fv.quick),
+            profile=summary.profile,
+            settings={**summary.settings},
+            backend=summary.backend,
+            datasets=[ds.slug for ds in inputs.datasets],
+            models=index_models,
+            pending=summary.pending_layers,
+        ),
+    )
     data.prune()
     summary.seconds = round(time.perf_counter() - t_all, 2)
     return summary
 
 
-def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs: BuildInputs, cache: Cache,
-               shared: Cache, site: Path, data: DataDir, budget: Budget) -> tuple[c.ExplorerModel, dict[str, Any]]:
+def _run_model(
+    entry: ModelEntry,
+    cfg: BuildConfig,
+    fv: FeatureVisConfig,
+    inputs: BuildInputs,
+    cache: Cache,
+    shared: Cache,
+    site: Path,
+    data: DataDir,
+    budget: Budget,
+) -> tuple[c.ExplorerModel, dict[str, Any]]:
     info = model_info(entry, cfg, shared)
     layers = info.layers
     targets = targets_of(entry, layers, cache)
@@ -292,15 +348,26 @@ def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs
     done = {k: cache.get_arrays("layer", k) for k in keys}
     todo = [i for i, k in enumerate(keys) if done[k] is None]
     scores, refs = (
-        ex.dataset_scores(entry.model, preprocess=entry.spec.preprocess, targets=targets, datasets=inputs.datasets,
-                          size=info.input_size, batch_size=cfg.batch_size, cache=cache, model_key=model_key(entry))
-        if inputs.datasets else ([np.zeros((0, 0), np.float32) for _ in targets], [])
+        ex.dataset_scores(
+            entry.model,
+            preprocess=entry.spec.preprocess,
+            targets=targets,
+            datasets=inputs.datasets,
+            size=info.input_size,
+            batch_size=cfg.batch_size,
+            cache=cache,
+            model_key=model_key(entry),
+        )
+        if inputs.datasets
+        else ([np.zeros((0, 0), np.float32) for _ in targets], [])
     )
     rendered = 0
     if todo:
-        log.info(f"featurevis {name}: {len(todo)} of {len(layers)} layers to render ({fv.channels} channels, "
-                 f"{settings.steps} steps, {settings.size} px{', quick profile' if fv.quick else ''}); "
-                 "finished layers come from the cache")
+        log.info(
+            f"featurevis {name}: {len(todo)} of {len(layers)} layers to render ({fv.channels} channels, "
+            f"{settings.steps} steps, {settings.size} px{', quick profile' if fv.quick else ''}); "
+            "finished layers come from the cache"
+        )
         render = _RenderModel(entry, settings.transforms.canvas(settings.size))
         bar = log.bar(desc=f"featurevis {name}", total=len(todo) * settings.steps, unit="step")
         try:
@@ -313,8 +380,10 @@ def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs
                 done[keys[i]] = result
                 rendered += 1
                 budget.record(name, time.monotonic() - t0)
-                log.info(f"featurevis {name} {layers[i].name}: {len(result['channels'])} channels in "
-                         f"{time.monotonic() - t0:.1f} s")
+                log.info(
+                    f"featurevis {name} {layers[i].name}: {len(result['channels'])} channels in "
+                    f"{time.monotonic() - t0:.1f} s"
+                )
         finally:
             bar.close()
     out_layers = []
@@ -326,22 +395,48 @@ def _run_model(entry: ModelEntry, cfg: BuildConfig, fv: FeatureVisConfig, inputs
         _write_layer(data, site, entry.slug, layer, result, top, fv)
         n_channels += len(channels)
         pending += result is None
-        out_layers.append(c.ExplorerLayerInfo(
-            slug=layer.slug, name=layer.name, type=layer.type, depth_index=layer.depth_index,
-            conv_index=layer.conv_index, params=layer.params, channels=layer.channels,
-            output_shape=list(layer.output_shape), visualized=channels,
-            dead=0 if result is None else int(layer.channels) - int(result["n_live"]),
-            target=t.describe(), data=f"explorer/{entry.slug}/{layer.slug}", images=f"fv/{entry.slug}/{layer.slug}/",
-            pending=result is None,
-        ))
+        out_layers.append(
+            c.ExplorerLayerInfo(
+                slug=layer.slug,
+                name=layer.name,
+                type=layer.type,
+                depth_index=layer.depth_index,
+                conv_index=layer.conv_index,
+                params=layer.params,
+                channels=layer.channels,
+                output_shape=list(layer.output_shape),
+                visualized=channels,
+                dead=0 if result is None else int(layer.channels) - int(result["n_live"]),
+                target=t.describe(),
+                data=f"explorer/{entry.slug}/{layer.slug}",
+                images=f"fv/{entry.slug}/{layer.slug}/",
+                pending=result is None,
+            )
+        )
     model = c.ExplorerModel(
-        slug=entry.slug, name=name, display=entry.spec.display, weights=entry.weights,
-        weights_id=entry.weights_id, random=entry.random, quick=bool(fv.quick), params=info.params,
-        input_size=info.input_size, render_size=settings.size, n_layers=len(info.table), layers=out_layers,
+        slug=entry.slug,
+        name=name,
+        display=entry.spec.display,
+        weights=entry.weights,
+        weights_id=entry.weights_id,
+        random=entry.random,
+        quick=bool(fv.quick),
+        params=info.params,
+        input_size=info.input_size,
+        render_size=settings.size,
+        n_layers=len(info.table),
+        layers=out_layers,
         layer_table=[row.to_json() for row in info.table],
     )
-    stats = {"layers": len(layers), "channels": n_channels, "rendered_layers": rendered,
-             "cached_layers": len(layers) - len(todo), "pending_layers": pending, "skipped": None,
-             "quick": bool(fv.quick), "render_size": settings.size,
-             "compile_seconds": round(render.compile_seconds, 2) if todo else 0.0}
+    stats = {
+        "layers": len(layers),
+        "channels": n_channels,
+        "rendered_layers": rendered,
+        "cached_layers": len(layers) - len(todo),
+        "pending_layers": pending,
+        "skipped": None,
+        "quick": bool(fv.quick),
+        "render_size": settings.size,
+        "compile_seconds": round(render.compile_seconds, 2) if todo else 0.0,
+    }
     return model, stats

@@ -93,11 +93,20 @@ class BuildIndex:
         datasets = {}
         for d in m["datasets"]:
             images = cache.get_json("dataset-index", d["images_key"]) or {"rels": [], "labels": []}
-            datasets[d["slug"]] = DatasetRecord(d["slug"], d["name"], d["root"], d["n_images"], d["labeled"],
-                                                d["classes"], images["rels"], images["labels"])
+            datasets[d["slug"]] = DatasetRecord(
+                d["slug"],
+                d["name"],
+                d["root"],
+                d["n_images"],
+                d["labeled"],
+                d["classes"],
+                images["rels"],
+                images["labels"],
+            )
         models = {
-            x["slug"]: ModelRecord(x["slug"], x["name"], x["arg"], x["weights"], x["input_size"],
-                                   [LayerRecord(**la) for la in x["layers"]])
+            x["slug"]: ModelRecord(
+                x["slug"], x["name"], x["arg"], x["weights"], x["input_size"], [LayerRecord(**la) for la in x["layers"]]
+            )
             for x in m["models"]
         }
         return cls(cfg, datasets, models, m["settings"], m["views"])
@@ -198,8 +207,13 @@ class Batcher:
                 return
             try:
                 # the precompute's path: same preprocessing, same padded batch shape, same multi-output model
-                outs = embed_images(self.extractor, [p for p, _ in batch], size=self.size,
-                                    preprocess=self.spec.preprocess, batch_size=self.batch_size)
+                outs = embed_images(
+                    self.extractor,
+                    [p for p, _ in batch],
+                    size=self.size,
+                    preprocess=self.spec.preprocess,
+                    batch_size=self.batch_size,
+                )
                 for i, (_, fut) in enumerate(batch):
                     fut.set_result({self.back[k]: v[i] for k, v in outs.items() if k in self.back})
             except BaseException as exc:  # every waiting request gets the error
@@ -228,10 +242,14 @@ class QueryEngine:
         s = self.index.settings
         return api.Health(
             status="ok",
-            datasets=[api.HealthDataset(slug=d.slug, name=d.name, n_images=d.n_images, labeled=d.labeled)
-                      for d in self.index.datasets.values()],
-            models=[api.HealthModel(slug=m.slug, name=m.name, weights=m.weights, layers=[la.slug for la in m.layers])
-                    for m in self.index.models.values()],
+            datasets=[
+                api.HealthDataset(slug=d.slug, name=d.name, n_images=d.n_images, labeled=d.labeled)
+                for d in self.index.datasets.values()
+            ],
+            models=[
+                api.HealthModel(slug=m.slug, name=m.name, weights=m.weights, layers=[la.slug for la in m.layers])
+                for m in self.index.models.values()
+            ],
             poolings=list(s["pooling"]),
             metrics=list(s["metrics"]),
             k=int(s["top_k"]),
@@ -256,8 +274,10 @@ class QueryEngine:
         view = self.index.view(ds, model, layer, pooling)
         emb = self.cache.get_npy("emb", view["emb"])
         if emb is None:
-            raise QueryError(f"the embeddings of {ds}/{model}/{layer}/{pooling} are not in the cache: "
-                             "run `playground precompute` for this build again")
+            raise QueryError(
+                f"the embeddings of {ds}/{model}/{layer}/{pooling} are not in the cache: "
+                "run `playground precompute` for this build again"
+            )
         searcher = Searcher(emb, metric, float(self.index.settings["minkowski_p"]))
         with self._lock:
             self._views[key] = searcher
@@ -281,8 +301,18 @@ class QueryEngine:
         except ImageError as exc:
             raise BadImage(str(exc)) from exc
 
-    def query(self, data: bytes, *, dataset: str, model: str, layer: str | None = None, pooling: str | None = None,
-              metric: str = "cosine", k: int = 15, label: str = "upload") -> api.QueryAnswer:
+    def query(
+        self,
+        data: bytes,
+        *,
+        dataset: str,
+        model: str,
+        layer: str | None = None,
+        pooling: str | None = None,
+        metric: str = "cosine",
+        k: int = 15,
+        label: str = "upload",
+    ) -> api.QueryAnswer:
         """Neighbours of one image at the requested layer(s) of one model."""
         t0 = time.perf_counter()
         ds = self.index.dataset(dataset)
@@ -299,19 +329,38 @@ class QueryEngine:
         answers = [self._answer(ds, m, la, pool, metric, k, vectors[(la.act_name, pool)]) for la in layers]
         t3 = time.perf_counter()
         return api.QueryAnswer(
-            dataset=ds.slug, model=m.slug, pooling=pool, metric=metric, k=k, layers=answers,
-            timing_ms=api.Timing(decode=round(1000 * (t1 - t0), 1), embed=round(1000 * (t2 - t1), 1),
-                                 search=round(1000 * (t3 - t2), 1)),
+            dataset=ds.slug,
+            model=m.slug,
+            pooling=pool,
+            metric=metric,
+            k=k,
+            layers=answers,
+            timing_ms=api.Timing(
+                decode=round(1000 * (t1 - t0), 1), embed=round(1000 * (t2 - t1), 1), search=round(1000 * (t3 - t2), 1)
+            ),
         )
 
-    def compare(self, data: bytes, *, dataset: str, pooling: str | None = None, metric: str = "cosine",
-                k: int = 15, label: str = "upload") -> list[api.QueryAnswer]:
+    def compare(
+        self,
+        data: bytes,
+        *,
+        dataset: str,
+        pooling: str | None = None,
+        metric: str = "cosine",
+        k: int = 15,
+        label: str = "upload",
+    ) -> list[api.QueryAnswer]:
         """Every model x layer of the build for one image: the compare view of your own image."""
-        return [self.query(data, dataset=dataset, model=m.slug, layer="all", pooling=pooling, metric=metric, k=k,
-                           label=label) for m in self.index.models.values()]
+        return [
+            self.query(
+                data, dataset=dataset, model=m.slug, layer="all", pooling=pooling, metric=metric, k=k, label=label
+            )
+            for m in self.index.models.values()
+        ]
 
-    def _answer(self, ds: DatasetRecord, m: ModelRecord, la: LayerRecord, pooling: str, metric: str, k: int,
-                vector: np.ndarray) -> api.LayerAnswer:
+    def _answer(
+        self, ds: DatasetRecord, m: ModelRecord, la: LayerRecord, pooling: str, metric: str, k: int, vector: np.ndarray
+    ) -> api.LayerAnswer:
         from ..search import similarity_from_table
 
         searcher = self._searcher(ds.slug, m.slug, la.slug, pooling, metric)
@@ -328,17 +377,32 @@ class QueryEngine:
             pos = [round(float(v), 4) for v in (w[:, None] * xy[near]).sum(axis=0) / w.sum()]
         labels = [ds.labels[i] for i in ids] if ds.labeled else [None] * len(ids)
         return api.LayerAnswer(
-            layer=la.slug, layer_name=la.name, ids=[int(i) for i in ids], dist=[float(d) for d in dist],
+            layer=la.slug,
+            layer_name=la.name,
+            ids=[int(i) for i in ids],
+            dist=[float(d) for d in dist],
             sim=[None if np.isnan(s) else round(float(s), 7) for s in sim],
             near_ppm=[None if np.isnan(s) else int(np.ceil(np.round((1 - s) * 1e6, 6))) for s in sim],
-            labels=labels, classes=[None if lb is None else ds.classes[lb] for lb in labels],
-            files=[ds.rels[i] for i in ids], map_xy=pos,
+            labels=labels,
+            classes=[None if lb is None else ds.classes[lb] for lb in labels],
+            files=[ds.rels[i] for i in ids],
+            map_xy=pos,
         )
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
-def run_query_cli(cfg: BuildConfig, images: Sequence[Path], *, dataset: str, model: str, layer: str | None,
-                  pooling: str | None, metric: str, k: int, as_json: bool) -> None:
+def run_query_cli(
+    cfg: BuildConfig,
+    images: Sequence[Path],
+    *,
+    dataset: str,
+    model: str,
+    layer: str | None,
+    pooling: str | None,
+    metric: str,
+    k: int,
+    as_json: bool,
+) -> None:
     import click
     import msgspec
 
@@ -349,8 +413,9 @@ def run_query_cli(cfg: BuildConfig, images: Sequence[Path], *, dataset: str, mod
             data = Path(path).read_bytes()
         except OSError as exc:
             raise QueryError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        ans = engine.query(data, dataset=dataset, model=model, layer=layer, pooling=pooling, metric=metric, k=k,
-                           label=str(path))
+        ans = engine.query(
+            data, dataset=dataset, model=model, layer=layer, pooling=pooling, metric=metric, k=k, label=str(path)
+        )
         answers.append(api.ImageAnswer(image=str(path), answer=ans))
     if as_json:
         click.echo(msgspec.json.encode(answers).decode())
