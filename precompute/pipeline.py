@@ -41,7 +41,12 @@ from .summary import Summary, build_summary, write_manifest, write_summary
 
 
 class Timings(dict):
-    """Seconds per step, for ``summary.json``."""
+    """Seconds per step, for ``summary.json``; ``by_model``: seconds of embedding per model (what it loaded and
+    extracted; 0 when everything came from the cache)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_model: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, step: str) -> Iterator[None]:
@@ -76,7 +81,7 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
     engine = make_engine(cfg)
     try:
         with timings("embeddings"):
-            refs = embed_all(inputs, cfg, cache, engine)
+            refs = embed_all(inputs, cfg, cache, engine, timings.by_model)
         with timings("views"):
             datasets = {ds.slug: ds for ds in inputs.datasets}
             jobs = [(ref, datasets[ref.dataset]) for ref in refs]
@@ -146,12 +151,15 @@ def check_fits(inputs: BuildInputs, cfg: BuildConfig, cache: Cache) -> None:
         )
 
 
-def embed_all(inputs: BuildInputs, cfg: BuildConfig, cache: Cache, engine: Engine) -> list[EmbeddingRef]:
+def embed_all(inputs: BuildInputs, cfg: BuildConfig, cache: Cache, engine: Engine,
+              by_model: dict[str, float]) -> list[EmbeddingRef]:
     """Every embedding, one model at a time (each loaded at most once, and only if something is missing)."""
     refs: list[EmbeddingRef] = []
     for entry in inputs.models:
+        t = time.perf_counter()
         for ds in inputs.datasets:
             refs += embeddings.ensure(ds, entry, cfg, cache, engine)
+        by_model[entry.spec.name] = round(time.perf_counter() - t, 3)
         entry.release()
         if "keras" in sys.modules:
             import keras

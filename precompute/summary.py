@@ -137,6 +137,7 @@ def build_summary(
             "backend": backend_name(),
             "engine": engine,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "embed_by_model_s": dict(getattr(timings, "by_model", {})),
             "site_files_written": files_written,
         },
     )
