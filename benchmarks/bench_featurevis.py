@@ -149,7 +149,7 @@ def bench_playground_net(
     from precompute.featurevis.stage import select_channels
     from precompute.layers import select_layers
 
-    net = playground_net.load("trained", (None, None, 3))
+    net = playground_net.load("trained", (None, None, 3), REPO / "build" / "cache")
     infos = select_layers(net)
     rows = []
     for size in sizes:

@@ -69,7 +69,7 @@ class BuildConfig:
     seed: int = 42
     # [probe]
     probe_folds: int = 5
-    probe_max_images: int = 4000
+    probe_max_images: int = 2000
     # [compute]
     engine: str = "local"
     ray_address: str = ""

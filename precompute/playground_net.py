@@ -293,7 +293,7 @@ def ensure_trained(cache_dir: Path, progress: bool = True) -> tuple[Path, dict[s
 # --------------------------------------------------------------------------------------------- loading
 
 
-def load(weights: str, input_shape: tuple | None, cache_dir: Path) -> Any:
+def load(weights: str, input_shape: tuple | None = None, cache_dir: Path | None = None) -> Any:
     """The conv trunk (no top) with ``weights``: ``trained`` (the net's own weights, trained into ``cache_dir``
     when this recipe has none there yet), ``random`` (untrained, seeded with ``catalog.RANDOM_SEED``) or a path to
     a saved ``playground-net`` ``.keras`` file. ``input_shape`` defaults to ``(64, 64, 3)``; ``(None, None, 3)``
@@ -306,6 +306,8 @@ def load(weights: str, input_shape: tuple | None, cache_dir: Path) -> Any:
         keras.utils.set_random_seed(RANDOM_SEED)
         return build_model(shape, include_top=False)
     if weights == "trained":
+        if cache_dir is None:
+            raise ModelUnavailable(f"{NAME}: trained weights need the build's cache folder")
         path, _ = ensure_trained(cache_dir)
     elif Path(weights).is_file() and Path(weights).suffix == ".keras":
         path = Path(weights)

@@ -152,7 +152,7 @@ class RayEngine:
             blocks = sorted(ray.get(futures), key=lambda b: b[0])
             ids = np.concatenate([b[1].ids for b in blocks])
             dist = np.concatenate([b[1].dist for b in blocks])
-            out[m] = finish_ranking(emb, m, ids, dist, k=cfg.top_k, p=cfg.minkowski_p, seed=cfg.seed)
+            out[m] = finish_ranking(emb, m, ids, dist, p=cfg.minkowski_p, seed=cfg.seed)
         return out
 
     def close(self) -> None:

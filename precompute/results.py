@@ -29,7 +29,6 @@ class ProbeResult:
     n_classes: int
     folds: int
     converged: bool
-    seconds: float
 
 
 @dataclass(frozen=True)

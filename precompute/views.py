@@ -120,7 +120,6 @@ def _probe(
     if labels is None:
         return None, "the dataset has no categories"
     import hashlib
-    import time
 
     from .probe import ProbeSettings, linear_probe
 
@@ -134,7 +133,6 @@ def _probe(
     )
     got = cache.get_json("probe", k)
     if got is None:
-        t = time.perf_counter()
         res = linear_probe(emb(), labels, settings)
         got = {
             "result": None
@@ -147,7 +145,6 @@ def _probe(
                 "n_classes": res.n_classes,
                 "folds": settings.folds,
                 "converged": res.converged,
-                "seconds": round(time.perf_counter() - t, 2),
             },
             "note": res.reason,
         }

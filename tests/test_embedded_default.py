@@ -54,7 +54,7 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory, trained: tuple) -> tup
 
 def test_offline_build_makes_the_embedded_default_and_names_what_is_missing(fresh_build: tuple) -> None:
     out, proc = fresh_build
-    assert "built 1 dataset(s) x 1 model(s) x 8 layers x 4 metrics" in proc.stdout
+    assert "built 1 dataset(s) x 1 model(s) x 8 layers x 2 pooling(s) x 4 metrics" in proc.stdout
     assert "Traceback" not in proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     explorer_only = ["mobilenetv2", "nasnetmobile"]  # not part of search: only the explorer stage reports them
@@ -71,7 +71,7 @@ def test_offline_build_makes_the_embedded_default_and_names_what_is_missing(fres
     summary = json.loads((out / "summary.json").read_text())
     layers = summary["models"][0]["layers"]
     scores = summary["scores"]["shapes"]["playground-net"]
-    first, last = (scores[layers[i]]["cosine"]["mean_search_score"] for i in (0, -1))
+    first, last = (scores[layers[i]]["avg"]["cosine"]["mean_search_score"] for i in (0, -1))
     print(f"\nshapes x playground-net, cosine: first layer {first:.1f}, last layer {last:.1f}")
     assert last >= first + 30
     explorer = read_key(out / "site", "explorer/index")

@@ -227,7 +227,7 @@ def toy_net(trained):
     from precompute import playground_net
 
     cache, _, _, _ = trained
-    return playground_net.load("trained", (None, None, 3), cache=cache)
+    return playground_net.load("trained", (None, None, 3), cache)
 
 
 def _render_clipped(model, info, preprocess, settings, n_channels, key):
