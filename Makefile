@@ -1,22 +1,29 @@
 # ConvNet Playground. `make build` builds the site into build/site; `make test` runs the test suite.
-# Both create/update the virtual environment first (`make install`).
+# `make build` installs the runtime dependencies first (`make install`); test, lint and bench add the dev extra.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install build precompute featurevis render serve test test-fast bench lint browser clean
+.PHONY: install install-dev build precompute featurevis render serve test test-fast bench lint browser clean
 
 install: $(STAMP)
 
+# `make build` needs only the runtime dependencies; tests, linters and benchmarks add the `dev` extra.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
 	@touch $(STAMP)
+
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(DEV_STAMP)
 
 # The JavaScript linter (Biome, pinned in package.json + package-lock.json) comes from npm; without npm the
 # site still builds and the Python checks still run.
@@ -26,7 +33,6 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "npm not found: skipping the JavaScript linter (Biome); install Node.js + npm to lint site_templates/static"; fi
 
-install: $(NODE_STAMP)
 
 build: install
 	$(BIN)/playground build $(ARGS)
@@ -50,21 +56,21 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-lint: install
+lint: install-dev $(NODE_STAMP)
 	$(BIN)/ruff check precompute tests benchmarks
 	$(BIN)/ruff format --check precompute tests benchmarks
 	@if [ -x node_modules/.bin/biome ]; then node_modules/.bin/biome check site_templates/static; \
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
 # The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX.
-test: install browser lint
+test: install-dev browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backend $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:

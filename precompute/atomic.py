@@ -2,7 +2,9 @@
 
 Every artifact is written to a temporary file in the destination folder and moved into place with
 ``os.replace`` (atomic on POSIX), so killing the process at any moment leaves either the old file or the new
-one, never a torn one. JSON is encoded with sorted keys and no whitespace so equal data gives equal bytes.
+one, never a torn one. A temp file's name carries the writer's process id (``.NAME.PID.XXXX.tmp``), so the next
+run removes the leftovers of a killed writer (:func:`sweep_leftovers`) without touching a live one's.
+JSON is encoded with sorted keys and no whitespace so equal data gives equal bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,44 @@ from typing import Any
 import numpy as np
 
 
+def temp_file(path: Path) -> tuple[int, str]:
+    """``(fd, name)`` of a new temp file beside ``path``, named for this process (see :func:`sweep_leftovers`)."""
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+
+
+_LEFTOVER = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_leftovers(root: Path) -> int:
+    """Remove the temp files of writers that are no longer running (a killed build) under ``root``; returns
+    how many. A live writer's temp files (a concurrent process) are left alone."""
+    removed = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            m = _LEFTOVER.match(name)
+            if m and not _alive(int(m.group(1))):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (creating parent folders)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

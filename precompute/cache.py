@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .atomic import dumps, read_npz, write_json, write_npz
+from .atomic import dumps, read_npz, sweep_leftovers, temp_file, write_json, write_npz
 
 FORMAT = 1  # bump when the meaning of a cached artifact changes
 
@@ -47,6 +46,10 @@ class RowWriter:
 class Cache:
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    def sweep(self) -> int:
+        """Remove what killed writers left behind (temp files); run once at the start of a stage."""
+        return sweep_leftovers(self.root) if self.root.is_dir() else 0
 
     def path(self, kind: str, k: str, suffix: str = ".npz") -> Path:
         return self.root / kind / k[:2] / f"{k}{suffix}"
@@ -100,7 +103,7 @@ class Cache:
         without an error, so an interrupted extraction leaves no partial entry."""
         path = self.path(kind, k, ".npy")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = temp_file(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.lib.format.write_array_header_1_0(

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 
 from . import embeddings, log, sitefiles, views
+from .atomic import sweep_leftovers
 from .cache import Cache
 from .catalog import backend_name
 from .config import BuildConfig
@@ -65,6 +66,8 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
     started = time.perf_counter()
     timings = Timings()
     cache = Cache(cfg.cache_dir)
+    cache.sweep()  # the temp files of an interrupted run (the resume starts clean)
+    sweep_leftovers(cfg.site_dir)
     data = DataDir(cfg.site_dir)
     with timings("inputs"):
         inputs = inputs if inputs is not None else resolve(cfg)
@@ -151,8 +154,9 @@ def check_fits(inputs: BuildInputs, cfg: BuildConfig, cache: Cache) -> None:
         )
 
 
-def embed_all(inputs: BuildInputs, cfg: BuildConfig, cache: Cache, engine: Engine,
-              by_model: dict[str, float]) -> list[EmbeddingRef]:
+def embed_all(
+    inputs: BuildInputs, cfg: BuildConfig, cache: Cache, engine: Engine, by_model: dict[str, float]
+) -> list[EmbeddingRef]:
     """Every embedding, one model at a time (each loaded at most once, and only if something is missing)."""
     refs: list[EmbeddingRef] = []
     for entry in inputs.models:

@@ -47,10 +47,10 @@ BN_MOMENTUM = 0.9
 TRAIN: dict[str, Any] = {
     "n_per_class": 800,
     "val_per_class": 100,
-    "epochs": 6,
+    "epochs": 4,
     "batch_size": 64,
     "optimizer": "adam",
-    "learning_rate": 1e-3,
+    "learning_rate": 2e-3,
     "schedule": "cosine",
     "seed": 7,  # weight initialisation and the per-epoch shuffle
     "data_seed": 1,  # shapes seed of the train and val streams (the site images use shapes.SITE_SEED)

@@ -16,8 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_gpu_check_dry_run_writes_every_figure(tmp_path: Path, shared_datasets: Path, keras_home: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path), "KERAS_HOME": str(keras_home)}
-    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--dry", "--datasets",
-                           str(shared_datasets)], cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--dry", "--datasets", str(shared_datasets)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     got = json.loads((tmp_path / "gpu_check.json").read_text())
     assert got["dry"] is True and got["device"]["backend"] == "jax"

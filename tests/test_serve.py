@@ -3,6 +3,7 @@ out of the site, and a server that survives a thousand hostile requests."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -397,3 +399,61 @@ def test_playground_serve_serves_the_site_and_warns_on_all_interfaces(built) -> 
         proc.terminate()
         out, err = proc.communicate(timeout=20)
     assert "anyone who can reach this machine" in err
+
+
+@contextlib.contextmanager
+def _playground_serve(cfg) -> Iterator[str]:
+    """The real ``playground serve`` of this build on a free port; yields its base URL."""
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "precompute.cli", "-q", "serve", "--out", str(cfg.out), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("playground serve did not start")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+@pytest.mark.browser
+def test_own_image_through_the_page_of_a_real_server(built, browser) -> None:
+    """Chromium on a real ``playground serve``: drop a dataset image into the page's file picker and see it come
+    back first, then the precomputed neighbours, 15 results drawn like precomputed ones, and its point on the map."""
+    from tests.helpers import Pages, wait_ready
+
+    cfg, ds = built
+    site = cfg.site_dir
+    files = read_key(site, "datasets/iconic_small/files/0")["files"]
+    q = 7
+    with _playground_serve(cfg) as url:
+        pages = Pages(browser, url)
+        page, _watch = pages.make()
+        try:
+            page.goto(url + "index.html#ds=iconic_small&model=mobilenet_075&layer=conv_pw_13&pool=avg&metric=cosine")
+            wait_ready(page)
+            assert page.locator("#upload-live").is_visible() and page.locator("#upload-off").is_hidden()
+            tok = page.evaluate("document.body.dataset.ready || null")
+            page.set_input_files("#upload-file", str(ds[0] / files[q]))
+            wait_ready(page, tok, timeout=60000)
+            assert page.locator("#query-eyebrow").text_content() == "Your image"
+            shown = [int(x) for x in page.locator("#results .result").evaluate_all("els => els.map(e => e.dataset.id)")]
+            shard = read_key(site, "iconic_small/mobilenet_075/conv_pw_13/avg/cosine/0")
+            assert len(shown) == 15
+            assert shown == [q, *shard["ids"][q][:14]]
+            classes = page.locator("#results .result-class").all_inner_texts()
+            assert classes[0] == files[q].split("/")[0]
+            page.locator("#map-section").scroll_into_view_if_needed()
+            page.wait_for_function("() => PG.page.map().n > 0 && PG.page.map().queryPoint")
+            qp = page.evaluate("PG.page.map().queryPoint")
+            assert 0 <= qp["x"] <= 1 and 0 <= qp["y"] <= 1
+        finally:
+            pages.check()

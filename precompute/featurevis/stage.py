@@ -158,7 +158,6 @@ def _render_layer(
     renderer = Renderer(render.get(), target, preprocess_fn(render.entry.spec.preprocess_module), settings)
     live = renderer.live_channels()
     channels = select_channels(live, int(fv.channels), int(fv.seed), f"{name}/{layer.name}")
-    t0 = time.perf_counter()
     # under JAX a fixed batch of fv.channels images (fewer are padded), so layers of the same map size reuse one
     # compiled program (compiling dominates on a GPU); TensorFlow on a CPU pays for padding and compiles cheaply
     batch = max(1, int(fv.channels)) if backend() == "jax" else None
@@ -169,7 +168,6 @@ def _render_layer(
         "images": result.images,
         "activation": result.activation.astype(np.float32),
         "n_live": np.asarray(int(live.sum())),
-        "seconds": np.asarray(time.perf_counter() - t0),
         "backend": np.asarray(backend()),
     }
 
@@ -272,6 +270,7 @@ def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | N
 
         enable_compilation_cache(cfg.cache_dir / "jax")
     cache = Cache(cfg.cache_dir / "featurevis")
+    cache.sweep()  # the temp files of an interrupted run
     shared = Cache(cfg.cache_dir)
     site = cfg.site_dir
     data = DataDir(site, owned_prefix="explorer/")
