@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -208,7 +209,10 @@ class Watch:
     expected: list[str] = field(default_factory=list)  # substrings of errors / URLs a test provokes on purpose
 
     def foreign(self) -> list[str]:
-        return [u for u in self.requests if not (u.startswith(self.origin) or u.startswith("data:"))]
+        """Requests that left the site (a page's own ``blob:`` URLs, e.g. an image the visitor picked, are local)."""
+        own = urlsplit(self.origin)
+        blob = f"blob:{own.scheme}://{own.netloc}/"
+        return [u for u in self.requests if not (u.startswith((self.origin, "data:", blob)))]
 
 
 def attach(page: Any, watch: Watch) -> None:

@@ -3,11 +3,11 @@
 It reads only what a build left behind (``build/manifest.json`` and ``build/cache``): the cached embeddings of every
 (dataset, model, layer, pooling), the UMAP maps and the similarity calibration. A query image takes exactly the
 precompute code path: the same decoding, draft and bilinear resize (``images.rgb_from_bytes``), the model's own
-``preprocess_input``, the same multi-output extractor with the pooling in the graph, run on a batch padded to the
-build's batch size (so TensorFlow computes it with the same kernels as the build: an uploaded copy of a dataset
-image gets bit-identical embeddings), and the same ranking code (``search.Searcher``: FAISS candidates, exact
-float64 re-rank, ties by id). So a dataset image sent as a query comes back first at distance 0, followed by the
-precomputed 15 neighbours.
+``preprocess_input``, the same multi-output extractor with the pooling in the graph, run on a small padded batch
+(:func:`padded_batch`: TensorFlow then computes each image bit-identically to the build's batches, so an uploaded
+copy of a dataset image gets the build's embeddings exactly), and the same ranking code (``search.Searcher``:
+FAISS candidates, exact float64 re-rank, ties by id). So a dataset image sent as a query comes back first at
+distance 0, followed by the precomputed 15 neighbours.
 
 Where a query lands on the map: the inverse-distance weighted mean of its 5 nearest images' map positions (kNN
 regression on the map). UMAP's own ``transform`` would need the fitted reducer pickled per layer and costs a numba
@@ -164,6 +164,21 @@ class BadImage(QueryError):
 
 
 # ------------------------------------------------------------------------------------------------ models
+def padded_batch(n: int, build_batch: int) -> int:
+    """The batch a forward pass of ``n`` queued queries runs at: the smallest power of two >= max(n, 2), at most
+    the build's batch size.
+
+    Why not the build's own batch (32): one query would cost 32 images' compute (350 ms for MobileNet(alpha=0.75)
+    on 2 cores instead of 24 ms). Why not 1: TensorFlow's CPU kernels (oneDNN) take another path for a batch of
+    one, whose results differ from the build's in the last bits (measured: 2e-6), while every batch of 2 or more
+    gives each image bit-identical embeddings to the build's batch of 32 (measured for 2, 4, 8; asserted by the
+    tests, which require a dataset image to come back at distance exactly 0)."""
+    size = 2
+    while size < n:
+        size *= 2
+    return max(1, min(size, build_batch)) if build_batch >= 2 else build_batch
+
+
 class Batcher:
     """One warm model and its extractor; concurrent queries are batched into one padded forward pass."""
 
@@ -206,13 +221,13 @@ class Batcher:
             if not batch:
                 return
             try:
-                # the precompute's path: same preprocessing, same padded batch shape, same multi-output model
+                # the precompute's path: same preprocessing, same multi-output model, a padded batch
                 outs = embed_images(
                     self.extractor,
                     [p for p, _ in batch],
                     size=self.size,
                     preprocess=self.spec.preprocess,
-                    batch_size=self.batch_size,
+                    batch_size=padded_batch(len(batch), self.batch_size),
                 )
                 for i, (_, fut) in enumerate(batch):
                     fut.set_result({self.back[k]: v[i] for k, v in outs.items() if k in self.back})
