@@ -34,8 +34,17 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 COSTS = REPO / "benchmarks" / "gpu" / "model_costs.json"
-SEARCH = ["vgg16", "vgg19", "mobilenet", "efficientnetb0", "efficientnetb5", "xception", "resnet50", "inceptionv3",
-          "densenet121"]
+SEARCH = [
+    "vgg16",
+    "vgg19",
+    "mobilenet",
+    "efficientnetb0",
+    "efficientnetb5",
+    "xception",
+    "resnet50",
+    "inceptionv3",
+    "densenet121",
+]
 EXPLORER = [*SEARCH, "mobilenetv2", "nasnetmobile"]
 FV_MODELS = ["mobilenet_075@imagenet", "vgg16", "efficientnetb0", "resnet50"]
 STANDARD = ("iconic200", "fashion200", "tinyimagenet200", "cifar10")
@@ -50,23 +59,48 @@ def device_info() -> dict[str, Any]:
     import keras
 
     devices = [f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()]
-    return {"backend": keras.backend.backend(), "devices": devices, "jax": jax.__version__, "keras": keras.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count()}
+    return {
+        "backend": keras.backend.backend(),
+        "devices": devices,
+        "jax": jax.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def precompute(datasets: list[Path], models: list[str], out: Path, batch: int, config: Path | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "precompute.cli", "-q", *(["--config", str(config)] if config else []), "precompute",
-           "--datasets", ",".join(map(str, datasets)), "--models", ",".join(models), "--weights", "random",
-           "--batch-size", str(batch), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "precompute.cli",
+        "-q",
+        *(["--config", str(config)] if config else []),
+        "precompute",
+        "--datasets",
+        ",".join(map(str, datasets)),
+        "--models",
+        ",".join(models),
+        "--weights",
+        "random",
+        "--batch-size",
+        str(batch),
+        "--out",
+        str(out),
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t
     summary = json.loads((out / "summary.json").read_text())
     n = sum(d["n_images"] for d in summary["datasets"])
     per_model = summary["run"].get("embed_by_model_s", {})
-    row = {"wall_s": round(wall, 1), "images": n, "stages_s": summary["run"]["timings_s"],
-           "images_per_s_by_model": {m: round(n / s, 1) for m, s in per_model.items() if s > 0},
-           "embed_s_by_model": per_model}
+    row = {
+        "wall_s": round(wall, 1),
+        "images": n,
+        "stages_s": summary["run"]["timings_s"],
+        "images_per_s_by_model": {m: round(n / s, 1) for m, s in per_model.items() if s > 0},
+        "embed_s_by_model": per_model,
+    }
     print(f"{len(models)} models x {len(datasets)} datasets ({n} images): {wall:.1f} s")
     for k, v in row["stages_s"].items():
         print(f"  {k:20} {v:8.1f} s")
@@ -82,18 +116,23 @@ def extraction(models: list[str], dataset: Path, n_images: int, batch: int, orig
     rows = []
     for name in models:
         t = time.perf_counter()
-        r = bench_extract.bench_model(name, images, batch_size=batch, n_compare=min(8, n_images),
-                                      original=name in original)
+        r = bench_extract.bench_model(
+            name, images, batch_size=batch, n_compare=min(8, n_images), original=name in original
+        )
         r["seconds"] = round(time.perf_counter() - t, 1)
         rows.append(r)
         orig = f"{r['multi_vs_original']:6.1f}x original" if r.get("original_img_s") else "original not timed"
-        print(f"  {name:16} multi {r['multi_img_s']:9.1f} img/s  limit {r['limit_img_s']:9.1f}  "
-              f"multi/limit {r['multi_vs_limit']:5.2f}  {orig}", flush=True)
+        print(
+            f"  {name:16} multi {r['multi_img_s']:9.1f} img/s  limit {r['limit_img_s']:9.1f}  "
+            f"multi/limit {r['multi_vs_limit']:5.2f}  {orig}",
+            flush=True,
+        )
     return rows
 
 
-def featurevis(models: list[str], datasets: list[Path], out: Path, quick: bool,
-               config: Path | None = None) -> dict[str, Any]:
+def featurevis(
+    models: list[str], datasets: list[Path], out: Path, quick: bool, config: Path | None = None
+) -> dict[str, Any]:
     from precompute import log
     from precompute.config import load_config
     from precompute.featurevis.stage import run_featurevis
@@ -109,10 +148,18 @@ def featurevis(models: list[str], datasets: list[Path], out: Path, quick: bool,
     wall = time.perf_counter() - t
     rows = {}
     for name, st in summary.models.items():
-        rows[name] = {"seconds": st["seconds"], "compile_seconds": st.get("compile_seconds", 0.0),
-                      "layers": st["layers"], "channels": st["channels"], "render_size": st.get("render_size")}
-        print(f"  {name:16} {st['seconds']:8.1f} s  (compile {st.get('compile_seconds', 0):.1f} s, "
-              f"{st['layers']} layers, {st['channels']} channels, {st.get('render_size')} px)", flush=True)
+        rows[name] = {
+            "seconds": st["seconds"],
+            "compile_seconds": st.get("compile_seconds", 0.0),
+            "layers": st["layers"],
+            "channels": st["channels"],
+            "render_size": st.get("render_size"),
+        }
+        print(
+            f"  {name:16} {st['seconds']:8.1f} s  (compile {st.get('compile_seconds', 0):.1f} s, "
+            f"{st['layers']} layers, {st['channels']} channels, {st.get('render_size')} px)",
+            flush=True,
+        )
     return {"wall_s": round(wall, 1), "profile": summary.profile, "settings": summary.settings, "models": rows}
 
 
@@ -145,8 +192,12 @@ def extrapolate(measured: dict[str, Any], costs: dict[str, Any], steps: int, cha
         total += seconds
         print(f"  {name:16} {seconds:8.1f} s  {how}")
     print(f"  full explorer ({len(EXPLORER)} models): {total:.0f} s = {total / 60:.1f} min")
-    return {"models": rows, "total_s": round(total, 1), "rate_s_per_mac_step": rate,
-            "compile_s_per_layer": compile_per_layer}
+    return {
+        "models": rows,
+        "total_s": round(total, 1),
+        "rate_s_per_mac_step": rate,
+        "compile_s_per_layer": compile_per_layer,
+    }
 
 
 def model_costs() -> dict[str, Any]:
@@ -194,8 +245,11 @@ def main() -> None:
     ap.add_argument("--dry", action="store_true", help="tiny profile (CPU smoke test)")
     ap.add_argument("--costs", action="store_true", help="write benchmarks/gpu/model_costs.json and stop")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--original", default="mobilenet_075,vgg16,resnet50",
-                    help="models whose original one-predict-per-image-per-layer method is timed")
+    ap.add_argument(
+        "--original",
+        default="mobilenet_075,vgg16,resnet50",
+        help="models whose original one-predict-per-image-per-layer method is timed",
+    )
     ap.add_argument("--skip", default="", help="comma list of: precompute,extraction,featurevis")
     args = ap.parse_args()
     if args.costs:
@@ -218,30 +272,42 @@ def main() -> None:
 
         data = [small_copy(root / "iconic200", out / "data" / "iconic_small", classes=2, per_class=4)]
         config = out / "dry.toml"
-        config.write_text('[layers]\nmobilenet_075 = ["conv1", "conv_pw_13"]\nmobilenet = ["conv1", "conv_pw_13"]\n'
-                          '[featurevis.quick]\nchannels = 2\nsteps = 4\nsize = 32\n')
-        pc_models, ex_models, fv_models, batch = ["mobilenet_075@imagenet", "mobilenet"], ["mobilenet_075"], \
-            ["mobilenet_075@imagenet"], 8
+        config.write_text(
+            '[layers]\nmobilenet_075 = ["conv1", "conv_pw_13"]\nmobilenet = ["conv1", "conv_pw_13"]\n'
+            "[featurevis.quick]\nchannels = 2\nsteps = 4\nsize = 32\n"
+        )
+        pc_models, ex_models, fv_models, batch = (
+            ["mobilenet_075@imagenet", "mobilenet"],
+            ["mobilenet_075"],
+            ["mobilenet_075@imagenet"],
+            8,
+        )
     else:
         data = [root / d for d in STANDARD]
         config = None
-        pc_models, ex_models, fv_models, batch = [*SEARCH, "mobilenet_075@imagenet"], [*SEARCH, "mobilenet_075"], \
-            FV_MODELS, args.batch
+        pc_models, ex_models, fv_models, batch = (
+            [*SEARCH, "mobilenet_075@imagenet"],
+            [*SEARCH, "mobilenet_075"],
+            FV_MODELS,
+            args.batch,
+        )
     if "precompute" not in skip:
         _section("precompute (time per stage, images/s per model)")
         results["precompute"] = precompute(data, pc_models, out / "precompute", batch, config)
     if "extraction" not in skip:
         _section("extraction: one pass for all layers vs a plain forward pass (limit) vs the original's method")
-        results["extraction"] = extraction(ex_models, data[0], 8 if args.dry else 256, batch,
-                                           set(args.original.split(",")))
+        results["extraction"] = extraction(
+            ex_models, data[0], 8 if args.dry else 256, batch, set(args.original.split(","))
+        )
     if "featurevis" not in skip:
         _section("feature visualization, " + ("quick profile (dry)" if args.dry else "full profile"))
         results["featurevis"] = featurevis(fv_models, data, out / "featurevis", quick=args.dry, config=config)
         costs = json.loads(COSTS.read_text()) if COSTS.is_file() else {}
         _section("full Model Explorer (11 models), extrapolated from the measured ones")
         fv = results["featurevis"]["settings"]
-        results["extrapolation"] = extrapolate(results["featurevis"]["models"], costs, int(fv["steps"]),
-                                               int(fv["channels"]))
+        results["extrapolation"] = extrapolate(
+            results["featurevis"]["models"], costs, int(fv["steps"]), int(fv["channels"])
+        )
     results["total_s"] = round(time.perf_counter() - t_all, 1)
     (out / "gpu_check.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nall figures -> {out / 'gpu_check.json'} ({results['total_s']:.0f} s)")

@@ -21,6 +21,7 @@ DEFAULT_CONFIG = REPO_ROOT / "playground.toml"
 METRICS = ("cosine", "euclidean", "sqeuclidean", "minkowski")
 POOLINGS = ("avg", "max", "gem", "grid2", "flatten")
 ENGINES = ("local", "ray")
+PER_MODEL_FV = frozenset({"channels", "steps", "size", "learning_rate"})  # [featurevis.model.NAME] keys
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,17 @@ class FeatureVisConfig:
     seed: int = 0
     quick: bool = False
     quick_profile: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # [featurevis.model.NAME]: per-model settings (e.g. fewer steps for the small playground-net, measured to
+    # converge in 256); the quick profile still applies on top of them
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
 
-    def effective(self) -> FeatureVisConfig:
-        """This config with the quick profile applied when ``quick`` is set."""
-        if not self.quick:
-            return self
-        return replace(self, **{k: v for k, v in self.quick_profile.items() if k in _names(FeatureVisConfig)})
+    def effective(self, model: str | None = None) -> FeatureVisConfig:
+        """This config for ``model`` (its ``[featurevis.model.NAME]`` settings), with the quick profile applied
+        when ``quick`` is set."""
+        fv = replace(self, **self.per_model[model]) if model in self.per_model else self
+        if not fv.quick:
+            return fv
+        return replace(fv, **{k: v for k, v in fv.quick_profile.items() if k in _names(FeatureVisConfig)})
 
     def render_size(self, input_size: int) -> int:
         """The side a model's visualizations are rendered at: ``size``, or the model's own input size."""
@@ -240,10 +246,19 @@ def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
     flat["layers"] = {k: tuple(v) for k, v in raw.get("layers", {}).items()}
     fv_raw = dict(raw.get("featurevis", {}))
     quick = fv_raw.pop("quick", {})
-    unknown_fv = set(fv_raw) - _names(FeatureVisConfig)
+    per_model = fv_raw.pop("model", {})
+    unknown_fv = set(fv_raw) - (_names(FeatureVisConfig) - {"per_model", "quick_profile"})
     if unknown_fv:
         raise ConfigError(f"unknown [featurevis] setting(s) in {path.name}: {sorted(unknown_fv)}")
-    fv = FeatureVisConfig(**{k: _as_tuple(v) for k, v in fv_raw.items()}, quick_profile=quick)
+    for name, values in per_model.items():
+        bad = sorted(set(values) - PER_MODEL_FV) if isinstance(values, dict) else ["(not a table)"]
+        if bad:
+            raise ConfigError(
+                f"unknown setting(s) {bad} in [featurevis.model.{name}] of {path.name}; known: {sorted(PER_MODEL_FV)}"
+            )
+    fv = FeatureVisConfig(
+        **{k: _as_tuple(v) for k, v in fv_raw.items()}, quick_profile=quick, per_model=dict(per_model)
+    )
     fv_over = {k[3:]: v for k, v in overrides.items() if k.startswith("fv_") and v is not None}
     if fv_over:
         fv = replace(fv, **fv_over)

@@ -271,6 +271,7 @@ class ExplorerModel(Struct):
     params: int
     input_size: int
     render_size: int
+    steps: Annotated[int, _d("optimisation steps of its renders ([featurevis] steps, or its [featurevis.model.NAME])")]
     n_layers: int
     layers: list[ExplorerLayerInfo]
     layer_table: list[dict[str, Any]]

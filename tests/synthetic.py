@@ -509,6 +509,7 @@ def _explorer(data: DataDir, site: Path) -> None:
                     params=750_000,
                     input_size=96,
                     render_size=64,
+                    steps=64,
                     n_layers=4 * n_layers + 2,
                     layers=layers,
                     layer_table=_layer_table(n_layers),

@@ -295,7 +295,8 @@ def run_featurevis(cfg: BuildConfig, inputs: BuildInputs, *, deadline: float | N
         t0 = time.perf_counter()
         log.info(f"featurevis: model {n} of {len(inputs.models)}: {entry.spec.name} ({entry.weights} weights)")
         try:
-            out, stats = _run_model(entry, cfg, fv, inputs, cache, shared, site, data, budget)
+            model_fv = cfg.featurevis.effective(entry.spec.name)  # its [featurevis.model.NAME] settings
+            out, stats = _run_model(entry, cfg, model_fv, inputs, cache, shared, site, data, budget)
         except Exception as exc:  # one model's failure must not lose the others' work
             if cfg.strict or isinstance(exc, KeyboardInterrupt):
                 raise
@@ -423,6 +424,7 @@ def _run_model(
         params=info.params,
         input_size=info.input_size,
         render_size=settings.size,
+        steps=settings.steps,
         n_layers=len(info.table),
         layers=out_layers,
         layer_table=[row.to_json() for row in info.table],
@@ -436,6 +438,7 @@ def _run_model(
         "skipped": None,
         "quick": bool(fv.quick),
         "render_size": settings.size,
+        "steps": settings.steps,
         "compile_seconds": round(render.compile_seconds, 2) if todo else 0.0,
     }
     return model, stats

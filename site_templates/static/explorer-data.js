@@ -2,7 +2,7 @@
  * data/explorer/index.js, data/explorer/<model>/<layer>.js as precompute/featurevis/stage.py writes them, and
  * data/datasets/<ds>.js for the dataset examples; precompute/contract.py, docs/featurevis.md). It merges the
  * search index's models with the explorer's into one shape:
- *   {slug, display, params, n_layers, input_size, render_size (or null), random, quick, hasFv,
+ *   {slug, display, params, n_layers, input_size, render_size, steps (or null), random, quick, hasFv,
  *    table (every layer, or null),
  *    layers: [{slug, name, type, depth_index, params, channels, output_shape, visualized: [ids], dead, pending}]}
  * A pending layer was not rendered yet (a time budget stopped the build first): the next build renders it.
@@ -25,6 +25,7 @@
         n_layers: m.n_layers,
         input_size: m.input_size,
         render_size: m.render_size,
+        steps: m.steps,
         random: m.random,
         quick: m.quick,
         hasFv: true,
@@ -41,6 +42,7 @@
         n_layers: m.n_layers,
         input_size: m.input_size,
         render_size: null,
+        steps: null,
         random: m.random,
         quick: false,
         hasFv: false,

@@ -165,7 +165,7 @@
       ["Parameters", l.params.toLocaleString("en-US")],
       ["Channels", String(l.channels)],
       ["Output", PG.fmtShape(l.output_shape)],
-      m.render_size ? ["Rendered at", `${m.render_size} px`] : null,
+      m.render_size ? ["Rendered at", `${m.render_size} px${m.steps ? `, ${m.steps} optimisation steps` : ""}`] : null,
       l.pending ? ["Visualizations", "pending, rendered by the next build"] : null,
     ]) {
       if (it) dl.appendChild(el("div", null, [el("dt", { text: it[0] }), el("dd", { text: it[1] })]));
