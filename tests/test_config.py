@@ -77,3 +77,15 @@ def test_quick_profile_applies_only_when_asked() -> None:
     assert fv.effective().steps == 512
     quick = replace(fv, quick=True).effective()
     assert quick.steps < 512 and quick.channels < 30 and quick.quick
+
+
+def test_per_model_featurevis_settings_and_the_quick_profile_on_top(tmp_path: Path) -> None:
+    cfg = load_config()  # the repo's file: playground-net renders fewer steps, every other model the default
+    assert cfg.featurevis.effective("playground-net").steps == 256
+    assert cfg.featurevis.effective("vgg16").steps == cfg.featurevis.steps == 512
+    quick = load_config(fv_quick=True).featurevis
+    assert quick.effective("playground-net").steps == quick.effective("vgg16").steps == 64
+    bad = tmp_path / "m.toml"
+    bad.write_text("[featurevis.model.vgg16]\nstep = 10\n")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) \['step'\] in \[featurevis.model.vgg16\]"):
+        load_config(bad)
