@@ -1,9 +1,10 @@
-"""``python -m benchmarks [--quick] [--full] [--models a,b] [--json PATH]``.
+"""``python -m benchmarks [--quick] [--full] [--models a,b] [--skip a,b] [--json PATH]``.
 
 Default: extraction throughput for every search model + a 2-dataset precompute and its no-op rebuild +
 the feature-visualization benchmark + nearest-neighbour rankings (FAISS vs the matmul limit vs scipy, see
-``bench_rank``). ``--full`` also times the full default precompute (4 datasets x 9 models, random weights) — many
-minutes on 2 CPU cores.
+``bench_rank``) + shapes generation + precompute of tinyimagenet10k (``bench_scale``) + query latency of
+``playground serve`` (``bench_serve``). ``--full`` also times the full default precompute (4 datasets x 9 models,
+random weights) and the 101,000-image scale run: an hour or more on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
     ap.add_argument("--datasets", default=str(SHARED), help="folder holding the four shared datasets")
     ap.add_argument("--quick", action="store_true", help="fewer models and images")
     ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
-    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis,rank")
+    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis,rank,shapes,scale,serve")
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -74,6 +75,29 @@ def main() -> None:
 
         print("== nearest-neighbour rankings")
         results["rank"] = bench_rank.run(quick=args.quick)
+
+    if "shapes" not in skip:
+        import time
+
+        from precompute import shapes
+
+        t = time.perf_counter()
+        shapes.generate_arrays(100, 96, seed=3)
+        rate = 1000 / (time.perf_counter() - t)
+        print(f"== shapes generation: {rate:.0f} images/s at 96 px (the build draws 8,200 for playground-net)")
+        results["shapes_images_per_s"] = round(rate, 1)
+
+    if "scale" not in skip:
+        from benchmarks import bench_scale
+
+        print("== precompute at scale (tinyimagenet10k; --full adds the 101,000-image set)")
+        results["scale"] = bench_scale.run(["10k", "100k"] if args.full else ["10k"])
+
+    if "serve" not in skip:
+        from benchmarks import bench_serve
+
+        print("== query latency of playground serve")
+        results["serve"] = bench_serve.run(["200", "10k"], n_queries=10 if args.quick else 40)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from precompute import shapes
 from precompute.datasets import load_dataset
@@ -108,14 +107,3 @@ def test_colour_is_not_a_class_cue() -> None:
     acc = float(np.mean(pred == y_eval))
     print(f"\nnearest-centroid accuracy on mean colour: {acc:.1%} (chance 10%)")
     assert acc < 0.2
-
-
-@pytest.mark.slow
-def test_generation_speed() -> None:
-    import time
-
-    t = time.perf_counter()
-    shapes.generate_arrays(100, 96, seed=3)
-    rate = 1000 / (time.perf_counter() - t)
-    print(f"\nshapes: {rate:.0f} images/s at 96 px")
-    assert rate > 100
