@@ -9,13 +9,15 @@ JSON is encoded with sorted keys and no whitespace so equal data gives equal byt
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -53,14 +55,16 @@ def sweep_leftovers(root: Path) -> int:
     return removed
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (creating parent folders)."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file at ``path``, written to a temp file beside it (creating parent folders), flushed to disk and
+    moved into place only when the block exits without an error; on any error the temp file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -68,6 +72,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (creating parent folders)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def write_text(path: Path, text: str) -> None:

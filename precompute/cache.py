@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .atomic import dumps, read_npz, sweep_leftovers, temp_file, write_json, write_npz
+from .atomic import atomic_file, dumps, read_npz, sweep_leftovers, write_json, write_npz
 
 FORMAT = 1  # bump when the meaning of a cached artifact changes
 
@@ -102,20 +101,10 @@ class Cache:
         """Stream rows into a new cached float32 array; it appears (atomically) only when the block exits
         without an error, so an interrupted extraction leaves no partial entry."""
         path = self.path(kind, k, ".npy")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_file(path)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.lib.format.write_array_header_1_0(
-                    fh, {"descr": "<f4", "fortran_order": False, "shape": tuple(int(x) for x in shape)}
-                )
-                offset = fh.tell()
-                fh.truncate(offset + int(shape[0]) * int(shape[1]) * 4)
-                yield RowWriter(fh, (int(shape[0]), int(shape[1])), offset)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": "<f4", "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+            )
+            offset = fh.tell()
+            fh.truncate(offset + int(shape[0]) * int(shape[1]) * 4)
+            yield RowWriter(fh, (int(shape[0]), int(shape[1])), offset)

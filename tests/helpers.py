@@ -246,6 +246,9 @@ def attach(page: Any, watch: Watch) -> None:
 SEEN_INTRO = "try { localStorage.setItem('pg-intro-seen', '1'); } catch (e) {}"
 
 
+DESKTOP = {"width": 1280, "height": 900}  # the viewports the browser tests use
+PHONE = {"width": 375, "height": 812}
+
 SUBPATH = "convnet-playground"  # the site is served under a sub-path, like a GitHub Pages project site
 
 
@@ -295,7 +298,7 @@ class Pages:
         reduced_motion: str = "no-preference",
     ) -> tuple[Any, Watch]:
         ctx = self.browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 900},
+            viewport=viewport or DESKTOP,
             device_scale_factor=1,
             reduced_motion=reduced_motion,
             color_scheme=color_scheme,

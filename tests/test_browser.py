@@ -26,8 +26,10 @@ from precompute.sitedata import read_data_file
 from precompute.sitefiles import decode_map
 from tests.helpers import (
     ARTIFACTS,
+    DESKTOP,
     FIRST_VIEW_BUDGET,
     HOSTILE_CLASSES,
+    PHONE,
     SUBPATH,
     SWITCH_BUDGET,
     TEXT_COLOURS,
@@ -42,9 +44,6 @@ from tests.helpers import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
 
 
 # ------------------------------------------------------------------------------------------------ fixtures

@@ -33,7 +33,9 @@ from precompute.serve import schema as api
 from precompute.sitedata import read_data_file
 from tests.helpers import (
     ARTIFACTS,
+    DESKTOP,
     FIRST_VIEW_BUDGET,
+    PHONE,
     SUBPATH,
     SWITCH_BUDGET,
     TEXT_COLOURS,
@@ -46,9 +48,6 @@ from tests.helpers import (
 from tests.synthetic import K, Synth, score_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
