@@ -63,9 +63,13 @@ lint: install-dev $(NODE_STAMP)
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
 # The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX.
+# Two pytest-xdist workers, a test file each at a time (module fixtures are built once); the expensive shared
+# builds (the trained playground-net, the real site) are made once per run (tests/helpers.py: once_per_run).
+XDIST ?= -n 2 --dist loadfile
+
 test: install-dev browser lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backend $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest $(XDIST) -m backend $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

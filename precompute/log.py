@@ -7,6 +7,7 @@ One place decides how the pipeline talks to the user: ``warn`` prints a one-line
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -32,9 +33,21 @@ def install_interrupt_handler() -> None:
 
     def handler(signum: int, frame: Any) -> None:
         _interrupted.set()
+        if _in_finaliser(frame):  # raised here it would be printed as "Exception ignored" and dropped
+            return  # the flag stops the build at the next progress step
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
+
+
+def _in_finaliser(frame: Any) -> bool:
+    """Whether the interrupted code is a weakref or garbage-collector callback, where Python prints an exception
+    with its traceback and drops it (a Ctrl-C landing in Keras/JAX's finalisers did exactly that)."""
+    if frame is None:
+        return False
+    code = frame.f_code
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    return code in callbacks or code.co_name == "__del__" or code.co_filename.endswith(("weakref.py", "_weakrefset.py"))
 
 
 def check_interrupt() -> None:

@@ -13,6 +13,7 @@ only while the map is on screen.
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,17 @@ RANK_BLOCK = 256  # ~70 KB per shard at 100k images (ids of 5 digits)
 FILES_BLOCK = 1024
 COMPARE_BLOCK = 64
 MAP_LEVELS = 65535
+
+
+# an absolute path on this machine: "/" not after a word character, "~", "$", ":", "/" or "." (so neither
+# "$KERAS_HOME/models", "~/.keras" nor a URL), then its components
+_LOCAL_PATH = re.compile(r"(?<![\w$~:/.])/(?:[^\s/:;,'\"()]+/)*([^\s/:;,'\"()]+)")
+
+
+def without_local_paths(text: str | None) -> str | None:
+    """``text`` for the published site: every absolute path of this machine is cut to its last component
+    ("no folder /home/me/data/cats" -> "no folder cats"), so no local path is ever published."""
+    return None if text is None else _LOCAL_PATH.sub(r"\1", text)
 
 
 def shards() -> c.Shards:
@@ -276,7 +288,7 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
         ],
         k=cfg.top_k,
         defaults=default_view(inputs, results, cfg),
-        missing=[c.MissingOut(**m.to_json()) for m in inputs.missing],
+        missing=[c.MissingOut(**{k: without_local_paths(v) for k, v in m.to_json().items()}) for m in inputs.missing],
         shards=shards(),
     )
 

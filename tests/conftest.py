@@ -34,10 +34,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _keras_home = realdata.prepare_keras_home()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller names the run (its workers share ``helpers.once_per_run`` folders under that name)."""
+    if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
+        import uuid
+
+        config.option.testrunuid = uuid.uuid4().hex
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Clean up; and in CI (``PLAYGROUND_NO_SKIPS=1``), where every input exists, a skipped test fails the run."""
     realdata.cleanup_keras_home(_keras_home)
+    uid = getattr(session.config.option, "testrunuid", None)
+    if uid and not hasattr(session.config, "workerinput"):  # the controller, after every worker finished
+        import shutil
+        import tempfile
+
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"pg-tests-{uid}", ignore_errors=True)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped and os.environ.get("PLAYGROUND_NO_SKIPS", "").strip() not in ("", "0"):
@@ -62,14 +76,15 @@ def shared_datasets() -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict, float]:
-    """One full training of playground-net per test session, in a temporary cache:
-    (cache folder, model file, training record, seconds it took)."""
+    """One full training of playground-net per test run, in a temporary cache shared by the xdist workers:
+    (cache folder, model file, training record, seconds it took; ~0 for a worker that found it trained)."""
     from precompute import playground_net
+    from tests.helpers import once_per_run
 
-    cache = tmp_path_factory.mktemp("playground_net_cache")
-    t = time.perf_counter()
-    path, record = playground_net.ensure_trained(cache, progress=False)
-    return cache, path, record, time.perf_counter() - t
+    with once_per_run("playground-net") as (cache, _done):  # one training per run, shared by the xdist workers
+        t = time.perf_counter()
+        path, record = playground_net.ensure_trained(cache, progress=False)
+        return cache, path, record, time.perf_counter() - t
 
 
 @pytest.fixture(scope="session")

@@ -120,34 +120,64 @@ def has_featurevis(site: Path) -> bool:
     return path.exists() and any(m.get("layers") for m in read_data_file(path).get("models", []))
 
 
+@contextmanager
+def once_per_run(name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder shared by every process of this test run (the pytest-xdist workers of `make test`), held under
+    an exclusive lock; yields (folder, done): ``done`` is True when another worker already made it. The caller
+    makes it when not done; the folder is marked done when the block exits without an error."""
+    import fcntl
+
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    root = Path(tempfile.gettempdir()) / f"pg-tests-{uid}" if uid else _session_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = (root / f"{name}.done").exists()
+        folder.mkdir(exist_ok=True)
+        yield folder, done
+        (root / f"{name}.done").touch()
+
+
+@lru_cache(maxsize=1)
+def _session_dir() -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="pg-tests-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    return tmp
+
+
 @lru_cache(maxsize=1)
 def real_site() -> SiteBuild:
-    """Run the real pipeline once per test session and render the site (see the module docstring)."""
+    """Run the real pipeline once per test run and render the site (see the module docstring); every xdist
+    worker of the run shares the one build."""
     reuse = os.environ.get("PG_TEST_SITE_OUT")
     log: list[str] = []
-    tmp = Path(tempfile.mkdtemp(prefix="pg-site-build-"))
-    atexit.register(shutil.rmtree, tmp, True)
     if reuse and (Path(reuse) / "site" / "data" / "index.js").exists():
-        out = Path(reuse)
+        tmp = out = Path(reuse)
         render_site(out / "site")
     else:
         from tests import realdata
 
         iconic = realdata.dataset("iconic200")  # ../shared, or fetched; skips with how when neither can be had
-        out = Path(reuse) if reuse else tmp / "out"
-        dsroot = tmp / "datasets"
-        shutil.copytree(iconic, dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md"))
-        hostile = make_hostile_dataset(dsroot)
-        common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
-        models = f"mobilenet_075@imagenet,mobilenet@random,{UNAVAILABLE_MODEL}@imagenet"
-        # one pooling: the pooling choice is driven on the synthetic builds (test_site_scale); half the work here
-        _run(["-q", "precompute", *common, "--models", models, "--pooling", "avg"], log)
-        _run(["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log)
-        _run(["-q", "render", "--out", str(out)], log)
-        render_site(out / "site")  # the render under test, whatever the CLI wiring does
+        with once_per_run("real-site") as (tmp, done):
+            out = Path(reuse) if reuse else tmp / "out"
+            if not done:
+                dsroot = tmp / "datasets"
+                shutil.copytree(iconic, dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md"))
+                hostile = make_hostile_dataset(dsroot)
+                common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
+                models = f"mobilenet_075@imagenet,mobilenet@random,{UNAVAILABLE_MODEL}@imagenet"
+                # one pooling: the pooling choice is driven on the synthetic builds (test_site_scale)
+                _run(["-q", "precompute", *common, "--models", models, "--pooling", "avg"], log)
+                _run(
+                    ["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log
+                )
+                _run(["-q", "render", "--out", str(out)], log)
+                render_site(out / "site")  # the render under test, whatever the CLI wiring does
     site = out / "site"
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "real-build.log").write_text("\n".join(log) or f"reused {out}")
+    if log:
+        (ARTIFACTS / "real-build.log").write_text("\n".join(log))
     if not has_featurevis(site):
         pytest.fail("the Model Explorer was not built (featurevis failed or skipped its model): see real-build.log")
     index = read_data_file(site / "data" / "index.js")
