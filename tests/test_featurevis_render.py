@@ -39,7 +39,7 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:.*input_shape. is undefined or non-square:UserWarning")
 
 #: layer -> (channels, steps)
-TESTED = {"conv_dw_4": (16, 512), "conv_pw_13": (10, 256)}
+TESTED = {"conv_dw_4": (12, 512), "conv_pw_13": (10, 192)}
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
