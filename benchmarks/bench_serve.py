@@ -43,10 +43,10 @@ def _build(name: str, dataset: Path, keras_home: Path) -> Path:
     from precompute.config import load_config
     from precompute.pipeline import run_precompute
 
+    from precompute.site import render_site
+
     scale = REPO / "build" / "bench-scale" / f"{name}-avg-local"  # bench_scale's build of the same set, if any
-    if name == "10k" and (scale / "manifest.json").is_file():
-        return scale
-    out = WORK / name
+    out = scale if name == "10k" and (scale / "manifest.json").is_file() else WORK / name
     if not (out / "manifest.json").is_file():
         os.environ["KERAS_HOME"] = str(keras_home)
         log.configure(quiet=True)
@@ -54,6 +54,8 @@ def _build(name: str, dataset: Path, keras_home: Path) -> Path:
             out=out, datasets=(str(dataset),), models=("mobilenet_075@imagenet",), pooling=("avg",), metrics=("cosine",)
         )
         run_precompute(cfg)
+    if not (out / "site" / "index.html").is_file():  # `playground serve` serves the rendered site
+        render_site(out / "site")
     return out
 
 
