@@ -42,7 +42,6 @@ def _build(name: str, dataset: Path, keras_home: Path) -> Path:
     from precompute import log
     from precompute.config import load_config
     from precompute.pipeline import run_precompute
-
     from precompute.site import render_site
 
     scale = REPO / "build" / "bench-scale" / f"{name}-avg-local"  # bench_scale's build of the same set, if any
