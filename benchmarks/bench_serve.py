@@ -1,7 +1,7 @@
 """Query latency of ``playground serve``: p50 and p95 with a warm model, for 1 and for 8 concurrent clients, at
 200 images (iconic200) and at 10,100 (tinyimagenet10k), MobileNet(alpha=0.75) with its ImageNet weights.
 
-The server is the real app (``serve.app.create_app``) under uvicorn on a local port; clients are threads that
+The server is the real ``playground serve`` in its own process on a local port; clients are threads that
 each POST their own sequence of dataset images (JPEG bytes as stored) to ``/api/query`` for the deepest layer,
 cosine, k = 15. Latency is measured by the client, end to end (upload, decode, embed, search, JSON). The first
 queries (model load, first forward pass) are a warm-up and are not counted. Targets on the 2-core machine:
@@ -18,8 +18,9 @@ import os
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,18 +66,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure(out: Path, dataset: Path, n_queries: int, clients: tuple[int, ...] = (1, 8)) -> dict:
     import httpx
-    import uvicorn
 
-    from precompute.config import load_config
-    from precompute.serve.app import create_app
-
-    cfg = load_config(out=out)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    # the real `playground serve` in its own process (clients in this one would share its GIL)
+    cmd = [sys.executable, "-m", "precompute.cli", "-q", "serve", "--out", str(out), "--port", str(port)]
+    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        server.kill()
+        raise SystemExit("playground serve did not start")
     url = f"http://127.0.0.1:{port}/api/query"
     health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).json()
     slug, model = health["datasets"][0]["slug"], health["models"][0]["slug"]
@@ -115,8 +118,8 @@ def measure(out: Path, dataset: Path, n_queries: int, clients: tuple[int, ...] =
                 "throughput_qps": round(len(lat) / wall, 2),
             }
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        server.wait(timeout=30)
     return rows
 
 
