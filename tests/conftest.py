@@ -34,29 +34,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _keras_home = realdata.prepare_keras_home()
 
 
-# The longest test files start first, so the 2 xdist workers of `make test` (--dist loadfile) finish together
-# instead of one of them running a long file alone at the end (measured: the last 13 % of the tests took 6 min).
-LONGEST_FIRST = (
-    "test_featurevis_render",
-    "test_playground_net",
-    "test_browser",
-    "test_resume",
-    "test_embedded_default",
-    "test_gpu_check",
-    "test_ray",
-    "test_site_render",
-    "test_serve",
-    "test_featurevis_stage",
-    "test_pipeline",
-    "test_site_scale",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))  # stable within a file
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """The xdist controller names the run (its workers share ``helpers.once_per_run`` folders under that name)."""
     if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
