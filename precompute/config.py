@@ -100,6 +100,11 @@ class BuildConfig:
         return self.out / "cache"
 
     @property
+    def jit_dir(self) -> Path:
+        """Compiled numba kernels (UMAP's): machine-specific, so outside the deterministic ``cache_dir``."""
+        return self.out / "jit"
+
+    @property
     def summary_path(self) -> Path:
         return self.out / "summary.json"
 

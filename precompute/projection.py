@@ -6,6 +6,12 @@ most of UMAP's time (measured on 10,100 real embeddings, d = 768: 43 s without, 
 and the map then shows exactly the neighbourhoods the rankings show. Settings that change with size are UMAP's
 own: 500 optimisation epochs up to 10,000 images, 200 above.
 
+UMAP's numba kernels are compiled on first use, about 8 s of CPU in every new process. umap-learn does not cache
+the three that a precomputed graph uses (``smooth_knn_dist``, ``compute_membership_strengths`` and the layout
+epoch), so ``jit_cache`` turns numba's own on-disk cache on for them: the build keeps the compiled code in
+``build/jit/`` (outside ``build/cache/``, whose bytes are deterministic; compiled code is machine-specific) and a
+later build loads it in a fraction of a second. ``NUMBA_CACHE_DIR``, when set, wins.
+
 Coordinates are rescaled to the unit square (aspect kept, centred) so the site can draw any map without
 knowing its range. Very small datasets (fewer than 10 images), where UMAP's graph is degenerate, fall back
 to PCA, which is exact and deterministic.
@@ -14,8 +20,17 @@ to PCA, which is exact and deterministic.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+#: the numba kernels UMAP runs on a precomputed graph: module -> names (checked, so a new umap-learn that
+#: renames one only loses the cache for it)
+_KERNELS = {
+    "umap.umap_": ("smooth_knn_dist", "compute_membership_strengths"),
+    "umap.layouts": ("_nb_optimize_layout_euclidean_single_epoch",),
+}
 
 
 def _unit_square(xy: np.ndarray) -> np.ndarray:
@@ -37,6 +52,31 @@ def _pca2(emb: np.ndarray) -> np.ndarray:
     return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
 
 
+def _load_umap(jit_cache: Path | None) -> Any:
+    """``import umap`` (lazily: it imports numba and pynndescent), with numba's disk cache on for its kernels."""
+    import contextlib
+    import importlib
+
+    import umap
+
+    if jit_cache is None:
+        return umap
+    import numba
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    if not numba.config.CACHE_DIR:  # NUMBA_CACHE_DIR (read when numba is imported) wins
+        numba.config.CACHE_DIR = str(jit_cache)
+    for module, names in _KERNELS.items():
+        mod = importlib.import_module(module)
+        for name in names:
+            fn = getattr(mod, name, None)
+            if isinstance(fn, Dispatcher) and isinstance(fn._cache, NullCache):
+                with contextlib.suppress(OSError):  # an unwritable cache folder only costs the compile time
+                    fn.enable_caching()
+    return umap
+
+
 def umap_2d(
     emb: np.ndarray,
     *,
@@ -45,16 +85,18 @@ def umap_2d(
     min_dist: float = 0.1,
     metric: str = "cosine",
     knn: tuple[np.ndarray, np.ndarray] | None = None,
+    jit_cache: Path | None = None,
 ) -> np.ndarray:
     """(N, 2) float64 coordinates in [0, 1].
 
     ``knn``: ``(ids, dist)`` of each image's nearest other images under ``metric`` (self excluded, nearest
-    first, at least ``n_neighbors - 1`` columns), as the rankings give them; UMAP then skips its own search."""
+    first, at least ``n_neighbors - 1`` columns), as the rankings give them; UMAP then skips its own search.
+    ``jit_cache``: a folder for UMAP's compiled kernels (see the module docstring)."""
     emb = np.asarray(emb, dtype=np.float32)
     n = len(emb)
     if n < 10:
         return _unit_square(_pca2(emb.astype(np.float64)))
-    import umap  # imported lazily: numba compilation costs seconds
+    umap = _load_umap(jit_cache)
 
     # cosine is undefined for zero vectors; nudge them so UMAP's nearest-neighbour search stays finite
     if metric == "cosine":

@@ -108,6 +108,7 @@ def _umap(
             n_neighbors=cfg.umap_neighbors,
             min_dist=cfg.umap_min_dist,
             knn=(cos["ids"], cos["dist"]),
+            jit_cache=cfg.jit_dir,
         )
         got = {"xy": xy}
         cache.put_arrays("umap", k, **got)

@@ -31,6 +31,38 @@ CHROMIUM_ARGS = [
 ]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist each worker gets its share of the cores for TensorFlow, XLA, BLAS, OpenMP (FAISS) and
+    numba, and so do the builds it runs in child processes (they inherit the environment). Left alone, every
+    worker and child starts one thread per core, and the oversubscribed thread pools spin against each other.
+    Set before anything imports those libraries; an explicit setting in the environment wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers <= 1:
+        return
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    for var in (
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+    ):
+        os.environ.setdefault(var, share)
+    if "XLA_FLAGS" not in os.environ and share == "1":
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    # one disk cache of UMAP's compiled numba kernels for every process of the run (a build keeps its own in
+    # build/jit/, see precompute/projection.py; tests/test_pipeline.py checks that one)
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if uid:
+        import tempfile
+
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"pg-tests-{uid}" / "numba"))
+
+
+_share_the_cores()
 _keras_home = realdata.prepare_keras_home()
 
 

@@ -182,6 +182,46 @@ def test_umap_and_pca_fallback_equal_independent_runs(tmp_path: Path, two_small:
         np.testing.assert_allclose(got, xy, atol=2e-4, err_msg=name)
 
 
+_JIT_PROBE = """
+import hashlib, sys
+from pathlib import Path
+import numpy as np
+from precompute.projection import umap_2d
+e = np.random.default_rng(0).normal(size=(60, 16)).astype(np.float32)
+u = e / np.linalg.norm(e, axis=1, keepdims=True)
+d = 1 - u @ u.T
+np.fill_diagonal(d, np.inf)
+ids = np.argsort(d, axis=1, kind="stable")[:, :20]
+xy = umap_2d(e, knn=(ids, np.take_along_axis(d, ids, 1)), jit_cache=Path(sys.argv[1]))
+import umap.umap_
+stats = umap.umap_.smooth_knn_dist.stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), hashlib.sha256(xy.tobytes()).hexdigest())
+"""
+
+
+def test_umaps_compiled_kernels_are_cached_on_disk_for_the_next_process(tmp_path: Path) -> None:
+    """A build keeps UMAP's compiled numba kernels in its jit folder: the next process loads them (no compile)
+    and draws the same map."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    jit = tmp_path / "jit"
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", _JIT_PROBE, str(jit)], env=env, capture_output=True, text=True, check=True
+        )
+        hits, misses, digest = proc.stdout.split()
+        runs.append((int(hits), int(misses), digest))
+    assert runs[0][:2] == (0, 1)  # compiled, and saved
+    assert runs[1][:2] == (1, 0)  # loaded from disk
+    assert runs[0][2] == runs[1][2]
+    assert len(list(jit.rglob("*.nbi"))) >= 3  # the three kernels a precomputed graph uses
+
+
 # ------------------------------------------------------------------------------------------------ settings
 def test_minkowski_p_reaches_the_rankings_and_the_cache_key(tmp_path: Path, two_small: list[Path]) -> None:
     out = tmp_path / "o"
