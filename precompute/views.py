@@ -24,6 +24,7 @@ from .config import BuildConfig
 from .datasets import Dataset
 from .embeddings import EmbeddingRef
 from .engine import Engine
+from .projection import init_for
 from .results import MetricResult, ProbeResult, ViewResult
 from .sitedata import DataDir
 
@@ -66,7 +67,18 @@ def rank_key(ref: EmbeddingRef, metric: str, cfg: BuildConfig) -> str:
 
 
 def umap_key(ref: EmbeddingRef, cfg: BuildConfig) -> str:
-    return key(kind="umap", version=UMAP_VERSION, emb=ref.key, seed=cfg.seed, n=cfg.umap_neighbors, d=cfg.umap_min_dist)
+    # the starting layout joins the key only where it is not UMAP's default (keys of smaller builds stay valid)
+    init = init_for(ref.n)
+    extra = {} if init == "spectral" else {"init": init}
+    return key(
+        kind="umap",
+        version=UMAP_VERSION,
+        emb=ref.key,
+        seed=cfg.seed,
+        n=cfg.umap_neighbors,
+        d=cfg.umap_min_dist,
+        **extra,
+    )
 
 
 def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, engine: Engine) -> dict[str, Any]:

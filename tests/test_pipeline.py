@@ -182,6 +182,42 @@ def test_umap_and_pca_fallback_equal_independent_runs(tmp_path: Path, two_small:
         np.testing.assert_allclose(got, xy, atol=2e-4, err_msg=name)
 
 
+def test_large_maps_start_from_umaps_pca_layout() -> None:
+    """Above ``SPECTRAL_MAX`` images the map starts from UMAP's PCA layout (the spectral start has no useful time
+    bound on nearly disconnected graphs): equal to umap-learn run with ``init="pca"``, and not to the spectral
+    start. Checked on 400 generated points with the threshold lowered."""
+    import umap
+
+    from precompute.projection import SPECTRAL_MAX, init_for, umap_2d
+
+    assert init_for(SPECTRAL_MAX) == "spectral" and init_for(SPECTRAL_MAX + 1) == "pca"
+    rng = np.random.default_rng(3)
+    emb = (rng.normal(size=(8, 24))[rng.integers(0, 8, 400)] + rng.normal(scale=0.3, size=(400, 24))).astype(np.float32)
+    u = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    d = 1 - u.astype(np.float64) @ u.T.astype(np.float64)
+    np.fill_diagonal(d, -1)  # self first
+    knn = np.argsort(d, axis=1, kind="stable")[:, :15]
+    dist = np.take_along_axis(np.maximum(d, 0), knn, axis=1)
+    got = umap_2d(emb, knn=(knn[:, 1:], dist[:, 1:]), spectral_max=399)
+
+    def independent(init: str) -> np.ndarray:
+        xy = umap.UMAP(
+            n_neighbors=15,
+            min_dist=0.1,
+            metric="cosine",
+            random_state=42,
+            init=init,
+            transform_seed=42,
+            precomputed_knn=(knn.astype(np.int32), dist.astype(np.float32), None),
+        ).fit_transform(emb)
+        xy = xy.astype(np.float64) - xy.min(axis=0)
+        xy = xy / xy.max()
+        return xy + (1 - xy.max(axis=0)) / 2
+
+    np.testing.assert_allclose(got, independent("pca"), atol=2e-4)
+    assert not np.allclose(got, independent("spectral"), atol=1e-2)
+
+
 _JIT_PROBE = """
 import hashlib, sys
 from pathlib import Path
