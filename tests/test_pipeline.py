@@ -220,6 +220,7 @@ def test_large_maps_start_from_umaps_pca_layout() -> None:
 
 _JIT_PROBE = """
 import hashlib, sys
+sys.modules["tensorflow"] = None  # as in a view worker: umap would import it for its parametric variant
 from pathlib import Path
 import numpy as np
 from precompute.projection import umap_2d
