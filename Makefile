@@ -13,16 +13,27 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
+# The installer is uv (Astral's, bootstrapped into the venv with pip): the same versions as pip resolves, in
+# about 15 s instead of pip's 60-80 s on 2 cores (pip unpacks and byte-compiles TensorFlow's ~20,000 files on
+# one core). --compile-bytecode keeps the .pyc files that pip would write: without them every process would
+# compile TensorFlow again on import (8 s -> 17 s where PYTHONDONTWRITEBYTECODE is set). Where uv cannot be
+# installed, pip does the work.
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
+define venv_install
+	@if $(PIP) 'uv>=0.5' >/dev/null 2>&1; then $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(1); \
+	else echo "uv could not be installed: installing with pip (slower)"; $(PIP) $(1); fi
+endef
+
 # `make build` needs only the runtime dependencies; tests, linters and benchmarks add the `dev` extra.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	$(call venv_install,-e .)
 	@touch $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
 $(DEV_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(call venv_install,-e '.[dev]')
 	@touch $(DEV_STAMP)
 
 # The JavaScript linter (Biome, pinned in package.json + package-lock.json) comes from npm; without npm the
