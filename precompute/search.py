@@ -210,21 +210,28 @@ def _values(kind: str, p: float, a: np.ndarray, b: np.ndarray, aa: _Aux | None, 
     "lp": sum |a - b|^p (the caller applies ``_root``). The sums run in scipy's order, so cosine, euclidean and
     sqeuclidean are bit-identical to ``cdist`` (minkowski's |a - b|^p is within 2 ulp of scipy's libm pow), and
     a pair's value never depends on what is computed alongside it. Two identical non-zero rows are at cosine
-    distance exactly 0 (scipy's rounding gives up to 2.2e-16). Non-finite results become +inf.
+    distance exactly 0 (scipy's rounding gives up to 2.2e-16). Non-finite results become +inf. ``a`` and ``b``
+    may be views in any layout and any float dtype: the products and differences are written C-ordered in float64
+    (``order="C"``), because numpy sums axis 0 of a C-ordered array row after row (scipy's order) but would sum a
+    layout that inherits a view's strides pairwise.
     """
     if kind == "ip":
         assert aa is not None and ab is not None
         with np.errstate(all="ignore"):  # rows with inf/nan are masked to +inf below
-            dot = _two_lane_sum(np.multiply(a, b, dtype=np.float64))
+            dot = _two_lane_sum(np.multiply(a, b, dtype=np.float64, order="C"))
             cos = dot / (aa.norm * ab.norm)
             cos = np.where(np.abs(cos) > 1.0, np.sign(cos), cos)  # scipy clips rounding beyond +-1
         v = 1.0 - cos
-        if (v < 1e-15).any():  # identical rows land here (scipy: |v| <= 2.2e-16); compare rows only then
-            v = np.where(np.logical_and.reduce(a == b, axis=0), 0.0, v)
+        low = np.nonzero(v < 1e-15)  # identical rows land here (scipy: |v| <= 2.2e-16): compare those pairs only
+        if len(low[0]):
+            shape = (len(a), *v.shape)
+            at = (slice(None), *low)
+            same = np.logical_and.reduce(np.broadcast_to(a, shape)[at] == np.broadcast_to(b, shape)[at], axis=0)
+            v[low] = np.where(same, 0.0, v[low])
         v = np.where(aa.zero | ab.zero, np.where(aa.zero & ab.zero, 0.0, 1.0), v)
         v = np.where(aa.bad | ab.bad, np.inf, v)
     else:
-        [v] = _diff_values(np.subtract(a, b, dtype=np.float64), p, l2=kind == "l2", lp=kind == "lp")
+        [v] = _diff_values(np.subtract(a, b, dtype=np.float64, order="C"), p, l2=kind == "l2", lp=kind == "lp")
     v = np.asarray(v, dtype=np.float64)
     v[~np.isfinite(v)] = np.inf
     return v
@@ -464,7 +471,7 @@ class _Index:
         out = np.empty(cand.shape)
         sub = max(1, 4 * _CHUNK // (self.d * max(1, cand.shape[1])))
         for s in range(0, len(q), sub):
-            b = _feature_first(self.x[cand[s : s + sub]])
+            b = np.moveaxis(self.x[cand[s : s + sub]], -1, 0)  # a (d, m, r) view: the ufuncs cast to float64 exactly
             qa = qaux.take(slice(s, s + sub)).column() if qaux is not None and kind == "ip" else None
             ca = self.aux.take(cand[s : s + sub]) if kind == "ip" else None
             out[s : s + sub] = _values(kind, self.p, a[:, s : s + sub, None], b, qa, ca)
@@ -655,7 +662,7 @@ def pair_distances(
             out["cosine"][s : s + step] = _values("ip", p, a, b, aux.take(ci), aux.take(cj))
         l2, lp = "euclidean" in out or "sqeuclidean" in out, "minkowski" in out
         if l2 or lp:  # one difference serves the euclidean pair and minkowski
-            vals = iter(_diff_values(np.subtract(a, b, dtype=np.float64), p, l2=l2, lp=lp))
+            vals = iter(_diff_values(np.subtract(a, b, dtype=np.float64, order="C"), p, l2=l2, lp=lp))
             if l2:
                 sq = next(vals)
                 for m, f in (("sqeuclidean", _same), ("euclidean", _sqrt)):
