@@ -16,26 +16,19 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from precompute.serve.child import serve_child
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "datasets"
 WORK = REPO / "build" / "bench-serve"
 TARGET_P50_MS = {"200": 150.0, "10k": 300.0}
 SOURCES = {"200": "iconic200", "10k": "tinyimagenet10k"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _build(name: str, dataset: Path, keras_home: Path) -> Path:
@@ -65,23 +58,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def measure(out: Path, dataset: Path, n_queries: int, clients: tuple[int, ...] = (1, 8)) -> dict:
+    # the real `playground serve` in its own process (clients in this one would share its GIL)
+    with serve_child(out, capture=False, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120) as server:
+        return _measure(server.url, dataset, n_queries, clients)
+
+
+def _measure(base: str, dataset: Path, n_queries: int, clients: tuple[int, ...]) -> dict:
     import httpx
 
-    port = _free_port()
-    # the real `playground serve` in its own process (clients in this one would share its GIL)
-    cmd = [sys.executable, "-m", "precompute.cli", "-q", "serve", "--out", str(out), "--port", str(port)]
-    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        server.kill()
-        raise SystemExit("playground serve did not start")
-    url = f"http://127.0.0.1:{port}/api/query"
-    health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).json()
+    url = base + "api/query"
+    health = httpx.get(base + "api/health", timeout=30).json()
     slug, model = health["datasets"][0]["slug"], health["models"][0]["slug"]
     files = sorted(p for p in dataset.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     step = max(1, len(files) // (n_queries * max(clients)))
@@ -97,29 +83,25 @@ def measure(out: Path, dataset: Path, n_queries: int, clients: tuple[int, ...] =
         return dt
 
     rows = {}
-    try:
-        with httpx.Client() as c:  # warm-up: model load and the first forward passes
-            for data in payloads[:3]:
-                one(c, data)
-        for n in clients:
+    with httpx.Client() as c:  # warm-up: model load and the first forward passes
+        for data in payloads[:3]:
+            one(c, data)
+    for n in clients:
 
-            def worker(i: int, n: int = n) -> list[float]:
-                with httpx.Client() as c:
-                    return [one(c, d) for d in payloads[i::n][:n_queries]]
+        def worker(i: int, n: int = n) -> list[float]:
+            with httpx.Client() as c:
+                return [one(c, d) for d in payloads[i::n][:n_queries]]
 
-            t = time.perf_counter()
-            with ThreadPoolExecutor(n) as pool:
-                lat = [x for part in pool.map(worker, range(n)) for x in part]
-            wall = time.perf_counter() - t
-            rows[n] = {
-                "queries": len(lat),
-                "p50_ms": round(statistics.median(lat), 1),
-                "p95_ms": round(_percentile(lat, 95), 1),
-                "throughput_qps": round(len(lat) / wall, 2),
-            }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            lat = [x for part in pool.map(worker, range(n)) for x in part]
+        wall = time.perf_counter() - t
+        rows[n] = {
+            "queries": len(lat),
+            "p50_ms": round(statistics.median(lat), 1),
+            "p95_ms": round(_percentile(lat, 95), 1),
+            "throughput_qps": round(len(lat) / wall, 2),
+        }
     return rows
 
 

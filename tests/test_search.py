@@ -104,8 +104,51 @@ def _assert_same(
 
 
 # --------------------------------------------------------------------------------------------- exactness
+@pytest.fixture(params=["numpy", "compiled"])
+def sums(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the re-rank's sums in numpy, then in pairsums' compiled kernels (every search)."""
+    monkeypatch.setattr(search, "COMPILED_MIN_ROWS", 0 if request.param == "compiled" else 1 << 62)
+    monkeypatch.setattr(search, "COMPILED_MIN_QUERIES", 0)
+    return request.param
+
+
+def _pair_rows(rng: np.random.Generator, n: int, d: int, dtype: type) -> np.ndarray:
+    """Rows with every special case of the formulas: duplicates, zero rows, a NaN, +-inf, values whose squares
+    overflow float32 (not float64), tiny and negative values."""
+    x = rng.normal(size=(n, d)) * rng.choice([1e-30, 1e-3, 1.0, 1e3, 1e20], size=(n, 1))
+    x[1] = x[0]
+    x[2] = 0.0
+    x[3, 0] = np.nan
+    x[4, d - 1] = np.inf
+    x[5, 0] = -np.inf
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 96, 97])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_sums_equal_the_numpy_formulas_bit_for_bit(d: int, dtype: type) -> None:
+    """pairsums' kernels against search's numpy code on the same candidates, every kind and the integer powers,
+    with duplicates, zero rows and non-finite values: identical float64 bits."""
+    from precompute import pairsums
+
+    rng = np.random.default_rng(d)
+    x = _pair_rows(rng, 80, d, dtype)
+    q = np.concatenate([x[:10], _pair_rows(rng, 20, d, dtype)])
+    cand = rng.integers(0, len(x), (len(q), 17))
+    cand[:10, 0] = np.arange(10)  # a dataset row against itself
+    qaux = search._aux(q)
+    for kind, p in (("ip", 3.0), ("l2", 3.0), ("lp", 1.0), ("lp", 2.0), ("lp", 3.0), ("lp", 4.0)):
+        index = search._Index(x, kind if kind != "lp" else "l2", p)  # the "lp" re-rank runs on any index
+        assert pairsums.supported(kind, p)
+        numpy_vals = index.rerank(q, qaux, cand, kind, compiled=False)
+        compiled_vals = index.rerank(q, qaux, cand, kind, compiled=True)
+        assert compiled_vals.dtype == np.float64 and not np.isnan(compiled_vals).any()
+        np.testing.assert_array_equal(compiled_vals.view(np.int64), numpy_vals.view(np.int64), err_msg=f"{kind} {p}")
+    assert not pairsums.supported("lp", 2.5) and not pairsums.supported("lp", 9.0)
+
+
 @pytest.mark.parametrize("metric", METRICS)
-def test_rankings_equal_scipy_reference(metric: str) -> None:
+def test_rankings_equal_scipy_reference(metric: str, sums: str) -> None:
     rng = np.random.default_rng(7)
     emb = rng.random((60, 12)).astype(np.float32)
     got = rank(emb, metric, k=15, p=3)
@@ -117,7 +160,7 @@ def test_rankings_equal_scipy_reference(metric: str) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("metric", METRICS)
-def test_rankings_equal_brute_force_with_ties_duplicates_and_zero_rows(metric: str, dtype: type) -> None:
+def test_rankings_equal_brute_force_with_ties_duplicates_and_zero_rows(metric: str, dtype: type, sums: str) -> None:
     x = _embedding_like(1, dtype=dtype)
     r = rank(x, metric, k=15, p=3.0)
     ids, dist = _brute(x, metric, 15)
@@ -151,7 +194,7 @@ def test_ties_are_broken_by_id_and_self_is_excluded() -> None:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_tie_rule_with_shuffled_ids(metric: str) -> None:
+def test_tie_rule_with_shuffled_ids(metric: str, sums: str) -> None:
     """Ten rows at exactly the same distance from row 0 (a vector and its coordinate permutations, or copies
     for cosine), hidden at random ids among far rows: they come back in increasing id order."""
     rng = np.random.default_rng(5)
@@ -167,7 +210,7 @@ def test_tie_rule_with_shuffled_ids(metric: str) -> None:
     assert len(set(r.dist[0].tolist())) == 1
 
 
-def test_zero_vectors_give_no_nan() -> None:
+def test_zero_vectors_give_no_nan(sums: str) -> None:
     emb = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 1.0]])
     with np.errstate(all="ignore"):
         assert np.isnan(distance.cdist(emb, emb, "cosine")).any()  # what scipy alone would give
@@ -182,7 +225,7 @@ def test_zero_vectors_give_no_nan() -> None:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_non_finite_rows_sort_last(metric: str) -> None:
+def test_non_finite_rows_sort_last(metric: str, sums: str) -> None:
     x = _embedding_like(3, n=40, d=6, dtype=np.float64)
     x[5, 2] = np.nan
     x[9, 0] = np.inf

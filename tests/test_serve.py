@@ -3,16 +3,13 @@ out of the site, and a server that survives a thousand hostile requests."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import random
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 from PIL import Image
 
 from precompute.config import load_config
+from precompute.serve.child import free_port, serve_child
 from precompute.sitedata import read_key
 from tests.helpers import small_copy
 
@@ -264,12 +262,6 @@ def test_static_files_never_leave_the_site(built, client) -> None:
         assert '"scores"' not in r.text and "root:" not in r.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_thousand_hostile_requests_cause_no_server_error(built) -> None:
     import httpx
     import uvicorn
@@ -277,7 +269,7 @@ def test_a_thousand_hostile_requests_cause_no_server_error(built) -> None:
     from precompute.serve.app import create_app
 
     cfg, ds = built
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="critical", limit_concurrency=64)
     )
@@ -362,66 +354,15 @@ def test_a_thousand_hostile_requests_cause_no_server_error(built) -> None:
 
 
 def test_playground_serve_serves_the_site_and_warns_on_all_interfaces(built) -> None:
+    import httpx
+
     cfg, _ = built
-    import httpx
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "precompute.cli",
-            "serve",
-            "--out",
-            str(cfg.out),
-            "--port",
-            str(port),
-            "--host",
-            "0.0.0.0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(200):
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("playground serve did not start")
+    with serve_child(cfg.out, host="0.0.0.0", quiet=False) as server:
+        r = httpx.get(server.url, timeout=10)
         assert r.status_code == 200 and "Semantic" in r.text
-        assert httpx.get(f"http://127.0.0.1:{port}/api/health").json()["status"] == "ok"
+        assert httpx.get(server.url + "api/health").json()["status"] == "ok"
         assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
-    assert "anyone who can reach this machine" in err
-
-
-@contextlib.contextmanager
-def _playground_serve(cfg) -> Iterator[str]:
-    """The real ``playground serve`` of this build on a free port; yields its base URL."""
-    import httpx
-
-    port = _free_port()
-    cmd = [sys.executable, "-m", "precompute.cli", "-q", "serve", "--out", str(cfg.out), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("playground serve did not start")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=20)
+    assert "anyone who can reach this machine" in server.stderr
 
 
 @pytest.mark.browser
@@ -434,7 +375,8 @@ def test_own_image_through_the_page_of_a_real_server(built, browser) -> None:
     site = cfg.site_dir
     files = read_key(site, "datasets/iconic_small/files/0")["files"]
     q = 7
-    with _playground_serve(cfg) as url:
+    with serve_child(cfg.out) as server:
+        url = server.url
         pages = Pages(browser, url)
         page, _watch = pages.make()
         try:
