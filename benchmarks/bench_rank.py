@@ -10,7 +10,7 @@ For each shape (n rows x d dims of generated embeddings shaped like pooled CNN f
 * ``scipy``: ``cdist`` + stable argsort (the previous implementation) on a subset of queries, extrapolated
   linearly to all queries (labelled ``~``).
 
-The three run interleaved, best of ``rounds`` (5), so a busy machine slows them alike. For n = 100,000 only the first
+The three run interleaved, best of ``rounds`` (9), so a busy machine slows them alike. For n = 100,000 only the first
 10,000 queries are timed (all methods alike, the cost is linear in the queries) and the table says so.
 
 Minkowski (p = 3): exact FAISS ``METRIC_Lp`` on a subset of queries (extrapolated) against the approximate path
@@ -227,7 +227,7 @@ def compile_seconds() -> float:
     return time.perf_counter() - t
 
 
-def run(quick: bool = False, rounds: int = 5) -> dict:
+def run(quick: bool = False, rounds: int = 9) -> dict:
     results: dict = {"search": [], "compile_s": compile_seconds()}
     print(f"ours re-ranks through numba kernels, compiled once per process ({results['compile_s']:.1f} s, not timed)")
     print(
@@ -259,7 +259,7 @@ def run(quick: bool = False, rounds: int = 5) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_rank")
     ap.add_argument("--quick", action="store_true", help="n = 10,000 only, d in {96, 768}, no pynndescent")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench_rank.json")
     args = ap.parse_args()
     results = run(args.quick, args.rounds)

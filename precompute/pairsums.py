@@ -27,37 +27,43 @@ INT_POWERS = range(1, 9)
 
 def _dots(q: np.ndarray, x: np.ndarray, cand: np.ndarray, out: np.ndarray) -> None:
     """out[i, j] = q[i] . x[cand[i, j]] in float64: even and odd terms in two running sums, added, then the odd
-    last term (``search._two_lane_sum``)."""
+    last term (``search._two_lane_sum``). The coordinate loop is outside the candidate loop, so the running sums
+    of one query's candidates advance side by side (independent chains the CPU overlaps; each pair's own order
+    is unchanged)."""
     m, r = cand.shape
     d = q.shape[1]
     even = d - d % 2
+    s0 = np.empty(r)
+    s1 = np.empty(r)
     for i in range(m):
+        if even:
+            for j in range(r):
+                s0[j] = np.float64(q[i, 0]) * np.float64(x[cand[i, j], 0])
+                s1[j] = np.float64(q[i, 1]) * np.float64(x[cand[i, j], 1])
+            for t in range(2, even, 2):
+                q0, q1 = np.float64(q[i, t]), np.float64(q[i, t + 1])
+                for j in range(r):
+                    s0[j] += q0 * np.float64(x[cand[i, j], t])
+                    s1[j] += q1 * np.float64(x[cand[i, j], t + 1])
         for j in range(r):
-            c = cand[i, j]
-            s = 0.0
-            if even:
-                s0 = np.float64(q[i, 0]) * np.float64(x[c, 0])
-                s1 = np.float64(q[i, 1]) * np.float64(x[c, 1])
-                for t in range(2, even, 2):
-                    s0 += np.float64(q[i, t]) * np.float64(x[c, t])
-                    s1 += np.float64(q[i, t + 1]) * np.float64(x[c, t + 1])
-                s = s0 + s1
+            s = s0[j] + s1[j] if even else 0.0
             if d % 2:
-                s += np.float64(q[i, d - 1]) * np.float64(x[c, d - 1])
+                s += np.float64(q[i, d - 1]) * np.float64(x[cand[i, j], d - 1])
             out[i, j] = s
 
 
 def _diff_sums(q: np.ndarray, x: np.ndarray, cand: np.ndarray, p: int, out: np.ndarray) -> None:
-    """out[i, j] = sum over coordinates, in order, of |q[i] - x[cand[i, j]]|^p in float64 (p = 2: squares;
-    other p by repeated multiplication, ``search._pow``)."""
+    """out[i, j] = sum over coordinates, in order, of |q[i] - x[cand[i, j]]|^p in float64, the power as
+    ``search._pow`` computes it (p = 2: a * a; else |a| multiplied by itself p - 1 times); the candidates' running
+    sums advance side by side, as in ``_dots``."""
     m, r = cand.shape
     d = q.shape[1]
+    acc = np.empty(r)
     for i in range(m):
-        for j in range(r):
-            c = cand[i, j]
-            s = 0.0
-            for t in range(d):
-                a = np.float64(q[i, t]) - np.float64(x[c, t])
+        for t in range(d):
+            qt = np.float64(q[i, t])
+            for j in range(r):
+                a = qt - np.float64(x[cand[i, j], t])
                 if p == 2:
                     v = a * a
                 else:
@@ -65,8 +71,12 @@ def _diff_sums(q: np.ndarray, x: np.ndarray, cand: np.ndarray, p: int, out: np.n
                     v = a
                     for _ in range(p - 1):
                         v *= a
-                s = v if t == 0 else s + v
-            out[i, j] = s
+                if t == 0:
+                    acc[j] = v
+                else:
+                    acc[j] += v
+        for j in range(r):
+            out[i, j] = acc[j]
 
 
 @cache

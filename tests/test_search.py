@@ -210,6 +210,18 @@ def test_tie_rule_with_shuffled_ids(metric: str, sums: str) -> None:
     assert len(set(r.dist[0].tolist())) == 1
 
 
+def test_a_tie_made_by_the_square_root_is_ordered_by_id(sums: str) -> None:
+    """Rows 1 and 2 are at squared distances 1 + 2^-52 and 1 from row 0, whose square roots are both 1.0:
+    sqeuclidean ranks row 2 first, euclidean has a tie and ranks row 1 first (the smaller id), as scipy's
+    distances with a stable sort do."""
+    x = np.array([[0.0, 0.0], [1.0, 2.0**-26], [1.0, 0.0]] + [[3.0 + i, 3.0] for i in range(20)])
+    sq, eu = rank(x, "sqeuclidean", k=4), rank(x, "euclidean", k=4)
+    assert sq.ids[0, :2].tolist() == [2, 1] and sq.dist[0, 0] < sq.dist[0, 1]
+    assert eu.ids[0, :2].tolist() == [1, 2] and eu.dist[0, 0] == eu.dist[0, 1] == 1.0
+    for got, metric in ((sq, "sqeuclidean"), (eu, "euclidean")):
+        _assert_same(got.ids, got.dist, *_brute(x, metric, 4), metric)
+
+
 def test_zero_vectors_give_no_nan(sums: str) -> None:
     emb = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 1.0]])
     with np.errstate(all="ignore"):
