@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-#: integer powers computed by repeated multiplication (``search._pow``'s rule); other p stay on numpy
+#: integer powers computed by repeated multiplication, here and in ``search._pow`` (the one rule); other p use pow
 INT_POWERS = range(1, 9)
 
 

@@ -138,7 +138,7 @@ def _check(metric: str, p: float) -> None:
 def _pow(a: np.ndarray, p: float) -> np.ndarray:
     """``a ** p`` in place; integer p by repeated multiplication (deterministic and ~15x faster than libm pow,
     within 2 ulp of it)."""
-    if p == int(p) and 1 <= p <= 8:
+    if p == int(p) and int(p) in pairsums.INT_POWERS:
         if p > 1:
             base = a.copy()
             for _ in range(int(p) - 1):
