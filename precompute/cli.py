@@ -257,6 +257,63 @@ def query(
 
 
 @cli.command()
+@click.option("--dataset", required=True, help="A dataset of the build (slug or name).")
+@click.option("--model", default=None, help="A model of the build (with --best: only its layers).")
+@click.option("--layer", default=None, help="A layer of the model (name or slug).")
+@click.option("--pooling", default=None, help="A pooling of the build (default the first; with --best: all).")
+@click.option("--metric", default="cosine", show_default=True, help="The search metric the FAISS index is for.")
+@click.option(
+    "--best",
+    type=click.Choice(["score", "probe"]),
+    is_flag=False,
+    flag_value="score",
+    default=None,
+    help="Take the leaderboard's best layer x pooling (and model, unless --model) by mean search score "
+    "(--best, --best score) or by linear-probe accuracy (--best probe).",
+)
+@click.option("--format", "formats", default="keras,onnx", show_default=True, help="Featurizer formats: keras,onnx.")
+@click.option("--to", type=click.Path(file_okay=True, path_type=Path), help="Folder to write (default export-...).")
+@click.option("--force", is_flag=True, help="Write into a folder that exists and is not an earlier export.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output root (default build/).")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    dataset: str,
+    model: str | None,
+    layer: str | None,
+    pooling: str | None,
+    metric: str,
+    best: str | None,
+    formats: str,
+    to: Path | None,
+    force: bool,
+    out: Path | None,
+) -> None:
+    """Take a featurizer with you: the model truncated at a layer (with the pooling and preprocess_input inside)
+    as .keras and ONNX, the dataset's embeddings (Parquet, .npy), a FAISS index, README.md and export.json."""
+    from .export import run_export
+
+    cfg = _config(ctx, out=out)
+    res = run_export(
+        cfg,
+        dataset=dataset,
+        model=model,
+        layer=layer,
+        pooling=pooling,
+        metric=metric,
+        to=to,
+        best=best,
+        formats=_csv(formats) or (),
+        force=force,
+    )
+    total = sum(f.bytes for f in res.info.files)
+    click.echo(
+        f"exported {res.info.featurizer.name} ({res.info.dataset.name}, {res.info.metric}) in {res.seconds:.1f} s "
+        f"-> {res.folder} ({total / 1e6:.1f} MB; see {res.folder / 'README.md'})"
+    )
+
+
+@cli.command()
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """List the model catalogue: name, input size, role in the default build, where the weights come from."""

@@ -302,6 +302,88 @@ class ServeInfo(Struct):
     datasets: list[Slug]
 
 
+# ------------------------------------------------------------------------------------------------ export
+class Featurizer(Struct):
+    """One featurizer: a model's layer under a pooling. ``name`` is what ``playground query --json`` and the API
+    call it too (``LayerAnswer.featurizer``), so a script can move from one to the other."""
+
+    name: Annotated[str, _d("<model>@<weights>/<layer>/<pooling>")]
+    model: Slug
+    model_name: str
+    weights: str
+    layer: Slug
+    layer_name: str
+    tensor: Annotated[str, _d("the Keras layer whose output is pooled")]
+    pooling: str
+    input_size: Annotated[int, _d("input: RGB uint8, (batch, input_size, input_size, 3)")]
+    dim: Annotated[int, _d("floats per image out")]
+
+
+class ExportDataset(Struct):
+    slug: Slug
+    name: str
+    root: Annotated[str, _d("the dataset folder on the machine that exported it")]
+    n_images: int
+    labeled: bool
+    classes: list[str]
+
+
+class ExportFile(Struct):
+    path: Annotated[str, _d("relative to the export folder")]
+    what: str
+    bytes: int
+    sha256: str
+
+
+class Preprocessing(Struct):
+    """How an image becomes the featurizer's input, exactly as the build did it."""
+
+    decode: str
+    colour: str
+    resize: str
+    inside: Annotated[str, _d("what the featurizer does itself before the network (preprocess_input)")]
+
+
+class ExportScores(Struct):
+    """How good this choice is on the dataset (the leaderboard's numbers; null where the build has none)."""
+
+    chosen_by: Annotated[str, _d("given | score | probe (--best)")]
+    metric: str
+    search_score: Annotated[float | None, _d("mean search score 0-100 at this metric")]
+    precision_at_k: float | None
+    knn_accuracy: Annotated[float | None, _d("kNN leave-one-out accuracy %")]
+    probe_accuracy: Annotated[float | None, _d("linear-probe accuracy %")]
+    probe_std: float | None
+    k: int
+
+
+class ExportCheck(Struct):
+    """The exported featurizers run on dataset images, against the build's cached embeddings."""
+
+    images: int
+    keras_max_rel_err: float | None
+    onnx_max_rel_err: float | None
+
+
+class ExportInfo(Struct):
+    """``export.json`` of ``playground export``: what each file is, how to feed the featurizer, how good it is."""
+
+    version: int
+    featurizer: Featurizer
+    dataset: ExportDataset
+    metric: str
+    minkowski_p: float | None
+    index: Annotated[str, _d("the FAISS index type and what its rows are")]
+    normalise_queries: Annotated[bool, _d("L2-normalise a query vector before index.search (cosine)")]
+    preprocessing: Preprocessing
+    scores: ExportScores
+    check: ExportCheck
+    files: list[ExportFile]
+    command: Annotated[str, _d("the playground export command that wrote this folder")]
+    snippet: Annotated[str, _d("Python that embeds an image and searches the index (README.md runs it)")]
+    versions: dict[str, str]
+
+
 # ------------------------------------------------------------------------------------------------ registry
 @dataclass(frozen=True)
 class Kind:
@@ -323,6 +405,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("explorer/index", ExplorerIndex),
     Kind("explorer/<model>/<layer>", ExplorerLayer),
 )
+
+
+#: Files outside the site that are part of the contract too (their schemas are generated the same way).
+OTHER_KINDS: tuple[Kind, ...] = (Kind("export.json", ExportInfo),)
 
 
 def kind_of(key: str) -> Kind:
@@ -378,7 +464,7 @@ def _normalised(node: Any) -> Any:
 def schema(kind: Kind) -> dict[str, Any]:
     out = _normalised(msgspec.json.schema(kind.type))
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    out["title"] = f"data/{kind.key}.js"
+    out["title"] = kind.key if kind in OTHER_KINDS else f"data/{kind.key}.js"
     return out
 
 

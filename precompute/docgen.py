@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from .contract import KINDS, Struct, schema, schema_name
+from .contract import KINDS, OTHER_KINDS, Struct, schema, schema_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -43,6 +43,11 @@ def docs_table() -> str:
         doc = " ".join((kind.type.__doc__ or "").split())
         fields = ", ".join(_field_rows(kind.type))
         lines.append(f"| `{kind.key}` | [`{kind.type.__name__}`](schema/{schema_name(kind)}) | {doc} | {fields} |")
+    for kind in OTHER_KINDS:  # files outside the site (not under data/)
+        doc = " ".join((kind.type.__doc__ or "").split())
+        fields = ", ".join(_field_rows(kind.type))
+        name = f"`{kind.key}` (not under `data/`)"
+        lines.append(f"| {name} | [`{kind.type.__name__}`](schema/{schema_name(kind)}) | {doc} | {fields} |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +86,7 @@ def write_docs(docs: Path = DOCS) -> list[Path]:
     """Regenerate docs/schema/*.json and the generated sections of docs/architecture.md."""
     written = []
     (docs / "schema").mkdir(parents=True, exist_ok=True)
-    for kind in KINDS:
+    for kind in (*KINDS, *OTHER_KINDS):
         path = docs / "schema" / schema_name(kind)
         path.write_text(json.dumps(schema(kind), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)

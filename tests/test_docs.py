@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from precompute import docgen
-from precompute.contract import KINDS, schema, schema_name
+from precompute.contract import KINDS, OTHER_KINDS, schema, schema_name
 
 
 def test_schemas_are_generated_from_the_current_types() -> None:
-    for kind in KINDS:
+    for kind in (*KINDS, *OTHER_KINDS):
         committed = json.loads((docgen.DOCS / "schema" / schema_name(kind)).read_text(encoding="utf-8"))
         assert committed == schema(kind), f"docs/schema/{schema_name(kind)} is stale: python -m precompute.docgen"
 

@@ -376,6 +376,7 @@ class QueryEngine:
     def _answer(
         self, ds: DatasetRecord, m: ModelRecord, la: LayerRecord, pooling: str, metric: str, k: int, vector: np.ndarray
     ) -> api.LayerAnswer:
+        from ..export import default_folder, export_command, featurizer_name
         from ..search import similarity_from_table
 
         searcher = self._searcher(ds.slug, m.slug, la.slug, pooling, metric)
@@ -394,6 +395,10 @@ class QueryEngine:
         return api.LayerAnswer(
             layer=la.slug,
             layer_name=la.name,
+            featurizer=featurizer_name(m.slug, m.weights, la.slug, pooling),
+            export=export_command(
+                ds.slug, m.slug, la.slug, pooling, metric, default_folder(ds.slug, m.slug, la.slug, pooling)
+            ),
             ids=[int(i) for i in ids],
             dist=[float(d) for d in dist],
             sim=[None if np.isnan(s) else round(float(s), 7) for s in sim],

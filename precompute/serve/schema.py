@@ -41,6 +41,8 @@ class Health(Struct):
 class LayerAnswer(Struct):
     layer: str
     layer_name: str
+    featurizer: str  # export.featurizer_name: what `playground export` and its export.json call this featurizer
+    export: str  # the `playground export` command that writes this featurizer, its embeddings and index
     ids: list[int]
     dist: list[float]
     sim: list[float | None]
