@@ -95,7 +95,8 @@ def export_command(dataset: str, model: str, layer: str, pooling: str, metric: s
 def default_folder(dataset: str, model: str, layer: str, pooling: str) -> str:
     from .slugs import slugify
 
-    return "export-" + "-".join(slugify(x) for x in (dataset, model, layer, pooling.replace(":", "p")))
+    pool = pooling.replace(":", "p").replace(".", "_")  # gem:2.5 -> gemp2_5 (site_templates/static/search-export.js)
+    return "export-" + "-".join(slugify(x) for x in (dataset, model, layer, pool))
 
 
 @dataclass(frozen=True)
@@ -334,9 +335,9 @@ def _npy_bytes(emb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def snippet(info_size: int, metric: str, image: str, k: int) -> str:
-    """The README's Python: embed one image with the featurizer and search the index (run by the tests)."""
-    size = int(info_size)
+def snippet(size: int | str, metric: str, image: str, k: int | str) -> str:
+    """The README's Python: embed one image with the featurizer and search the index (run by the tests). The
+    site's "Use this layer" dialog shows it with ``size`` and ``k`` filled in by the page."""
     lines = [
         "import faiss, keras, numpy as np, pyarrow.parquet as pq",
         "from PIL import Image, ImageOps",

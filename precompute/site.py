@@ -129,6 +129,18 @@ def _context(index: dict[str, Any], site_dir: Path) -> dict[str, Any]:
         "k": index.get("k", 15),
         "any_random": any(m.get("random") for m in models),
         "has_explorer": explorer,
+        "export_snippets": _export_snippets(),
+    }
+
+
+def _export_snippets() -> dict[str, str]:
+    """The README snippet of ``playground export`` for the "Use this layer" dialog: ``{SIZE}`` and ``{K}`` are
+    filled in by the page (search-export.js)."""
+    from .export import snippet
+
+    return {
+        "cosine": snippet("{SIZE}", "cosine", "your-image.jpg", "{K}"),
+        "other": snippet("{SIZE}", "euclidean", "your-image.jpg", "{K}"),
     }
 
 

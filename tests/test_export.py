@@ -82,51 +82,67 @@ def _clean_env() -> dict[str, str]:
 
 
 FRESH = r"""
-import json, sys
+import contextlib, io, json, os, sys
 import numpy as np, faiss, keras, onnxruntime as ort, pyarrow.parquet as pq
 from PIL import Image, ImageOps
-info = json.load(open("export.json"))
-size, root = info["featurizer"]["input_size"], info["dataset"]["root"]
-table = pq.read_table("embeddings.parquet")
-files = table["file"].to_pylist()
-ids = [int(a) for a in sys.argv[1:]]
-def pixels(rel):  # the README's rule
-    im = Image.open(root + "/" + rel); im.draft("RGB", (size, size))
-    im = ImageOps.exif_transpose(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
-x = np.stack([pixels(files[i]) for i in ids])
-out = {"keras": keras.saving.load_model("featurizer.keras").predict(x, verbose=0).tolist()}
-try:
-    s = ort.InferenceSession("featurizer.onnx")
-    out["onnx"] = s.run(None, {s.get_inputs()[0].name: x})[0].tolist()
-except Exception as exc:
-    out["onnx_error"] = str(exc)
-v = np.asarray(out["keras"], np.float32)
-if info["normalise_queries"]:
-    faiss.normalize_L2(v)
-index = faiss.read_index("index.faiss")
-_, nb = index.search(v, info["scores"]["k"] + 1)
-out["neighbours"] = nb.tolist()
-out["parquet"] = np.stack(table["embedding"].to_numpy(zero_copy_only=False)).astype(np.float32)[ids].tolist()
-out["npy"] = np.load("embeddings.npy")[ids].tolist()
-out["classes"] = [table["class"][i].as_py() for i in ids]
-out["precompute_imported"] = any(m == "precompute" or m.startswith("precompute.") for m in sys.modules)
-print(json.dumps(out))
+
+def check(folder, ids):
+    os.chdir(folder)
+    info = json.load(open("export.json"))
+    size, root = info["featurizer"]["input_size"], info["dataset"]["root"]
+    table = pq.read_table("embeddings.parquet")
+    files = table["file"].to_pylist()
+    def pixels(rel):  # the README's rule
+        im = Image.open(root + "/" + rel); im.draft("RGB", (size, size))
+        im = ImageOps.exif_transpose(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
+    x = np.stack([pixels(files[i]) for i in ids])
+    out = {"keras": keras.saving.load_model("featurizer.keras").predict(x, verbose=0).tolist()}
+    try:
+        s = ort.InferenceSession("featurizer.onnx")
+        out["onnx"] = s.run(None, {s.get_inputs()[0].name: x})[0].tolist()
+    except Exception as exc:
+        out["onnx_error"] = str(exc)
+    v = np.asarray(out["keras"], np.float32)
+    if info["normalise_queries"]:
+        faiss.normalize_L2(v)
+    _, nb = faiss.read_index("index.faiss").search(v, info["scores"]["k"] + 1)
+    out["neighbours"] = nb.tolist()
+    out["parquet"] = np.stack(table["embedding"].to_numpy(zero_copy_only=False)).astype(np.float32)[ids].tolist()
+    out["npy"] = np.load("embeddings.npy")[ids].tolist()
+    return out
+
+job = json.loads(sys.argv[1])
+result = {name: check(folder, job["ids"]) for name, folder in job["folders"].items()}
+os.chdir(job["snippet_in"])
+code = open("README.md").read().split("```python\n")[1].split("```")[0]
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+result["snippet"] = {"code": code, "stdout": buf.getvalue()}
+result["precompute_imported"] = any(m == "precompute" or m.startswith("precompute.") for m in sys.modules)
+print(json.dumps(result))
 """
 
+IDS = [0, 7, 13, 23]
 
-def _fresh(folder: Path, ids: list[int]) -> dict:
-    """Run FRESH in a new interpreter, in the export folder, from outside the repository."""
+
+@pytest.fixture(scope="module")
+def fresh(exported) -> dict:
+    """FRESH in a new interpreter (no PYTHONPATH; it never imports precompute), on both exports."""
+    job = {"ids": IDS, "folders": {k: str(exported[k]) for k in ("best", "l2")}, "snippet_in": str(exported["best"])}
     p = subprocess.run(
-        [sys.executable, "-c", FRESH, *map(str, ids)],
-        cwd=folder,
+        [sys.executable, "-c", FRESH, json.dumps(job)],
+        cwd=exported["best"].parent,
         env=_clean_env(),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["precompute_imported"] is False
+    return out
 
 
 def _site_top(cfg, info: ExportInfo, qid: int) -> list[int]:
@@ -154,23 +170,22 @@ def _rel(got, want) -> float:
 
 
 @pytest.mark.parametrize("which", ["best", "l2"])
-def test_the_export_works_in_a_fresh_process_without_precompute(built, exported, which) -> None:
+def test_the_export_works_in_a_fresh_process_without_precompute(built, exported, fresh, which) -> None:
     cfg, _ = built
     folder = exported[which]
     info = _info(folder)
     cached = _cached(cfg, info)
-    ids = [0, 7, 13, len(cached) - 1]
-    out = _fresh(folder, ids)
-    assert out["precompute_imported"] is False
-    assert _rel(out["keras"], cached[ids]) <= 1e-5
+    assert len(cached) == 24
+    out = fresh[which]
+    assert _rel(out["keras"], cached[IDS]) <= 1e-5
     if which == "best":
-        assert _rel(out["onnx"], cached[ids]) <= 1e-5
+        assert _rel(out["onnx"], cached[IDS]) <= 1e-5
     else:  # --format keras: no ONNX file
         assert "onnx_error" in out and not (folder / "featurizer.onnx").exists()
-    np.testing.assert_array_equal(np.asarray(out["parquet"], np.float32), cached[ids])
-    np.testing.assert_array_equal(np.asarray(out["npy"], np.float32), cached[ids])
+    np.testing.assert_array_equal(np.asarray(out["parquet"], np.float32), cached[IDS])
+    np.testing.assert_array_equal(np.asarray(out["npy"], np.float32), cached[IDS])
     # the FAISS index, queried with the exported featurizer's vectors, gives the site's top-15 (self first)
-    for qid, nb in zip(ids, out["neighbours"], strict=True):
+    for qid, nb in zip(IDS, out["neighbours"], strict=True):
         assert nb[0] == qid
         assert nb[1:] == _site_top(cfg, info, qid), (which, qid)
 
@@ -214,18 +229,13 @@ def test_best_by_probe(built, tmp_path) -> None:
     assert probes[info.featurizer.layer_name][info.featurizer.pooling]["mean"] == best
 
 
-def test_the_readme_snippet_runs_as_written(built, exported) -> None:
+def test_the_readme_snippet_runs_as_written(built, exported, fresh) -> None:
+    """The README's python block, executed as written in the fresh process (in the export folder)."""
     cfg, _ = built
-    folder = exported["best"]
-    text = (folder / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-    info = _info(folder)
+    info = _info(exported["best"])
+    code = fresh["snippet"]["code"]
     assert code == info.snippet and len(code.strip().splitlines()) <= 11
-    p = subprocess.run(
-        [sys.executable, "-c", code], cwd=folder, env=_clean_env(), capture_output=True, text=True, timeout=300
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    printed = eval(p.stdout.strip().splitlines()[-1])  # a list of file names
+    printed = eval(fresh["snippet"]["stdout"].strip().splitlines()[-1])  # a list of file names
     # the snippet's image is dataset image 0: itself, then its site top-14
     files = _files(cfg, info)
     assert printed == [files[i] for i in [0, *_site_top(cfg, info, 0)[:14]]]
@@ -295,28 +305,97 @@ def test_a_folder_that_is_not_an_export_is_refused_unless_force(built, exported,
 
 
 def test_a_killed_export_leaves_no_half_written_file(built, tmp_path) -> None:
-    """Kill the export (SIGKILL) while it writes the big files: every file present is complete (no torn file),
-    export.json is absent, and the next run (no --force needed) completes the folder."""
+    """Kill the export (SIGKILL) half-way through writing the featurizer: no file is in place (only the killed
+    writer's temp file), and the next run (no --force needed: the folder holds only export files) sweeps the
+    leftover and completes the folder."""
     import signal
     import time
 
     cfg, _ = built
     target = tmp_path / "k"
-    args = ["--dataset", "iconic_small", "--model", "mobilenet_075", "--layer", "conv_pw_13", "--to", str(target)]
+    args = ["--dataset", "iconic_small", "--model", "mobilenet_075", "--layer", "conv_pw_13", "--format", "keras"]
+    args += ["--to", str(target)]
     cmd = [sys.executable, "-m", "precompute.cli", "-q", "export", "--out", str(cfg.out), *args]
     env = {**_clean_env(), "PG_EXPORT_SLOW_WRITE": "0.5"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not any(target.glob(".featurizer.onnx.*.tmp")):
+    while time.monotonic() < deadline and not any(target.glob(".featurizer.keras.*.tmp")):
         time.sleep(0.05)
-    assert any(target.glob(".featurizer.onnx.*.tmp")), proc.communicate()[1][-2000:]
+    assert any(target.glob(".featurizer.keras.*.tmp")), proc.communicate()[1][-2000:]
+    time.sleep(0.7)  # a few MB of the file are written
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (target / "export.json").exists() and not (target / "featurizer.onnx").exists()
-    assert (target / "featurizer.keras").is_file()  # complete: written before, atomically
-    import keras
-
-    keras.saving.load_model(target / "featurizer.keras")
+    assert [p.name for p in target.iterdir() if not p.name.startswith(".")] == []  # nothing torn in place
+    assert next(target.glob(".featurizer.keras.*.tmp")).stat().st_size > 0
     r = _run(cfg, *args)
     assert r.exit_code == 0, r.output
     assert not list(target.glob(".*.tmp")) and (target / "export.json").is_file()
+
+
+def test_the_served_site_downloads_the_export_as_a_zip(built, exported) -> None:
+    """GET /api/export (the dialog's download) for the view the CLI exported: the same featurizer and files."""
+    import io
+    import zipfile
+
+    from starlette.testclient import TestClient
+
+    from precompute.serve.app import create_app
+
+    cfg, _ = built
+    info = _info(exported["best"])
+    f = info.featurizer
+    q = {"dataset": "iconic_small", "model": f.model, "layer": f.layer, "pooling": f.pooling, "metric": "cosine"}
+    with TestClient(create_app(cfg), raise_server_exceptions=False) as client:
+        bad = client.get("/api/export", params={**q, "layer": "<b>nope</b>"})
+        assert bad.status_code == 404 and "conv_dw_6, conv_pw_13" in bad.json()["error"]
+        r = client.get("/api/export", params=q)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:500]
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = {n.split("/", 1)[1]: n for n in z.namelist()}
+    assert set(names) == {x.path for x in info.files} | {"export.json", "README.md"}
+    got = msgspec.json.decode(z.read(names["export.json"]), type=ExportInfo)
+    assert got.featurizer == info.featurizer and got.index == info.index
+    for name in ("embeddings.npy", "embeddings.parquet", "index.faiss"):
+        assert z.read(names[name]) == (exported["best"] / name).read_bytes(), name
+
+
+def test_use_this_layer_dialog_shows_the_exports_snippet_and_command(built, exported) -> None:
+    """The rendered page carries the export README's snippet (the page fills in size and k), and the dialog's
+    command (search-export.js, run in node) is Python's shlex-quoted export command for any names."""
+    import html
+    import shutil
+
+    cfg, _ = built
+    info = _info(exported["best"])
+    page = (cfg.site_dir / "index.html").read_text()
+    for script in ("search-export.js",):
+        assert re.search(rf'<script src="[^"]*{script}', page)
+    m = re.search(r'data-snippet-cosine="([^"]*)"', page)
+    tpl = html.unescape(m.group(1))
+    image = str(Path(info.dataset.root) / _files(cfg, info)[0])
+    want = info.snippet.replace(repr(image), repr("your-image.jpg"))
+    assert tpl.replace("{SIZE}", str(info.featurizer.input_size)).replace("{K}", str(info.scores.k)) == want
+    assert 'id="use-layer"' in page and 'aria-controls="dlg-export"' in page
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the dialog's shell quoting is checked by the browser tests only")
+    from precompute.export import default_folder, export_command
+
+    names = ["iconic_small", 'it\'s <b>&"x"', "", "a b", "gem:2.5", "ü"]
+    js = (Path(__file__).resolve().parent.parent / "site_templates" / "static" / "search-export.js").read_text()
+    harness = (
+        "const el = {getAttribute: () => ''}; global.window = {PG: {data: {}, $: (id) => id === 'dlg-export' ? "
+        "{...el, addEventListener() {}, querySelectorAll: () => []} : null}};\n" + js + "\n"
+        "const E = window.PG.exportDialog; const names = JSON.parse(process.argv[1]);\n"
+        "console.log(JSON.stringify(names.map((n) => E.command({ds: n, model: n, layer: n, pool: n, metric: n}))));"
+    )
+    p = subprocess.run([node, "-e", harness, json.dumps(names)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    for n, cmd in zip(names, got, strict=True):
+        folder = (
+            default_folder(n, n, n, n) if n and all(c.isascii() and (c.isalnum() or c in "_-:.") for c in n) else None
+        )
+        if folder is not None:
+            assert cmd == export_command(n, n, n, n, n, folder)
+        assert shlex.split(cmd)[3] == n  # the dataset name survives the shell as it is

@@ -10,6 +10,8 @@ Routes:
 * ``POST /api/query`` (multipart: ``image`` file; ``dataset``, ``model``, ``layer`` (name, slug or ``all``),
   ``pooling``, ``metric``, ``k``): the neighbours of the image (``schema.QueryAnswer``).
 * ``POST /api/compare`` (``image``, ``dataset``, ``pooling``, ``metric``, ``k``): every model x layer at once.
+* ``GET /api/export?dataset=&model=&layer=&pooling=&metric=``: that view's ``playground export`` as a zip (the
+  "Use this layer" dialog's download); made once into ``OUT/exports/`` and reused, one export at a time.
 * ``GET /data/serve.js``: tells the pages they are served live (the static build's copy says they are not).
 * everything else: ``build/site`` as static files (Starlette's StaticFiles: no path leaves the folder).
 
@@ -22,6 +24,7 @@ CORS headers (the pages are same-origin).
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import log
 from ..config import BuildConfig
-from ..errors import QueryError, SiteDataMissing
+from ..errors import PlaygroundError, QueryError, SiteDataMissing
 from .query import BadImage, QueryEngine, UnknownName
 from .schema import ApiError, CompareAnswer
 
@@ -178,13 +181,51 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
             )
         )
 
+    export_lock = threading.Lock()
+
+    def make_export(q: dict[str, str]) -> tuple[bytes, str]:
+        from ..export import default_folder, export_zip, resolve, run_export
+
+        c = resolve(
+            engine.index,
+            dataset=q.get("dataset", ""),
+            model=q.get("model", ""),
+            layer=q.get("layer", ""),
+            pooling=q.get("pooling") or None,
+            metric=q.get("metric", "cosine"),
+            best=None,
+        )
+        name = default_folder(c.dataset.slug, c.model.slug, c.layer.slug, c.pooling) + f"-{c.metric}"
+        folder = Path(cfg.out) / "exports" / name
+        with export_lock:  # one export at a time: each loads a model and converts it
+            if not (folder / "export.json").is_file():
+                run_export(
+                    cfg,
+                    dataset=c.dataset.slug,
+                    model=c.model.slug,
+                    layer=c.layer.slug,
+                    pooling=c.pooling,
+                    metric=c.metric,
+                    to=folder,
+                    force=True,
+                )
+            return export_zip(folder), name
+
+    async def export(request: Request) -> Response:
+        data, name = await run_in_threadpool(make_export, dict(request.query_params))
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}.zip"', "Cache-Control": "no-store"},
+        )
+
     async def serve_js(request: Request) -> Response:
         h = engine.health()
         info = {"live": True, "api": "api/", "max_upload": h.max_upload, "datasets": [d.slug for d in h.datasets]}
         body = "PG.put(" + json.dumps("serve") + "," + json.dumps(info, sort_keys=True, separators=(",", ":")) + ");\n"
         return Response(body, media_type="text/javascript", headers={"Cache-Control": "no-store"})
 
-    allowed_methods = {"health": "GET", "query": "POST", "compare": "POST"}
+    allowed_methods = {"health": "GET", "query": "POST", "compare": "POST", "export": "GET"}
 
     async def api_other(request: Request) -> Response:
         """Any other method or path under /api/: 405 naming the method, or 404 (never a static file)."""
@@ -209,6 +250,9 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
     async def on_query_error(request: Request, exc: QueryError) -> Response:
         return _error(422, str(exc))
 
+    async def on_export_error(request: Request, exc: PlaygroundError) -> Response:
+        return _error(422, str(exc))
+
     async def on_too_large(request: Request, exc: TooLarge) -> Response:
         return _error(413, f"upload larger than the limit of {limit // 2**20} MB")
 
@@ -217,6 +261,7 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
             Route("/api/health", health, methods=["GET"]),
             Route("/api/query", query, methods=["POST"]),
             Route("/api/compare", compare, methods=["POST"]),
+            Route("/api/export", export, methods=["GET"]),
             Route("/api/{rest:path}", api_other, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
             Route("/data/serve.js", serve_js, methods=["GET"]),
             Mount("/", StaticFiles(directory=str(site), html=True), name="site"),
@@ -226,6 +271,7 @@ def create_app(cfg: BuildConfig, engine: QueryEngine | None = None) -> ASGIApp:
             UnknownName: on_unknown,
             BadImage: on_bad_image,
             QueryError: on_query_error,
+            PlaygroundError: on_export_error,
             TooLarge: on_too_large,
         },
     )

@@ -167,7 +167,18 @@
           P.last = "layer";
           P.set({ model: m, layer: l, pool: pl }, true, { reveal: true });
         });
-        tr.appendChild(el("td", null, b));
+        const use = el("button", {
+          type: "button",
+          class: "use-layer-btn",
+          "aria-haspopup": "dialog",
+          "aria-label": `Use this layer: ${r.m.display}, ${layer.name}, ${poolName} pooling`,
+          title: "Use this layer (export command, code)",
+          text: "⤓",
+        });
+        use.addEventListener("click", () =>
+          PG.exportDialog?.open({ ds: s.ds, model: m, layer: l, pool: pl, metric: s.metric }, use)
+        );
+        tr.appendChild(el("td", null, [b, use]));
       }
       tb.appendChild(tr);
     }
