@@ -207,7 +207,10 @@ def check_target(folder: Path, force: bool) -> None:
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
     """Keras' exporters print progress to stdout; the CLI's stdout is for its result line."""
-    with contextlib.redirect_stdout(sys.stderr):
+    import warnings
+
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's numpy 2 probe (np.object)
         yield
 
 

@@ -30,7 +30,11 @@
 
   function snippet(v, m) {
     const tpl = dlg.getAttribute(v.metric === "cosine" ? "data-snippet-cosine" : "data-snippet-other") || "";
-    return tpl.split("{SIZE}").join(String(m.input_size)).split("{K}").join(String(D.k ? D.k() : 15));
+    return tpl
+      .split("{SIZE}")
+      .join(String(m.input_size))
+      .split("{K}")
+      .join(String(D.k ? D.k() : 15));
   }
 
   /* v: {ds, model, layer, pool, metric} (slugs, as the search state holds them) */
@@ -49,7 +53,13 @@
     zip.hidden = !live;
     $("export-zip-off").hidden = live;
     if (live) {
-      const q = new URLSearchParams({ dataset: v.ds, model: v.model, layer: v.layer, pooling: v.pool, metric: v.metric });
+      const q = new URLSearchParams({
+        dataset: v.ds,
+        model: v.model,
+        layer: v.layer,
+        pooling: v.pool,
+        metric: v.metric,
+      });
       zip.setAttribute("href", `${PG.root}api/export?${q.toString()}`);
       zip.setAttribute("download", `${folder(v)}.zip`);
     }
