@@ -1115,3 +1115,47 @@ def test_text_contrast_meets_wcag_aa(build: SiteBuild, server: str, new_page: An
             bad.append(("map label", colour, wrap, round(ratio, 2)))
     del map_bg
     assert bad == [], bad
+
+
+def test_use_this_layer_dialog(build: SiteBuild, server: str, new_page: Any) -> None:
+    """ "Use this layer" on the results and on a leaderboard cell: a modal dialog reached by keyboard, with the
+    exact `playground export` command for the view (hostile names quoted for the shell and shown as text), the
+    export README's snippet, and no download on a static copy; Escape gives focus back."""
+    import shlex
+
+    page, _ = new_page()
+    page.goto(server + f"index.html#ds={build.hostile_slug}")
+    wait_ready(page)
+    s = state(page)
+    page.focus("#use-layer")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#dlg-export[open]")
+    assert page.evaluate("document.getElementById('dlg-export').contains(document.activeElement)")
+    words = shlex.split(page.text_content("#export-cmd"))
+    opts = dict(zip(words[2::2], words[3::2], strict=True))
+    assert words[:2] == ["playground", "export"]
+    want = {"--dataset": s["ds"], "--model": s["model"], "--layer": s["layer"], "--pooling": s["pool"]}
+    assert {k: opts[k] for k in want} == want and opts["--metric"] == s["metric"]
+    ds_name = next(d["name"] for d in build.index["datasets"] if d["slug"] == s["ds"])
+    assert ds_name in page.text_content("#export-what")  # the raw name, as text
+    assert page.locator("#export-what *").count() == 0
+    size = next(m["input_size"] for m in build.index["models"] if m["slug"] == s["model"])
+    snippet = page.text_content("#export-snippet")
+    assert f"({size}, {size})" in snippet and 'faiss.read_index("index.faiss")' in snippet
+    assert page.locator("#export-zip").is_hidden()  # a static copy: no server to zip the export
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('dlg-export').open")
+    assert page.evaluate("document.activeElement.id") == "use-layer"
+    # a leaderboard cell's own button: that cell's model, layer and pooling
+    btn = page.locator("#leaderboard .use-layer-btn").last
+    btn.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#dlg-export[open]")
+    words = shlex.split(page.text_content("#export-cmd"))
+    opts = dict(zip(words[2::2], words[3::2], strict=True))
+    layers = {m["slug"]: [la["slug"] for la in m["layers"]] for m in build.index["models"]}
+    assert opts["--dataset"] == s["ds"] and opts["--layer"] in layers[opts["--model"]]
+    assert opts["--pooling"] == btn.evaluate("b => b.previousElementSibling.getAttribute('data-pool')")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('dlg-export').open")
+    assert page.evaluate("document.activeElement.classList.contains('use-layer-btn')")
