@@ -69,7 +69,22 @@ def dataset_json(ds: Any) -> dict[str, Any]:
         "source": meta.get("source", ""),
         "licence": meta.get("licence", ""),
         "attribution": meta.get("attribution", ""),
-        "skipped": len(ds.skipped),
+        **scan_json(ds),
+    }
+
+
+def scan_json(ds: Any) -> dict[str, Any]:
+    """How the dataset was read (``datasets.ScanReport``) for the site's About page and the summary."""
+    report = getattr(ds, "report", None)
+    if report is None:  # a Dataset built by hand (tests, the built-in generator before a scan)
+        return {"skipped": 0, "layout": "", "labels_source": "", "archive": "", "skipped_files": [], "label_rows": []}
+    return {
+        "skipped": report.n_skipped,
+        "layout": report.layout,
+        "labels_source": report.labels_source,
+        "archive": report.archive,
+        "skipped_files": [{"reason": r, "count": n} for r, n in report.skipped],
+        "label_rows": [{"problem": w, "count": n} for w, n in report.label_rows],
     }
 
 
