@@ -60,7 +60,7 @@ def ignored(name: str, is_file: bool) -> bool:
 
 def names(rels: list[str], limit: int = EXAMPLES) -> str:
     shown = ", ".join(rels[:limit])
-    return shown + (f" (+{len(rels) - limit} more)" if len(rels) > limit else "")
+    return shown + (f" (+{len(rels) - limit:,} more)" if len(rels) > limit else "")
 
 
 @dataclass
@@ -193,7 +193,7 @@ class _Examples:
             self.shown.append(text)
 
     def text(self) -> str:
-        return ", ".join(self.shown) + (f" (+{self.n - len(self.shown)} more)" if self.n > len(self.shown) else "")
+        return ", ".join(self.shown) + (f" (+{self.n - len(self.shown):,} more)" if self.n > len(self.shown) else "")
 
 
 def find_metadata(root: Path) -> Path | None:
