@@ -204,7 +204,7 @@ def test_a_million_row_labels_file_for_200_images(tmp_path: Path, shared_dataset
     root = kaggle_flat(shared_datasets / "fashion200", tmp_path / "fashion-dataset")
     big = tmp_path / "big.csv"
     with open(big, "w", newline="", encoding="utf-8") as fh:
-        fh.write(open(root / "styles.csv", encoding="utf-8").read())
+        fh.write((root / "styles.csv").read_text(encoding="utf-8"))
         fh.writelines(f"{10_000_000 + i},Men,Apparel,Tshirts,2012\n" for i in range(1_000_000 - 200))
     opts = DatasetOptions(labels=big, file_column="id", label_column="articleType")
     t = time.perf_counter()
@@ -287,11 +287,13 @@ def test_archive_paths_that_escape_are_refused(tmp_path: Path, shared_datasets: 
 
 def test_zip_bomb_is_refused(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("cls/zeros.jpg", "w") as fh:
-            for _ in range(48):
-                fh.write(bytes(2**20))
-    assert bomb.stat().st_size < 100_000 and 48 * 2**20 > archives.RATIO_FLOOR_BYTES
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("cls/zeros.jpg", "w") as fh,
+    ):
+        for _ in range(48):
+            fh.write(bytes(2**20))
+    assert bomb.stat().st_size < 100_000 and archives.RATIO_FLOOR_BYTES < 48 * 2**20
     cache = tmp_path / "build" / "cache"
     with pytest.raises(DatasetError, match=r"expands more than 100x .*zip bomb"):
         load_dataset(bomb, cache_dir=cache)
