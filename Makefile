@@ -9,32 +9,56 @@ DEV_STAMP := $(VENV)/.installed-dev
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev build precompute featurevis render serve test test-fast bench lint browser clean
+.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench lint browser clean
 
 install: $(STAMP)
 
-# The installer is uv (Astral's, bootstrapped into the venv with pip): the same versions as pip resolves, in
-# about 15 s instead of pip's 60-80 s on 2 cores (pip unpacks and byte-compiles TensorFlow's ~20,000 files on
-# one core). --compile-bytecode keeps the .pyc files that pip would write: without them every process would
-# compile TensorFlow again on import (8 s -> 17 s where PYTHONDONTWRITEBYTECODE is set). Where uv cannot be
-# installed, pip does the work.
+# Installs are locked: requirements.lock (runtime) and requirements-dev.lock (runtime + the `dev` extra) pin every
+# package of the environment with hashes, for Python 3.11 and 3.12 (one universal lock, markers where they differ).
+# pyproject.toml keeps ranges for people who `pip install` the package into an environment of their own.
+# The installer is uv (Astral's, pinned, kept in .venv/.tools so that `uv pip sync` never removes itself): it
+# installs exactly the lock, byte-compiled (--compile-bytecode: without the .pyc files every process compiles
+# TensorFlow again on import, 8 s -> 17 s where PYTHONDONTWRITEBYTECODE is set), in ~30 s where pip takes 60-85 s.
+# Where uv cannot be installed, pip installs the same pins (--require-hashes), then the package without deps.
+UV_VERSION := 0.13.9
+UV := $(VENV)/.tools/bin/uv
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 define venv_install
-	@if $(PIP) 'uv>=0.5' >/dev/null 2>&1; then $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(1); \
-	else echo "uv could not be installed: installing with pip (slower)"; $(PIP) $(1); fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if test -x $(UV) || $(BIN)/python -m pip install -q --disable-pip-version-check --target $(VENV)/.tools 'uv==$(UV_VERSION)' >/dev/null 2>&1; then \
+	  $(UV) pip sync -q --compile-bytecode --python $(BIN)/python $(1) && \
+	  $(UV) pip install -q --compile-bytecode --no-deps --python $(BIN)/python -e .; \
+	else echo "uv could not be installed: installing the same pins with pip (slower)"; \
+	  $(PIP) --require-hashes --no-deps -r $(1) && $(PIP) --no-deps --no-build-isolation -e .; fi
 endef
 
 # `make build` needs only the runtime dependencies; tests, linters and benchmarks add the `dev` extra.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(call venv_install,-e .)
+$(STAMP): requirements.lock pyproject.toml
+	$(call venv_install,requirements.lock)
+	@rm -f $(DEV_STAMP)
 	@touch $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-$(DEV_STAMP): $(STAMP) pyproject.toml
-	$(call venv_install,-e '.[dev]')
-	@touch $(DEV_STAMP)
+$(DEV_STAMP): requirements-dev.lock pyproject.toml
+	$(call venv_install,requirements-dev.lock)
+	@touch $(STAMP) $(DEV_STAMP)
+
+# Refresh the locks from pyproject.toml's ranges (the newest versions they allow today), for every Linux x86-64,
+# macOS arm64 and Windows Python >= 3.11 (uv's universal resolution). The runtime lock comes first and constrains the
+# dev lock, so `make install` and `make install-dev` agree on every package they share. Commit both files.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q
+lock:
+	@test -x $(UV) || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install -q --target $(VENV)/.tools 'uv==$(UV_VERSION)'; }
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) $(LOCK_ARGS) -c requirements.lock -o requirements-dev.lock
+
+# The newest versions pyproject.toml allows, no lock (CI's weekly drift job): what a user's `pip install` gets today.
+install-latest:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/python -m pip install -q --target $(VENV)/.tools 'uv==$(UV_VERSION)'
+	$(UV) pip install -q --compile-bytecode --upgrade --python $(BIN)/python -e '.[dev]'
+	@touch $(STAMP) $(DEV_STAMP)
 
 # The JavaScript linter (Biome, pinned in package.json + package-lock.json) comes from npm; without npm the
 # site still builds and the Python checks still run.
@@ -61,8 +85,9 @@ serve: install
 	$(BIN)/playground serve $(ARGS)
 
 # Debian's Chromium drives the browser tests (Playwright cannot download its own browsers here).
+# PLAYGROUND_CHROMIUM names another Chromium/Chrome instead (GitHub's runners use their Chrome).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@test -n "$$PLAYGROUND_CHROMIUM" || command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }

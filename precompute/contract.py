@@ -3,7 +3,7 @@
 Every data file the site reads is one of the ``msgspec.Struct`` types below, written by exactly one writer
 (``sitefiles.py`` for the precompute stage, ``featurevis/stage.py`` for the Model Explorer, ``serve/`` for the
 live flag) and read by exactly one shape of JavaScript. The JSON Schema of each kind (``docs/schema/``) and the
-contract table in ``docs/architecture.md`` are generated from these types (``python -m precompute.contract``), and
+contract table in ``docs/architecture.md`` are generated from these types (``python -m precompute.docgen``), and
 the tests validate every file of a real build against the schemas, so code, docs and files cannot drift apart.
 
 Why msgspec: its Structs are plain typed classes that encode and decode strictly (unknown or missing fields are
@@ -16,6 +16,8 @@ appear only inside JSON strings. Numbers are rounded or scaled to integers so fi
 
 from __future__ import annotations
 
+import inspect
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -372,8 +374,31 @@ def decode(kind: Kind, data: Any) -> Struct:
     return msgspec.convert(data, kind.type, strict=True)
 
 
+def _normalised(node: Any) -> Any:
+    """The schema with what msgspec's versions write differently made canonical.
+
+    How msgspec dedents the docstrings it copies into ``description`` changed in 0.23 (continuation lines lose
+    their indentation; earlier versions kept it), and the order of an optional field's ``anyOf`` changed after
+    0.19. Every description is written as ``inspect.cleandoc`` makes it and every ``anyOf`` sorted, so the
+    committed schemas are the same whichever msgspec ``pyproject.toml`` allows.
+    """
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "description" and isinstance(v, str):
+                out[k] = inspect.cleandoc(v)
+            elif k == "anyOf" and isinstance(v, list):
+                out[k] = sorted((_normalised(x) for x in v), key=lambda x: json.dumps(x, sort_keys=True))
+            else:
+                out[k] = _normalised(v)
+        return out
+    if isinstance(node, list):
+        return [_normalised(v) for v in node]
+    return node
+
+
 def schema(kind: Kind) -> dict[str, Any]:
-    out = msgspec.json.schema(kind.type)
+    out = _normalised(msgspec.json.schema(kind.type))
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     out["title"] = f"data/{kind.key}.js"
     return out

@@ -19,7 +19,9 @@ import pytest
 from tests import realdata
 from tests.realdata import REPO, SHARED, SHARED_DATASETS, SHARED_KERAS  # noqa: F401  (re-exported for tests)
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make browser`); Playwright cannot download browsers here
+# Debian's package (`make browser`; Playwright cannot download browsers here), or the browser PLAYGROUND_CHROMIUM
+# names (GitHub's runners: their Chrome; Ubuntu's apt chromium is a snap)
+CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -123,7 +125,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole session (Playwright allows one sync driver per process)."""
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run `make browser` (apt-get install chromium)")
+        pytest.fail(
+            f"no browser at {CHROMIUM}: run `make browser` (apt-get install chromium), or set PLAYGROUND_CHROMIUM "
+            "to a Chromium or Chrome executable"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
