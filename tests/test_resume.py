@@ -159,7 +159,7 @@ def test_a_build_killed_in_the_middle_of_a_write_at_every_stage_resumes_to_the_s
     assert digest(out / "cache") == digest(reference / "cache")
     # the Model Explorer stage, then the whole build (killed while it renders the pages, before the explorer)
     _killed_at(_cmd(cfg, "featurevis", out, ds, "--quick"), "/cache/featurevis/", out)
-    _killed_at(_cmd(cfg, "build", out, ds, "--quick"), "/site/static/", out)
+    _killed_at(_cmd(cfg, "build", out, ds, "--quick"), "/site/assets/", out)
     done = subprocess.run(_cmd(cfg, "build", out, ds, "--quick"), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert digest(out / "site") == digest(reference_build / "site")
