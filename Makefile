@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench lint browser clean
+.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser clean
 
 install: $(STAMP)
 
@@ -98,14 +98,19 @@ lint: install-dev $(NODE_STAMP)
 	@if [ -x node_modules/.bin/biome ]; then node_modules/.bin/biome check site_templates/static; \
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
-# The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX.
-# Two pytest-xdist workers, a test file each at a time (module fixtures are built once); the expensive shared
-# builds (the trained playground-net, the real site) are made once per run (tests/helpers.py: once_per_run).
-XDIST ?= -n 2 --dist loadfile
+# The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX, on two
+# pytest-xdist workers. `--dist loadgroup`: a test file at a time (its module fixtures built once), and the files that
+# share an expensive session build (the trained playground-net, the real and the synthetic sites: conftest.py
+# SHARED_BUILDS) on one worker, so that no worker waits on another's lock. The benchmark smoke runs (the GPU-check
+# dry run) are `make bench-smoke`, not part of `make test`.
+XDIST ?= -n 2 --dist loadgroup
 
 test: install-dev browser lint
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest $(XDIST) -m backend $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not bench" $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest $(XDIST) -m "backend and not bench" $(PYTEST_ARGS)
+
+bench-smoke: install-dev
+	$(BIN)/python -m pytest -m bench $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

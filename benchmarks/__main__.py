@@ -3,7 +3,8 @@
 Default: extraction throughput for every search model + a 2-dataset precompute and its no-op rebuild +
 the feature-visualization benchmark + nearest-neighbour rankings (FAISS vs the matmul limit vs scipy, see
 ``bench_rank``) + shapes generation + precompute of tinyimagenet10k (``bench_scale``) + query latency of
-``playground serve`` (``bench_serve``). ``--full`` also times the full default precompute (4 datasets x 9 models,
+``playground serve`` (``bench_serve``) + ``datasets inspect`` on tinyimagenet10k (``bench_inspect``). ``--full``
+also times the full default precompute (4 datasets x 9 models,
 random weights) and the 101,000-image scale run: an hour or more on 2 CPU cores.
 """
 
@@ -29,7 +30,9 @@ def main() -> None:
     ap.add_argument("--datasets", default=str(SHARED), help="folder holding the four shared datasets")
     ap.add_argument("--quick", action="store_true", help="fewer models and images")
     ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
-    ap.add_argument("--skip", default="", help="comma list of: extract,pipeline,featurevis,rank,shapes,scale,serve")
+    ap.add_argument(
+        "--skip", default="", help="comma list of: extract,pipeline,featurevis,rank,shapes,scale,inspect,serve"
+    )
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -92,6 +95,12 @@ def main() -> None:
 
         print("== precompute at scale (tinyimagenet10k; --full adds the 101,000-image set)")
         results["scale"] = bench_scale.run(["10k", "100k"] if args.full else ["10k"])
+
+    if "inspect" not in skip:
+        from benchmarks import bench_inspect
+
+        print("== playground datasets inspect (tinyimagenet10k: stat + header sniffing, no decoding)")
+        results["inspect"] = bench_inspect.run(shared / "tinyimagenet10k")
 
     if "serve" not in skip:
         from benchmarks import bench_serve

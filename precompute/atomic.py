@@ -5,6 +5,11 @@ Every artifact is written to a temporary file in the destination folder and move
 one, never a torn one. A temp file's name carries the writer's process id (``.NAME.PID.XXXX.tmp``), so the next
 run removes the leftovers of a killed writer (:func:`sweep_leftovers`) without touching a live one's.
 JSON is encoded with sorted keys and no whitespace so equal data gives equal bytes.
+
+Fault injection for the resume tests (``tests/test_resume.py``): with ``PLAYGROUND_KILL_AT=FRAGMENT`` in the
+environment, the first write whose destination path contains ``FRAGMENT`` SIGKILLs the writer's whole process group
+(a build and its view workers) after the temp file is written and before it is moved into place: a kill in the
+middle of a write, at the stage the test names, where killing from outside would have to hit a millisecond window.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import io
 import json
 import os
 import re
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+_KILL_AT = os.environ.get("PLAYGROUND_KILL_AT", "")
 
 
 def temp_file(path: Path) -> tuple[int, str]:
@@ -68,6 +76,8 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+        if _KILL_AT and _KILL_AT in path.as_posix():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -78,6 +88,19 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (creating parent folders)."""
     with atomic_file(path) as fh:
         fh.write(data)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes (then the file,
+    its inode and mtime are left alone); returns whether it wrote."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    write_bytes(path, data)
+    return True
 
 
 def write_text(path: Path, text: str) -> None:

@@ -30,6 +30,16 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def dataset_options() -> list[Callable[..., Any]]:
+    """How to read a dataset that is not <class>/<image> folders (see datasets/README.md)."""
+    return [
+        click.option("--labels", help="Labels file (CSV, TSV or JSONL): one row per image, file and label columns."),
+        click.option("--file-column", help="Labels-file column naming the image: a path, file name or stem."),
+        click.option("--label-column", help="Labels-file column holding the class (default: label)."),
+        click.option("--class-names", help="Display names for the classes: id<TAB>name lines (words.txt)."),
+    ]
+
+
 def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by every stage; each overrides the same key of playground.toml."""
     opts = [
@@ -54,6 +64,7 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", type=int, help="UMAP and probe seed (default 42)."),
         click.option("--engine", type=click.Choice(["local", "ray"]), help="Where the heavy work runs (local)."),
         click.option("--ray-address", help="Ray cluster address for --engine ray ('' = a local Ray instance)."),
+        *dataset_options(),
         click.option("--strict", is_flag=True, default=None, help="Fail instead of skipping what is missing."),
         click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars (CI logs)."),
     ]
@@ -359,6 +370,39 @@ def datasets_fetch(ctx: click.Context, name: str, from_dir: Path | None) -> None
     cfg = _config(ctx)
     path = fetch_dataset(name, cfg.datasets_dir, from_dir=from_dir)
     click.echo(f"dataset {name} ready in {path}")
+
+
+def _with_dataset_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(dataset_options()):
+        fn = opt(fn)
+    return fn
+
+
+@datasets.command("inspect")
+@click.argument("path")
+@_with_dataset_options
+@click.option("--strict", is_flag=True, help="Labels-file problems are errors.")
+@click.pass_context
+def datasets_inspect(ctx: click.Context, path: str, strict: bool, **kw: Any) -> None:
+    """How PATH (a dataset name, folder or archive) would be read, without building or decoding any image."""
+    from .config import DatasetOptions
+    from .datasets import inspect_dataset, resolve
+
+    cfg = _config(ctx)
+    given = {k: v for k, v in kw.items() if v is not None}
+    for key in ("labels", "class_names"):
+        if key in given:
+            given[key] = Path(given[key])
+    options = replace(cfg.options_for(path) or DatasetOptions(), **given)
+    target = resolve(path, cfg.datasets_dir)
+    report, warnings = inspect_dataset(target, options=options, strict=strict or cfg.strict, cache_dir=cfg.cache_dir)
+    click.echo(f"dataset {path}: {target}")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    for msg in warnings:
+        click.echo(f"warning: {msg}", err=True)
+    if not report.n_images:
+        raise click.ClickException("no image would be read: see the layouts in datasets/README.md")
 
 
 def main() -> None:

@@ -54,6 +54,20 @@ class FeatureVisConfig:
 
 
 @dataclass(frozen=True)
+class DatasetOptions:
+    """How to read one dataset (``[datasets.NAME]`` in playground.toml, or ``--labels`` & co. on the command line
+    for a build of one dataset): a labels file and its columns, and class display names."""
+
+    labels: Path | None = None  # CSV/TSV/JSONL: file column -> label column
+    file_column: str | None = None  # default: file_name
+    label_column: str | None = None  # default: label, or the only other column
+    class_names: Path | None = None  # id<TAB>display name lines (Tiny ImageNet's words.txt)
+
+
+DATASET_KEYS = ("labels", "file_column", "label_column", "class_names")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     # [build]
     out: Path = REPO_ROOT / "build"
@@ -87,6 +101,7 @@ class BuildConfig:
     max_upload_mb: float = 20.0
     # other tables and run-time switches
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    dataset_options: dict[str, DatasetOptions] = field(default_factory=dict, compare=False, hash=False)
     featurevis: FeatureVisConfig = field(default_factory=FeatureVisConfig)
     quiet: bool = False
     strict: bool = False
@@ -111,6 +126,14 @@ class BuildConfig:
     @property
     def manifest_path(self) -> Path:
         return self.out / "manifest.json"
+
+    def options_for(self, dataset: str) -> DatasetOptions | None:
+        """The ``[datasets.NAME]`` options of a dataset as listed (a name or a path), or of its folder's name."""
+        if dataset in self.dataset_options:
+            return self.dataset_options[dataset]
+        from .archives import archive_stem
+
+        return self.dataset_options.get(archive_stem(Path(dataset)))
 
     @property
     def view_workers(self) -> int:
@@ -185,7 +208,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
 }
-TABLES = (*SECTIONS, "layers", "featurevis")
+TABLES = (*SECTIONS, "layers", "featurevis", "datasets")
 
 
 def parse_duration(value: Any) -> float:
@@ -249,6 +272,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
             flat[key] = (path.parent / flat[key]).resolve()
     flat = _normalise(flat)
     flat["layers"] = {k: tuple(v) for k, v in raw.get("layers", {}).items()}
+    flat["dataset_options"] = _dataset_tables(raw.get("datasets", {}), path)
     fv_raw = dict(raw.get("featurevis", {}))
     quick = fv_raw.pop("quick", {})
     per_model = fv_raw.pop("model", {})
@@ -272,8 +296,50 @@ def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
         cfg = BuildConfig(**flat)
     except TypeError as exc:
         raise ConfigError(f"{path.name}: {exc}") from exc
+    cli_ds = {k: overrides.pop(k) for k in DATASET_KEYS if overrides.get(k) is not None}
+    for k in DATASET_KEYS:
+        overrides.pop(k, None)
     plain = _normalise({k: v for k, v in overrides.items() if not k.startswith("fv_") and v is not None})
     for key in ("out", "datasets_dir"):
         if key in plain:
             plain[key] = Path(plain[key]).resolve()
-    return replace(cfg, **plain).validate()
+    cfg = replace(cfg, **plain)
+    if cli_ds:
+        cfg = _with_cli_dataset(cfg, cli_ds)
+    return cfg.validate()
+
+
+def _dataset_tables(tables: Any, path: Path) -> dict[str, DatasetOptions]:
+    """``[datasets.NAME]`` tables; file paths relative to the config file's folder (when the file is there)."""
+    out: dict[str, DatasetOptions] = {}
+    if not isinstance(tables, dict):
+        raise ConfigError(f"[datasets] in {path.name} must hold [datasets.NAME] tables")
+    for name, values in tables.items():
+        bad = sorted(set(values) - set(DATASET_KEYS)) if isinstance(values, dict) else ["(not a table)"]
+        if bad:
+            raise ConfigError(
+                f"unknown setting(s) {bad} in [datasets.{name}] of {path.name}; known: {sorted(DATASET_KEYS)}"
+            )
+        opts = {k: str(v) for k, v in values.items()}
+        for key in ("labels", "class_names"):
+            if key in opts:
+                rel = path.parent / opts[key]
+                opts[key] = rel if rel.exists() or Path(opts[key]).is_absolute() else Path(opts[key])  # type: ignore[assignment]
+        out[str(name)] = DatasetOptions(**opts)  # type: ignore[arg-type]
+    return out
+
+
+def _with_cli_dataset(cfg: BuildConfig, given: dict[str, Any]) -> BuildConfig:
+    """``--labels``/``--file-column``/``--label-column``/``--class-names`` apply to the one dataset of the build."""
+    if len(cfg.datasets) != 1:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(
+            f"{flags} describe one dataset: give exactly one with --datasets (this build has {len(cfg.datasets)}); "
+            "for several, use [datasets.NAME] tables in playground.toml"
+        )
+    name = cfg.datasets[0]
+    base = cfg.options_for(name) or DatasetOptions()
+    for key in ("labels", "class_names"):
+        if key in given:
+            given[key] = Path(given[key])
+    return replace(cfg, dataset_options={**cfg.dataset_options, name: replace(base, **given)})

@@ -45,6 +45,20 @@ class BuildInfo(Struct):
     k: Annotated[int, _d("neighbours per query")]
 
 
+class SkippedFiles(Struct):
+    """How many files a dataset's scan skipped for one reason."""
+
+    reason: Annotated[str, _d("not an image file | unreadable image | image beside the class folders | ...")]
+    count: int
+
+
+class LabelRows(Struct):
+    """How many rows of a dataset's labels file had one kind of problem."""
+
+    problem: Annotated[str, _d("rows naming a missing file | duplicate rows | rows with an empty label | ...")]
+    count: int
+
+
 class DatasetInfo(Struct):
     slug: Slug
     name: str
@@ -55,7 +69,12 @@ class DatasetInfo(Struct):
     source: str
     licence: str
     attribution: str
-    skipped: Annotated[int, _d("files the scan skipped (unreadable, not images)")]
+    skipped: Annotated[int, _d("files the scan skipped (unreadable, not images, unlabelled...)")]
+    layout: Annotated[str, _d("how the folder was read: class folders | nested class folders | flat | labels file")]
+    labels_source: Annotated[str, _d("where the labels came from: folder names | none | FILE (column -> column)")]
+    archive: Annotated[str, _d("the archive the dataset was read from, or empty for a folder")]
+    skipped_files: Annotated[list[SkippedFiles], _d("the skipped files by reason")]
+    label_rows: Annotated[list[LabelRows], _d("labels-file problems by kind (empty without a labels file)")]
 
 
 class LayerInfoOut(Struct):
@@ -168,7 +187,10 @@ class DatasetFile(Struct):
     slug: Slug
     name: str
     n: int
-    classes: list[str]
+    classes: Annotated[list[str], _d("class ids: the folder names or labels")]
+    class_names: Annotated[
+        list[str] | None, _d("display names, one per class (from --class-names), or null: show the ids")
+    ]
     class_start: Annotated[
         list[int] | None,
         _d("ids are sorted by class: class c owns ids class_start[c] .. class_start[c+1]-1 (null: unlabelled)"),

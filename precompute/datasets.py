@@ -1,22 +1,20 @@
-"""Dataset discovery and scanning: ``Dataset``, ``ImageRecord``, stable ids, content hash.
+"""Dataset discovery and scanning: ``Dataset``, ``ImageRecord``, ``ScanReport``, stable ids, content hash.
 
-Layout rules (documented for users in ``datasets/README.md``):
+Layouts (class folders at any depth, flat, a labels file) and the id order are decided in
+:mod:`precompute.layouts`; an archive is extracted into the build cache by :mod:`precompute.archives` and then read
+like a folder. Rules documented for users in ``datasets/README.md``:
 
-- A folder whose subfolders contain images is a **labelled** dataset: each subfolder is a class
-  (``<name>/<class>/<image>``). Images directly in the top folder are then ignored with one warning (class
-  folders win); folders nested inside a class folder are ignored with a warning.
-- A folder with images and no such subfolders is an **unlabelled** dataset (``labeled=False``, ``classes=()``,
-  every ``label`` is ``None``).
 - Hidden entries (``.DS_Store``, ``._*``, ``.git``...), ``__MACOSX``, ``Thumbs.db``/``desktop.ini`` and notes
   named README/SOURCE/LICENSE/LICENCE/NOTICE/ATTRIBUTION/CITATION (any non-image extension) are ignored
-  silently. Other files without an image extension are ignored with one warning per dataset.
+  silently. Other files without an image extension are counted in one warning per dataset (5 examples).
 - Every candidate file is read and decoded once at scan time (:func:`precompute.images.check_bytes`); an
   unreadable one is skipped with one warning naming it. A class folder left without a readable image is
-  ignored with a warning. No readable image at all is a :class:`DatasetError`.
+  ignored with a warning. No readable image at all is a :class:`DatasetError`. :func:`inspect_dataset` gives the
+  same report without decoding (stat and header sniffing only).
 
-Ids: images are sorted by class name, then file name, each compared as Python strings of the NFC-normalised
-name (Unicode code-point order: case-sensitive, independent of locale and platform; ``"10.jpg"`` sorts before
-``"2.jpg"``), the raw name breaking ties; ids are 0-based positions in that order.
+Ids: images are sorted by class name, then path inside the class folder, each part compared as Python strings of
+the NFC-normalised name (Unicode code-point order: case-sensitive, independent of locale and platform;
+``"10.jpg"`` sorts before ``"2.jpg"``), the raw name breaking ties; ids are 0-based positions in that order.
 
 ``content_hash`` is a sha256 over ``(rel path, file sha256)`` of the kept images in id order, so renaming,
 editing, adding or removing an image changes it. There is no scan cache: a scan reads every byte anyway (for the
@@ -28,27 +26,41 @@ from __future__ import annotations
 import hashlib
 import os
 import unicodedata
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from precompute import log
+from precompute.archives import extract, is_archive
+from precompute.config import DatasetOptions
 from precompute.errors import DatasetError
 from precompute.images import (
     ImageError,
     check_bytes,
-    is_image_name,
     read_file,
     sha256_bytes,
 )
+from precompute.layouts import (
+    REASONS,
+    UNREADABLE,
+    Listing,
+    apply_class_names,
+    find_metadata,
+    ignored,
+    list_folders,
+    list_labelled,
+    sort_key,
+)
+from precompute.layouts import names as layout_names
 from precompute.manifests import PROJECT_DATASETS_DIR, available_manifests, manifest_meta, read_manifest
 from precompute.slugs import slugify
 
 SCAN_WORKERS = min(8, os.cpu_count() or 1)
-
-_IGNORED_NAMES = {"__macosx", "thumbs.db", "desktop.ini"}
-_NOTE_STEMS = {"readme", "source", "license", "licence", "notice", "attribution", "citation", "credits"}
 META_KEYS = ("description", "source", "licence", "attribution")
+#: The first bytes of each image format the scan accepts (``inspect`` sniffs these instead of decoding).
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\0", b"MM\0*")
+_PNM = {b"P1", b"P2", b"P3", b"P4", b"P5", b"P6"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,37 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class ScanReport:
+    """How a dataset was read: what ``playground datasets inspect`` prints and the site's About page shows."""
+
+    layout: str  # class folders | nested class folders | flat (unlabelled) | labels file
+    labels_source: str  # folder names | none | FILE (file column -> label column)
+    archive: str  # the archive's file name, or "" for a folder
+    n_images: int
+    n_classes: int
+    skipped: tuple[tuple[str, int], ...]  # (reason, files), reasons in layouts.REASONS order
+    label_rows: tuple[tuple[str, int], ...] = ()  # labels-file problems: (what, rows)
+    named_classes: int = 0  # classes with a display name from --class-names
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(n for _, n in self.skipped)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"layout: {self.layout}" + (f" (read from the archive {self.archive})" if self.archive else ""),
+            f"labels: {self.labels_source}",
+            f"images: {self.n_images:,}",
+            f"classes: {self.n_classes:,}"
+            + (f" ({self.named_classes:,} with display names)" if self.named_classes else ""),
+            "skipped files: " + (", ".join(f"{n:,} {r}" for r, n in self.skipped) if self.skipped else "none"),
+        ]
+        if self.label_rows:
+            out.append("labels-file problems: " + ", ".join(f"{n:,} {w}" for w, n in self.label_rows))
+        return out
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     slug: str
@@ -73,6 +116,8 @@ class Dataset:
     content_hash: str
     skipped: tuple[str, ...] = ()  # the scan's warnings (one per skipped file or ignored folder)
     meta: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    class_names: tuple[str, ...] = ()  # display names, one per class ("" for none: the id is shown)
+    report: ScanReport | None = field(default=None, hash=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -81,69 +126,13 @@ class Dataset:
     def labels(self) -> list[int | None]:
         return [r.label for r in self.images]
 
-
-def sort_key(name: str) -> tuple[str, str]:
-    """The documented, platform-independent order of class and file names."""
-    return unicodedata.normalize("NFC", name), name
+    @property
+    def display_names(self) -> tuple[str, ...]:
+        return tuple(n or c for c, n in zip(self.classes, self.class_names or ("",) * len(self.classes), strict=True))
 
 
 def _ignored(entry: Path) -> bool:
-    """Entries skipped silently: hidden files, OS metadata, dataset notes."""
-    name = entry.name
-    if name.startswith(".") or name.lower() in _IGNORED_NAMES:
-        return True
-    return entry.is_file() and entry.stem.lower() in _NOTE_STEMS and not is_image_name(name)
-
-
-def _listdir(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(subfolders, files) of ``folder`` in documented order, ignored entries removed."""
-    try:
-        entries = sorted(folder.iterdir(), key=lambda p: sort_key(p.name))
-    except OSError as exc:
-        raise DatasetError(f"cannot list dataset folder {folder}: {exc.strerror or exc}") from exc
-    entries = [e for e in entries if not _ignored(e)]
-    return [e for e in entries if e.is_dir()], [e for e in entries if e.is_file()]
-
-
-def _names(paths: list[Path], root: Path, limit: int = 5) -> str:
-    shown = ", ".join(p.relative_to(root).as_posix() for p in paths[:limit])
-    return shown + (f" (+{len(paths) - limit} more)" if len(paths) > limit else "")
-
-
-def list_candidates(root: Path, name: str, warnings: list[str]) -> tuple[bool, list[tuple[str | None, Path]]]:
-    """Decide labelled/unlabelled and list ``(class or None, file)`` candidates in id order."""
-    subdirs, files = _listdir(root)
-    class_files: list[tuple[Path, list[Path], list[Path], list[Path]]] = []
-    for sub in subdirs:
-        nested, inner = _listdir(sub)
-        images = [f for f in inner if is_image_name(f.name)]
-        others = [f for f in inner if not is_image_name(f.name)]
-        class_files.append((sub, images, others, nested))
-    labeled = any(images for _, images, _, _ in class_files)
-    non_images: list[Path] = [f for f in files if not is_image_name(f.name)]
-    out: list[tuple[str | None, Path]] = []
-    if labeled:
-        loose = [f for f in files if is_image_name(f.name)]
-        if loose:
-            warnings.append(
-                f"{name}: {len(loose)} image(s) at the top level ignored because the folder has class "
-                f"subfolders: {_names(loose, root)}"
-            )
-        for sub, images, others, nested in class_files:
-            non_images += others
-            if nested:
-                warnings.append(f"{name}: nested folder(s) inside class '{sub.name}' ignored: {_names(nested, root)}")
-            if not images:
-                warnings.append(f"{name}: empty class folder '{sub.name}' ignored (no image files)")
-                continue
-            out += [(sub.name, f) for f in images]
-    else:
-        for sub, _, _, _ in class_files:
-            warnings.append(f"{name}: empty folder '{sub.name}' ignored (no image files)")
-        out = [(None, f) for f in files if is_image_name(f.name)]
-    if non_images:
-        warnings.append(f"{name}: {len(non_images)} non-image file(s) ignored: {_names(non_images, root)}")
-    return labeled, out
+    return ignored(entry.name, entry.is_file())
 
 
 def meta_from_notes(root: Path) -> dict[str, str]:
@@ -185,18 +174,140 @@ def dataset_meta(root: Path, rels: set[str], manifest_dirs: list[Path] | None = 
     return meta
 
 
-def load_dataset(path: Path | str, name: str | None = None, *, manifest_dirs: list[Path] | None = None) -> Dataset:
-    """Scan the dataset folder at ``path`` (see module docstring). Warnings go through ``log.warn``."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
-    name = name or root.resolve().name
-    warnings: list[str] = []
-    labeled, candidates = list_candidates(root, name, warnings)
+def _find(path: Path | str, root: Path) -> Path:
+    """A labels or class-names file: as given, else inside the dataset (a file that came in an archive)."""
+    p = Path(path).expanduser()
+    if p.is_file() or p.is_absolute():
+        return p
+    return root / p if (root / p).is_file() else p
 
-    def check(item: tuple[str | None, Path]) -> tuple[str | None, Path, str, str, tuple[int, int]] | str:
-        cls, file = item
-        rel = file.relative_to(root).as_posix()
+
+def _open_source(path: Path | str, cache_dir: Path | None) -> tuple[Path, str, str]:
+    """(dataset folder, default name, archive file name or "") for a folder or an archive."""
+    given = Path(path).expanduser()
+    if is_archive(given):
+        if cache_dir is None:
+            raise DatasetError(f"dataset archive {given}: no cache folder to extract it into")
+        try:
+            ex = extract(given, cache_dir)
+        except OSError as exc:
+            raise DatasetError(f"dataset archive {given}: cannot extract it ({exc.strerror or exc})") from exc
+        return ex.root, ex.name, given.name
+    if not given.is_dir():
+        raise DatasetError(f"dataset folder not found: {given}")
+    return given, given.resolve().name, ""
+
+
+def list_dataset(root: Path, name: str, options: DatasetOptions | None = None, *, strict: bool = False) -> Listing:
+    """The layout, labels and candidate files of the dataset folder ``root``, reading no image."""
+    opts = options or DatasetOptions()
+    labels: Path | None = _find(opts.labels, root) if opts.labels else None
+    if labels is not None and not labels.is_file():
+        raise DatasetError(f"dataset '{name}': labels file not found: {labels}")
+    class_names = _find(opts.class_names, root) if opts.class_names else None
+    if class_names is not None and not class_names.is_file():
+        raise DatasetError(f"dataset '{name}': class-names file not found: {class_names}")
+    exclude = {p for p in (labels, class_names) if p is not None}
+    listing: Listing | None = None
+    if labels is not None:
+        listing = list_labelled(root, name, labels, opts.file_column, opts.label_column, strict, exclude)
+    elif (meta := find_metadata(root)) is not None:
+        try:
+            listing = list_labelled(root, name, meta, opts.file_column, opts.label_column, strict, exclude | {meta})
+        except DatasetError as exc:
+            if str(exc).startswith("--strict"):
+                raise
+            fallback = list_folders(root, name, exclude | {meta})
+            fallback.warnings.insert(0, f"{name}: {meta.name} not used ({exc}); labels come from the folders")
+            listing = fallback
+    else:
+        listing = list_folders(root, name, exclude)
+    if class_names is not None:
+        apply_class_names(listing, class_names, name)
+    return listing
+
+
+def _sniff(item: tuple[str | None, Path, str]) -> str | None:
+    """Why a candidate file cannot be an image, from its size and first bytes only; None when it looks fine."""
+    _, path, rel = item
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return f"{rel}: cannot read file ({exc.strerror or exc})"
+    if not head:
+        return f"{rel}: empty file (0 bytes)"
+    if head.startswith(_MAGIC) or head[:2] in _PNM:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return None
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"mif1"):
+        return None
+    return f"{rel}: not an image (unknown file header)"
+
+
+def _report(listing: Listing, kept_classes: int, n_images: int, archive: str, unreadable: int) -> ScanReport:
+    skipped = Counter(listing.skipped)
+    if unreadable:
+        skipped[UNREADABLE] += unreadable
+    return ScanReport(
+        layout=listing.layout,
+        labels_source=listing.labels_source,
+        archive=archive,
+        n_images=n_images,
+        n_classes=kept_classes,
+        skipped=tuple((r, skipped[r]) for r in REASONS if skipped[r]),
+        label_rows=tuple(listing.label_rows.items()),
+        named_classes=len(listing.display),
+    )
+
+
+def inspect_dataset(
+    path: Path | str,
+    name: str | None = None,
+    *,
+    options: DatasetOptions | None = None,
+    strict: bool = False,
+    cache_dir: Path | None = None,
+) -> tuple[ScanReport, list[str]]:
+    """The scan report of a dataset without decoding any image (stat and header sniffing only), and its
+    warnings (returned, not logged)."""
+    root, default, archive = _open_source(path, cache_dir)
+    name = name or default
+    listing = list_dataset(root, name, options, strict=strict)
+    with ThreadPoolExecutor(max_workers=SCAN_WORKERS) as pool:
+        problems = list(pool.map(_sniff, listing.candidates))
+    bad = [p for p in problems if p is not None]
+    kept = {c for (c, _, _), p in zip(listing.candidates, problems, strict=True) if p is None}
+    warnings = list(listing.warnings)
+    if bad:
+        warnings.append(f"{name}: {len(bad)} file(s) would be skipped as unreadable: {layout_names(bad)}")
+    n_classes = len(kept - {None})
+    return _report(listing, n_classes, len(listing.candidates) - len(bad), archive, len(bad)), warnings
+
+
+def load_dataset(
+    path: Path | str,
+    name: str | None = None,
+    *,
+    manifest_dirs: list[Path] | None = None,
+    options: DatasetOptions | None = None,
+    strict: bool = False,
+    cache_dir: Path | None = None,
+) -> Dataset:
+    """Scan the dataset folder or archive at ``path`` (see module docstring). Warnings go through ``log.warn``.
+
+    ``options`` give a labels file and class display names; ``strict`` makes labels-file problems errors;
+    ``cache_dir`` is where an archive is extracted (``<cache_dir>/archives/<sha256>``)."""
+    root, default, archive = _open_source(path, cache_dir)
+    name = name or default
+    listing = list_dataset(root, name, options, strict=strict)
+    warnings = listing.warnings
+    candidates = listing.candidates
+    labeled = listing.labeled
+
+    def check(item: tuple[str | None, Path, str]) -> tuple[str | None, Path, str, str, tuple[int, int]] | str:
+        cls, file, rel = item
         try:
             data = read_file(file)
             return cls, file, rel, sha256_bytes(data), check_bytes(data, rel)
@@ -204,29 +315,33 @@ def load_dataset(path: Path | str, name: str | None = None, *, manifest_dirs: li
             return f"{name}: skipped {exc}"
 
     kept: list[tuple[str | None, Path, str, str, tuple[int, int]]] = []
+    unreadable = 0
     # Pillow and hashlib release the GIL while decoding/hashing; map() keeps the documented order.
     with ThreadPoolExecutor(max_workers=SCAN_WORKERS) as pool:
         results = pool.map(check, candidates)
         for result in log.progress(results, desc=f"scan {name}", total=len(candidates), unit="img"):
             if isinstance(result, str):
                 warnings.append(result)
+                unreadable += 1
             else:
                 kept.append(result)
 
     classes: tuple[str, ...] = ()
     if labeled:
         present = {cls for cls, *_ in kept}
-        for cls in dict.fromkeys(c for c, _ in candidates):
+        order = list(dict.fromkeys(c for c, _, _ in candidates))
+        for cls in order:
             if cls not in present:
                 warnings.append(f"{name}: class '{cls}' ignored: none of its images could be read")
-        classes = tuple(c for c in dict.fromkeys(c for c, _ in candidates) if c in present)
+        classes = tuple(c for c in order if c in present)  # type: ignore[misc]
     for msg in warnings:
         log.warn(msg)
     if not kept:
         raise DatasetError(
             f"dataset '{name}' ({root}) has no readable image"
             + (f" ({len(candidates)} candidate file(s) failed to decode)" if candidates else "")
-            + ". Expected <dataset>/<class>/<image> or a flat folder of images (jpg, png, webp, gif, bmp, tiff)."
+            + ". Expected <dataset>/<class>/<image>, a flat folder of images (jpg, png, webp, gif, bmp, tiff) or "
+            "a labels file (--labels); `playground datasets inspect PATH` shows how the folder is read."
         )
 
     index = {c: i for i, c in enumerate(classes)}
@@ -249,6 +364,8 @@ def load_dataset(path: Path | str, name: str | None = None, *, manifest_dirs: li
         content_hash=digest.hexdigest(),
         skipped=tuple(warnings),
         meta=dataset_meta(root, {r.rel for r in images}, manifest_dirs),
+        class_names=tuple(listing.display.get(c, "") for c in classes) if listing.display else (),
+        report=_report(listing, len(classes), len(images), archive, unreadable),
     )
 
 
@@ -261,14 +378,15 @@ def discover(datasets_dir: Path) -> list[Path]:
 
 
 def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
-    """A dataset folder from a name under ``datasets_dir`` or a folder path; a clear error otherwise."""
+    """A dataset folder from a name under ``datasets_dir``, a folder path or an archive path; a clear error
+    otherwise."""
     datasets_dir = Path(datasets_dir)
     text = str(name_or_path)
     candidate = datasets_dir / text
     if "/" not in text and "\\" not in text and candidate.is_dir():
         return candidate
     path = Path(text).expanduser()
-    if path.is_dir():
+    if path.is_dir() or is_archive(path):
         return path
     available = [p.name for p in discover(datasets_dir)]
     fetchable = [n for n in available_manifests(datasets_dir) if n not in available]

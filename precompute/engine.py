@@ -36,6 +36,8 @@ class EmbedJob:
 
 class Engine(Protocol):
     name: str
+    #: Ray: node id -> images it embedded in this build (``summary.json``'s ``run.ray_nodes``); empty locally.
+    nodes: dict[str, int]
 
     def embed(self, job: EmbedJob, write: Writer) -> None: ...
 
@@ -85,6 +87,10 @@ class LocalEngine:
     """Everything in this process: TensorFlow/JAX use the machine's cores, FAISS its BLAS threads."""
 
     name = "local"
+
+    @property
+    def nodes(self) -> dict[str, int]:
+        return {}  # one process: nothing is placed anywhere else
 
     def embed(self, job: EmbedJob, write: Writer) -> None:
         run_embed(job, job.entry.model(), write)

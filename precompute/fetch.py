@@ -40,7 +40,7 @@ from PIL import Image
 
 from precompute import log
 from precompute.atomic import write_bytes
-from precompute.datasets import discover, list_candidates, meta_from_notes
+from precompute.datasets import discover, list_dataset, meta_from_notes
 from precompute.errors import DatasetError, FetchError
 from precompute.images import ImageError, decode
 from precompute.manifests import available_manifests, load_manifest, manifest_meta
@@ -328,11 +328,11 @@ def _count_images(folder: Path) -> tuple[int, int]:
     if not folder.is_dir():
         return 0, 0
     try:
-        labeled, candidates = list_candidates(folder, folder.name, [])
+        listing = list_dataset(folder, folder.name)
     except DatasetError:
         return 0, 0
-    classes = {c for c, _ in candidates} if labeled else set()
-    return len(candidates), len(classes)
+    classes = {c for c, _, _ in listing.candidates} if listing.labeled else set()
+    return len(listing.candidates), len(classes)
 
 
 def list_datasets(datasets_dir: Path) -> list[dict[str, Any]]:

@@ -246,7 +246,12 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | list[str]) -> tu
             if name in BUILTIN_DATASETS and not (cfg.datasets_dir / name).is_dir():
                 ds = _load_builtin(name, cfg)
             else:
-                ds = load_dataset(resolve(name, cfg.datasets_dir))
+                ds = load_dataset(
+                    resolve(name, cfg.datasets_dir),
+                    options=cfg.options_for(name),
+                    strict=cfg.strict,
+                    cache_dir=cfg.cache_dir,
+                )
         except (DatasetError, FileNotFoundError, NotADirectoryError) as exc:
             manifest = cfg.datasets_dir / f"{name}.json"
             if "datasets fetch" in str(exc):
@@ -254,7 +259,7 @@ def resolve_datasets(cfg: BuildConfig, names: tuple[str, ...] | list[str]) -> tu
             elif manifest.exists():
                 how = f"playground datasets fetch {name} (online) or playground datasets fetch {name} --from DIR"
             else:
-                how = "check the folder: <dataset>/<class>/<image> or a flat folder of images"
+                how = f"see how it is read: playground datasets inspect {name}"
             missing.append(Missing(f"dataset {name}", str(exc), how))
             continue
         if len(ds.images) < 2:

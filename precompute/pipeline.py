@@ -97,7 +97,7 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
         sitefiles.write_build_files(data, inputs, layouts, results, cfg, backend_name())
         data.prune(keep_prefixes=("explorer/",))  # the feature-visualization stage owns data/explorer/
     timings["total_s"] = time.perf_counter() - started
-    summary = build_summary(cfg, inputs, results, timings, data.changed, engine.name)
+    summary = build_summary(cfg, inputs, results, timings, data.changed, engine.name, engine.nodes)
     write_summary(cfg, summary)
     write_manifest(cfg, inputs, refs)
     return summary

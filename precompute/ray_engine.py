@@ -4,7 +4,8 @@
   batches of ``batch_size`` rows to a pool of model actors (``EmbedActor``: one model per actor, loaded once; one GPU
   per actor where the cluster has GPUs). Each actor runs the same extraction code as the local engine on a batch
   padded to ``batch_size`` (so every image is computed with the same kernels), and the driver streams the returned
-  rows into the same cache entries.
+  rows into the same cache entries. Each batch comes back with the id of the node that embedded it, and
+  ``summary.json`` (``run.ray_nodes``) counts the images per node.
 * Ranking runs as **Ray tasks**: the embedding matrix goes once into the object store, and each task ranks one block
   of queries against all of it with FAISS (``search.rank_block``); the driver concatenates the blocks and adds the
   similarity calibration and, for approximate Minkowski rankings, the recall measurement.
@@ -47,7 +48,9 @@ class EmbedActor:
                 outputs[k] = rows
 
         run_embed(self.job, self.model, collect, paths=[str(p) for p in batch["path"]], progress=False)
-        result = {"id": ids}
+        import ray
+
+        result = {"id": ids, "node": np.full(len(ids), ray.get_runtime_context().get_node_id())}
         for i, k in enumerate(self.job.outputs):
             result[f"o{i}"] = outputs[k]
         return result
@@ -67,6 +70,7 @@ class RayEngine:
 
         self.cfg = cfg
         self.owned = False
+        self.nodes: dict[str, int] = {}  # node id -> images it embedded (the summary's run.ray_nodes)
         if not ray.is_initialized():
             if cfg.ray_address:
                 ray.init(address=cfg.ray_address, log_to_driver=False, logging_level="ERROR")
@@ -117,7 +121,10 @@ class RayEngine:
             fn_constructor_kwargs={"job": job},
             batch_size=job.batch_size,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors),
+            # one batch at a time per actor: a batch is only paths (each actor decodes its own images), so queueing
+            # more on an actor gains nothing, and a free actor on any node takes the next batch instead of one
+            # actor hoarding the last few while the others idle
+            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             num_gpus=1 if self.gpus else 0,
             num_cpus=0 if self.gpus else 1,
         )
@@ -125,6 +132,9 @@ class RayEngine:
         try:
             for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
                 ids = np.asarray(batch["id"], dtype=np.int64)
+                nodes, counts = np.unique(np.asarray(batch["node"]).astype(str), return_counts=True)
+                for node, count in zip(nodes.tolist(), counts.tolist(), strict=True):
+                    self.nodes[node] = self.nodes.get(node, 0) + count
                 order = np.argsort(ids, kind="stable")
                 ids = ids[order]
                 # contiguous runs of ids are written with one call each

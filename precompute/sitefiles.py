@@ -131,6 +131,7 @@ def write_dataset(data: DataDir, ds: Dataset, layout: ImageLayout) -> None:
             name=ds.name,
             n=len(ds.images),
             classes=list(ds.classes),
+            class_names=list(ds.display_names) if ds.class_names else None,
             class_start=class_starts(ds),
             files_block=FILES_BLOCK,
             thumbs=c.Sprite(url=f"thumbs/{ds.slug}/", cell=layout.cell, cols=layout.cols, per_sheet=layout.per_sheet),
@@ -254,10 +255,18 @@ def _model_out(e: ModelEntry) -> c.ModelOut:
     )
 
 
+def _dataset_info(ds: Dataset) -> c.DatasetInfo:
+    from .summary import dataset_json
+
+    info = dataset_json(ds)
+    info["skipped_files"] = [c.SkippedFiles(**x) for x in info["skipped_files"]]
+    info["label_rows"] = [c.LabelRows(**x) for x in info["label_rows"]]
+    return c.DatasetInfo(**info)
+
+
 def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, backend: str) -> c.Index:
     from .extract import POOLINGS
     from .search import METRIC_DESCRIPTIONS
-    from .summary import dataset_json
 
     return c.Index(
         build=c.BuildInfo(
@@ -268,7 +277,7 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
             seed=cfg.seed,
             k=cfg.top_k,
         ),
-        datasets=[c.DatasetInfo(**dataset_json(ds)) for ds in inputs.datasets],
+        datasets=[_dataset_info(ds) for ds in inputs.datasets],
         models=[_model_out(e) for e in inputs.models],
         metrics=[
             c.Choice(

@@ -5,12 +5,13 @@ read. Neither is published with the site: the manifest holds this machine's path
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import __version__, log
-from .atomic import write_json
+from .atomic import dumps, write_if_changed, write_json
 from .catalog import backend_name
 from .config import BuildConfig
 from .embeddings import EmbeddingRef, pooling_id
@@ -20,9 +21,26 @@ from .results import ViewResult
 MANIFEST_VERSION = 1
 
 
+#: The packages whose versions decide the bits of a build's outputs (decoding and resizing, the forward pass, the
+#: sums, FAISS, UMAP and its nearest-neighbour graph, the probe); ``summary.json`` records each one installed.
+BIT_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "jax",
+    "numpy",
+    "scipy",
+    "faiss-cpu",
+    "numba",
+    "umap-learn",
+    "pynndescent",
+    "scikit-learn",
+    "pillow",
+)
+
+
 def package_versions() -> dict[str, str]:
     out = {"convnet-playground": __version__, "python": sys.version.split()[0]}
-    for pkg in ("tensorflow", "keras", "jax", "numpy", "scipy", "faiss-cpu", "umap-learn", "scikit-learn", "pillow"):
+    for pkg in BIT_PACKAGES:
         version = package_version(pkg)
         if version != "?":
             out[pkg] = version
@@ -69,7 +87,22 @@ def dataset_json(ds: Any) -> dict[str, Any]:
         "source": meta.get("source", ""),
         "licence": meta.get("licence", ""),
         "attribution": meta.get("attribution", ""),
-        "skipped": len(ds.skipped),
+        **scan_json(ds),
+    }
+
+
+def scan_json(ds: Any) -> dict[str, Any]:
+    """How the dataset was read (``datasets.ScanReport``) for the site's About page and the summary."""
+    report = getattr(ds, "report", None)
+    if report is None:  # a Dataset built by hand (tests, the built-in generator before a scan)
+        return {"skipped": 0, "layout": "", "labels_source": "", "archive": "", "skipped_files": [], "label_rows": []}
+    return {
+        "skipped": report.n_skipped,
+        "layout": report.layout,
+        "labels_source": report.labels_source,
+        "archive": report.archive,
+        "skipped_files": [{"reason": r, "count": n} for r, n in report.skipped],
+        "label_rows": [{"problem": w, "count": n} for w, n in report.label_rows],
     }
 
 
@@ -97,6 +130,7 @@ def build_summary(
     timings: dict[str, float],
     files_written: int,
     engine: str,
+    nodes: dict[str, int] | None = None,
 ) -> Summary:
     scores: dict[str, Any] = {}
     probe: dict[str, Any] = {}
@@ -139,12 +173,23 @@ def build_summary(
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "embed_by_model_s": dict(getattr(timings, "by_model", {})),
             "site_files_written": files_written,
+            **({"ray_nodes": dict(sorted(nodes.items()))} if nodes else {}),
         },
     )
 
 
-def write_summary(cfg: BuildConfig, summary: Summary) -> None:
-    write_json(cfg.summary_path, summary.to_json(), pretty=True)
+def write_summary(cfg: BuildConfig, summary: Summary) -> bool:
+    """Write ``summary.json`` unless it already says the same, its ``run`` block aside: a rebuild that changed
+    nothing keeps the file (and the timings of the run that computed these numbers). Returns whether it wrote."""
+    new = summary.to_json()
+    try:
+        old = json.loads(cfg.summary_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        old = None
+    if isinstance(old, dict) and {**old, "run": None} == json.loads(dumps({**new, "run": None})):
+        return False
+    write_json(cfg.summary_path, new, pretty=True)
+    return True
 
 
 def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRef]) -> None:
@@ -170,39 +215,34 @@ def write_manifest(cfg: BuildConfig, inputs: BuildInputs, refs: list[EmbeddingRe
                 ds.content_hash,
                 {"rels": [rec.rel for rec in ds.images], "labels": [rec.label for rec in ds.images]},
             )
-    write_json(
-        cfg.manifest_path,
-        {
-            "version": MANIFEST_VERSION,
-            "datasets": [
-                {
-                    "slug": ds.slug,
-                    "name": ds.name,
-                    "root": str(ds.root.resolve()),
-                    "content_hash": ds.content_hash,
-                    "images_key": ds.content_hash,
-                    "n_images": len(ds.images),
-                    "labeled": ds.labeled,
-                    "classes": list(ds.classes),
-                }
-                for ds in inputs.datasets
-            ],
-            "models": [
-                {
-                    "slug": e.slug,
-                    "name": e.spec.name,
-                    "arg": e.arg,
-                    "weights": e.weights,
-                    "weights_id": e.weights_id,
-                    "input_size": e.info.input_size if e.info else 0,
-                    "layers": [
-                        {"slug": layer.slug, "name": layer.name, "act_name": layer.act_name} for layer in e.layers
-                    ],
-                }
-                for e in inputs.models
-            ],
-            "settings": {**settings_json(cfg), "gem_id": pooling_id("gem", cfg.gem_p)},
-            "views": views,
-        },
-        pretty=True,
-    )
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "datasets": [
+            {
+                "slug": ds.slug,
+                "name": ds.name,
+                "root": str(ds.root.resolve()),
+                "content_hash": ds.content_hash,
+                "images_key": ds.content_hash,
+                "n_images": len(ds.images),
+                "labeled": ds.labeled,
+                "classes": list(ds.classes),
+            }
+            for ds in inputs.datasets
+        ],
+        "models": [
+            {
+                "slug": e.slug,
+                "name": e.spec.name,
+                "arg": e.arg,
+                "weights": e.weights,
+                "weights_id": e.weights_id,
+                "input_size": e.info.input_size if e.info else 0,
+                "layers": [{"slug": layer.slug, "name": layer.name, "act_name": layer.act_name} for layer in e.layers],
+            }
+            for e in inputs.models
+        ],
+        "settings": {**settings_json(cfg), "gem_id": pooling_id("gem", cfg.gem_p)},
+        "views": views,
+    }
+    write_if_changed(cfg.manifest_path, (dumps(manifest, pretty=True) + "\n").encode("utf-8"))

@@ -94,7 +94,10 @@ def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, eng
                 "exact": np.asarray(r.exact),
                 "recall": np.asarray(np.nan if r.recall is None else r.recall),
             }
-            cache.put_arrays("calib", keys[m], table=r.table)  # first: a ranking is only cached with it
+            # first: a ranking is only cached with its calibration. A resumed build that finds the calibration
+            # but not its ranking (killed between the two) keeps the finished file: the same key, the same bytes
+            if not cache.path("calib", keys[m]).is_file():
+                cache.put_arrays("calib", keys[m], table=r.table)
             cache.put_arrays("rank", keys[m], **arrays)
             got[m] = arrays
     return got  # type: ignore[return-value]

@@ -404,3 +404,16 @@ def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float
 
     a, b = lum(fg), lum(bg)
     return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+# Resolves once two animation frames have passed (what a state change schedules has run) and no data file is
+# loading: a wait on a condition, where a fixed sleep would be too short on a slow machine and wasted on a fast one.
+_SETTLED = """() => new Promise((done) => {
+    const check = () => (PG.inflight() === 0 ? done(true) : setTimeout(check, 10));
+    requestAnimationFrame(() => requestAnimationFrame(check));
+})"""
+
+
+def settle(page: Any) -> None:
+    """Wait until the page has issued what its last change asks for and every data file has arrived."""
+    page.evaluate(_SETTLED)

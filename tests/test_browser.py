@@ -40,6 +40,7 @@ from tests.helpers import (
     contrast_ratio,
     real_site,
     serve_site,
+    settle,
     wait_ready,
 )
 
@@ -265,7 +266,7 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
         tok = ready_token(page)
         page.locator(selector).first.click()
         wait_ready(page, tok)
-        page.wait_for_timeout(150)
+        settle(page)
         keys = requests_after(page, n)
         measured[name] = {"requests": keys, "bytes": key_bytes(build, keys) if keys else 0}
         return keys

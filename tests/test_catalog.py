@@ -79,6 +79,24 @@ def test_selection_on_mobilenet_and_override() -> None:
         select_layers(model, names=["conv1_relu"])
 
 
+@pytest.mark.backend
+def test_squeeze_and_excitation_convs_are_not_selected_on_the_real_efficientnet_graph() -> None:
+    """README "Models and layers": SE convs (``*_se_reduce`` / ``*_se_expand``) compute channel weights from a pooled
+    vector, so they are neither embeddings nor visualized. Checked on EfficientNetB0's real graph (random weights)
+    against an independent rule: a conv whose output is 1 x 1 at the model's 224 px input."""
+    model = load_model(get_spec("efficientnetb0"), "random")
+    types = tuple(type(c) for c in conv_layers(load_model(get_spec("mobilenet_075"), "random")))
+    all_convs = [la for la in model.layers if isinstance(la, types) and la.trainable_weights]
+    pooled = {la.name for la in all_convs if tuple(la.output.shape[1:3]) == (1, 1)}
+    assert len(pooled) == 32 and all("_se_" in name for name in pooled)  # 16 blocks x (reduce, expand)
+    kept = [la.name for la in conv_layers(model)]
+    assert kept == [la.name for la in all_convs if la.name not in pooled]
+    sel = select_layers(model)
+    assert len(sel) == 8 and not any("_se_" in li.name for li in sel)
+    assert sel[0].name == kept[0] and sel[-1].name == kept[-1] == "top_conv"
+    assert all(len(li.output_shape) == 3 and li.output_shape[0] > 1 for li in sel)
+
+
 def test_unknown_model_lists_known_ones() -> None:
     with pytest.raises(catalog.ModelUnavailable, match="vgg16"):
         get_spec("vgg17")

@@ -20,3 +20,29 @@ def test_architecture_doc_states_the_contract_and_the_module_map() -> None:
     for path in docgen.modules():
         assert docgen.first_line(path), f"{path} has no docstring"
         assert f"| `{path.relative_to(docgen.ROOT).as_posix()}` | {docgen.first_line(path)} |" in text
+
+
+def test_schemas_do_not_depend_on_how_msgspec_writes_docstrings(monkeypatch) -> None:
+    """msgspec < 0.23 kept the indentation of a docstring's continuation lines and ordered an optional field's
+    ``anyOf`` differently; the committed schemas must come out the same either way."""
+    from precompute import contract
+
+    kind = next(k for k in KINDS if k.type.__name__ == "RankShard")
+    real = contract.msgspec.json.schema
+
+    def old_style(tp):
+        out = real(tp)
+        for d in out.get("$defs", {}).values():
+            if "\n" in d.get("description", ""):
+                first, *rest = d["description"].split("\n")
+                d["description"] = "\n".join([first, *("    " + line if line else line for line in rest)])
+            for prop in d.get("properties", {}).values():
+                if "anyOf" in prop:
+                    prop["anyOf"] = prop["anyOf"][::-1]
+        return out
+
+    committed = json.loads((docgen.DOCS / "schema" / schema_name(kind)).read_text(encoding="utf-8"))
+    raw = {**old_style(kind.type), "$schema": committed["$schema"], "title": committed["title"]}
+    assert raw != committed  # the old style really differs before normalising
+    monkeypatch.setattr(contract.msgspec.json, "schema", old_style)
+    assert schema(kind) == committed

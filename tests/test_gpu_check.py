@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# a benchmark's smoke run: `make bench-smoke` and CI's weekly job run it, `make test` does not
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
 REPO = Path(__file__).resolve().parent.parent
 
 

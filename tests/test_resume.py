@@ -1,8 +1,10 @@
 """The README's promises about whole runs, each checked in separate processes as a user runs them:
 
-* a build killed with SIGKILL at any stage (embedding, ranking, writing site files) resumes, and the result is
-  byte for byte the uninterrupted build's, with no temporary file left behind;
-* a no-op rebuild imports no TensorFlow (nor Keras) and writes nothing (same inodes and mtimes);
+* a build killed with SIGKILL in the middle of a write, at every kind of write (each cache kind, the site files,
+  the Model Explorer's checkpoints, the rendered pages), resumes without redoing what was finished, and the result
+  is byte for byte the uninterrupted build's, with no temporary file left behind;
+* a no-op rebuild imports no TensorFlow (nor Keras) and writes nothing anywhere in the build folder (same inodes
+  and mtimes);
 * two separate builds give byte-identical outputs (site, cache, feature visualizations); only summary.json's
   ``run`` block differs.
 """
@@ -15,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -95,45 +96,75 @@ def reference(inputs: tuple[Path, list[Path]], tmp_path_factory: pytest.TempPath
     return out
 
 
-def _kill_when(cmd: list[str], ready: callable, timeout: float = 300) -> None:
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if ready():
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return
-            if proc.poll() is not None:
-                pytest.fail("the build finished before the kill point was reached")
-            time.sleep(0.002)
-        pytest.fail("kill point not reached in time")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every finished file under ``root``: (inode, mtime). A file rewritten or recomputed gets a new inode."""
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".tmp")
+    }
 
 
-def _first(folder: Path, pattern: str) -> callable:
-    return lambda: folder.is_dir() and any(folder.rglob(pattern))
+def _killed_at(cmd: list[str], fragment: str, out: Path) -> None:
+    """Run ``cmd`` with ``PLAYGROUND_KILL_AT=fragment`` (``precompute/atomic.py``): the whole build (its view
+    workers too) is SIGKILLed by its first write to a path containing ``fragment``, after that file's temp file is
+    written and before it is moved into place. Then check that it really was interrupted there, and that every file
+    finished before this run is still the same file (same inode and mtime: nothing finished was redone)."""
+    before = state(out) if out.exists() else {}
+    proc = subprocess.run(
+        cmd,
+        env={**_env(), "PLAYGROUND_KILL_AT": fragment},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,  # its own process group: the kill takes the build and nothing else
+    )
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {fragment!r} (exit {proc.returncode}): {proc.stderr}"
+    torn = [p for p in out.rglob("*.tmp") if fragment in p.parent.joinpath(p.name[1:]).as_posix()]
+    assert torn, f"no half-written file at {fragment!r}"
+    after = state(out)
+    assert {k: after.get(k) for k in before} == before, f"finished files were redone before {fragment!r}"
 
 
-@pytest.mark.parametrize("stage", ["embedding", "ranking", "site files"])
-def test_a_build_killed_at_any_stage_resumes_to_the_same_bytes(stage: str, inputs, reference, tmp_path: Path) -> None:
+# The precompute's writes in the order a build makes them: thumbnails, embeddings, then per view the similarity
+# calibration, the ranking, its site files, the UMAP map and the probe, then the build-wide site files.
+PRECOMPUTE_KILLS = (
+    "/site/thumbs/",
+    "/cache/emb/",
+    "/cache/calib/",
+    "/cache/rank/",
+    "/site/data/iconic_small/",
+    "/cache/umap/",
+    "/cache/probe/",
+    "/site/data/index.js",
+)
+
+
+def test_a_build_killed_in_the_middle_of_a_write_at_every_stage_resumes_to_the_same_bytes(
+    inputs, reference, reference_build, tmp_path: Path
+) -> None:
+    """Killed at each kind of write in turn, each run resuming the last: precompute at every cache kind and site
+    file kind, then ``featurevis`` in its first checkpoint, then ``build`` while it renders the site. Every run
+    keeps what the runs before it finished, and the end is byte for byte the uninterrupted build."""
     cfg, ds = inputs
     out = tmp_path / "o"
-    ready = {
-        "embedding": _first(out / "cache" / "emb", "*.npy"),  # the first embedding is on disk, more are coming
-        "ranking": _first(out / "cache" / "rank", "*.npz"),
-        "site files": _first(out / "site" / "data" / "iconic_small", "*.js"),
-    }[stage]
-    _kill_when(_cmd(cfg, "precompute", out, ds), ready)
-    assert not (out / "summary.json").exists()  # really interrupted
+    for fragment in PRECOMPUTE_KILLS:
+        _killed_at(_cmd(cfg, "precompute", out, ds), fragment, out)
+    assert not (out / "summary.json").exists()  # really interrupted, every time
+    before = state(out)
     done = subprocess.run(_cmd(cfg, "precompute", out, ds), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert {k: state(out).get(k) for k in before} == before
     assert digest(out / "site") == digest(reference / "site")
     assert digest(out / "cache") == digest(reference / "cache")
-    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp")]
-    assert leftovers == []
+    # the Model Explorer stage, then the whole build (killed while it renders the pages, before the explorer)
+    _killed_at(_cmd(cfg, "featurevis", out, ds, "--quick"), "/cache/featurevis/", out)
+    _killed_at(_cmd(cfg, "build", out, ds, "--quick"), "/site/assets/", out)
+    done = subprocess.run(_cmd(cfg, "build", out, ds, "--quick"), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert digest(out / "site") == digest(reference_build / "site")
+    assert digest(out / "cache") == digest(reference_build / "cache")
+    assert [p for p in out.rglob("*") if p.name.endswith(".tmp")] == []
 
 
 def test_a_no_op_rebuild_imports_no_tensorflow_and_writes_nothing(inputs, reference, tmp_path: Path) -> None:
@@ -141,10 +172,8 @@ def test_a_no_op_rebuild_imports_no_tensorflow_and_writes_nothing(inputs, refere
     out = tmp_path / "o"
     subprocess.run(["cp", "-a", str(reference), str(out)], check=True)
 
-    def state(root: Path) -> dict[str, tuple[int, int]]:
-        return {p.relative_to(root).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob("*")}
-
-    before = {k: state(out / k) for k in ("cache", "site")}
+    before = state(out)  # the whole build folder: cache, site, summary.json, manifest.json
+    assert {"summary.json", "manifest.json"} <= set(before)
     code = (
         "import sys\n"
         "from precompute.cli import cli\n"
@@ -154,22 +183,28 @@ def test_a_no_op_rebuild_imports_no_tensorflow_and_writes_nothing(inputs, refere
     proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "IMPORTED []" in proc.stdout
-    assert {k: state(out / k) for k in ("cache", "site")} == before
+    assert state(out) == before
 
 
-def test_two_separate_builds_are_byte_identical(inputs, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def reference_build(inputs: tuple[Path, list[Path]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted ``build --quick`` that compiles UMAP's kernels into its own build/jit, as a user's does."""
     cfg, ds = inputs
-    outs = [tmp_path / "a", tmp_path / "b"]
-    # a compiles UMAP's kernels into its own build/jit (as a user's build does); b loads the test run's shared
-    # numba cache (conftest.py): compiled or loaded, the outputs are the same
+    out = tmp_path_factory.mktemp("ref-build") / "a"
     own_jit = {k: v for k, v in _env().items() if k != "NUMBA_CACHE_DIR"}
-    for out, env in zip(outs, (own_jit, _env()), strict=True):
-        subprocess.run(_cmd(cfg, "build", out, ds, "--quick"), check=True, env=env, capture_output=True)
-    a, b = outs
+    subprocess.run(_cmd(cfg, "build", out, ds, "--quick"), check=True, env=own_jit, capture_output=True)
+    return out
+
+
+def test_two_separate_builds_are_byte_identical(inputs, reference_build: Path, tmp_path: Path) -> None:
+    cfg, ds = inputs
+    a, b = reference_build, tmp_path / "b"
+    # b loads the test run's shared numba cache (conftest.py): compiled or loaded, the outputs are the same
+    subprocess.run(_cmd(cfg, "build", b, ds, "--quick"), check=True, env=_env(), capture_output=True)
     assert any((a / "jit").rglob("*.nbi"))  # compiled code is kept beside the cache, not in it
     assert digest(a / "site") == digest(b / "site")
     assert any(k.startswith("fv/") for k in digest(a / "site"))  # feature visualizations included
     assert digest(a / "cache") == digest(b / "cache")
-    sa, sb = (json.loads((o / "summary.json").read_text()) for o in outs)
+    sa, sb = (json.loads((o / "summary.json").read_text()) for o in (a, b))
     sa.pop("run"), sb.pop("run")  # timings differ between runs; nothing else may
     assert sa == sb

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from PIL import Image
 from precompute.config import load_config
 from precompute.serve.child import free_port, serve_child
 from precompute.sitedata import read_key
+from precompute.sitefiles import decode_map
 from tests.helpers import small_copy
 
 pytestmark = pytest.mark.slow
@@ -105,8 +107,10 @@ def test_a_dataset_image_comes_back_first_then_the_precomputed_neighbours(built,
                     2, 0.02 * max(shard["near_ppm"][q])
                 )
                 assert layer["files"][0] == files[q] and layer["classes"][0] == files[q].split("/")[0]
-                xy = layer["map_xy"]
-                assert xy is not None and all(0 <= v <= 1 for v in xy)
+                # on the map it lands on its own point (the site's map file: uint16-quantised, 7.6e-6 apart)
+                own = decode_map(read_key(site, f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/map")["xy"])[q]
+                assert layer["map_xy"] is not None
+                assert np.abs(np.array(layer["map_xy"]) - own).max() <= 1e-4, (layer["map_xy"], own.tolist())
 
 
 def test_the_cli_answers_as_the_api(built, client, tmp_path: Path) -> None:
@@ -203,8 +207,17 @@ def _bomb() -> bytes:
     )
 
 
+def documented_bad_image_status() -> int:
+    """The status the README promises for images that cannot be used (the API must answer exactly that)."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"non-images, truncated images and decompression bombs get (\d{3})", text)
+    assert found, "the README no longer states the status of a bad image"
+    return int(found.group(1))
+
+
 def test_every_bad_request_is_a_clear_4xx(client) -> None:
     ok = {"dataset": "iconic_small", "model": "mobilenet_075"}
+    bad_image = documented_bad_image_status()
     cases = [
         (
             _post(client, _png(), **{**ok, "dataset": "nope"}),
@@ -218,10 +231,10 @@ def test_every_bad_request_is_a_clear_4xx(client) -> None:
         (_post(client, _png(), **ok, pooling="median"), 404, "unknown pooling", ["avg", "grid2"]),
         (_post(client, _png(), **ok, k=0), 422, "k must be", None),
         (_post(client, _png(), **ok, k="many"), 422, "'k' must be an integer", None),
-        (_post(client, b"", **ok), 422, "empty file", None),
-        (_post(client, b"%PDF-1.4 not an image", **ok), 422, "not an image", None),
-        (_post(client, _png()[:60], **ok), 422, "truncated", None),
-        (_post(client, _bomb(), **ok), 422, "decompression bomb", None),
+        (_post(client, b"", **ok), bad_image, "empty file", None),
+        (_post(client, b"%PDF-1.4 not an image", **ok), bad_image, "not an image", None),
+        (_post(client, _png()[:60], **ok), bad_image, "truncated", None),
+        (_post(client, _bomb(), **ok), bad_image, "decompression bomb", None),
         (
             client.post("/api/query", content=b"{}", headers={"content-type": "application/json"}),
             415,

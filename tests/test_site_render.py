@@ -89,7 +89,12 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
         source="https://example.org/x?a=1&b=2",
         licence="<b>CC</b>",
         attribution='"Quote" & <em>co</em>',
-        skipped=0,
+        skipped=3,
+        layout="<b>nested</b> class folders",
+        labels_source="<script>window.__pwned=8</script> (a -> b)",
+        archive="x&y.zip",
+        skipped_files=[c.SkippedFiles(reason="<i>not an image</i>", count=3)],
+        label_rows=[c.LabelRows(problem="rows & <u>dupes</u>", count=1_000_000)],
     )
     index = c.Index(
         build=c.BuildInfo(
@@ -115,6 +120,7 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
             name=HOSTILE_DATASET,
             n=n_images,
             classes=classes,
+            class_names=None,
             class_start=starts,
             files_block=1024,
             thumbs=c.Sprite(url="thumbs/hostile/", cell=32, cols=16, per_sheet=256),
@@ -253,6 +259,15 @@ def test_hostile_names_are_escaped(synthetic_site: Path) -> None:
     assert "&lt;b&gt;layer0&lt;/b&gt;&amp;&#34;" in about
     text = "".join(parse(synthetic_site / "about.html").text)
     assert "<img src=x onerror=alert(7)>" in text and "<i>average</i>: <b>mean</b> & more" in text  # plain text
+
+
+def test_about_says_how_each_dataset_was_read(synthetic_site: Path) -> None:
+    """Layout, labels source, archive, skipped files by reason and labels-file problems, as escaped text."""
+    text = " ".join(" ".join(parse(synthetic_site / "about.html").text).split())
+    assert "Read as <b>nested</b> class folders, from the archive x&y.zip" in text
+    assert "Labels <script>window.__pwned=8</script> (a -> b)" in text
+    assert "Skipped 3 <i>not an image</i>" in text and "3 files skipped" in text
+    assert "Labels file 1,000,000 rows & <u>dupes</u>" in text
 
 
 def test_relative_urls_only(synthetic_site: Path) -> None:

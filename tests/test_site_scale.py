@@ -42,6 +42,7 @@ from tests.helpers import (
     Pages,
     contrast_ratio,
     serve_site,
+    settle,
     synthetic_site,
     wait_ready,
 )
@@ -159,7 +160,7 @@ def test_each_switch_is_one_request_under_100_kb(synth: Synth, server: str, page
         tok = token(page)
         page.locator(f"#tiles-{row} [role=radio][aria-checked=false]").first.click()
         wait_ready(page, tok)
-        page.wait_for_timeout(100)
+        settle(page)
         keys = requests_after(page, n)
         data_urls = [u for u in watch.requests[net:] if "/data/" in u]
         assert len(data_urls) == len(keys), (data_urls, keys)  # PG.requests is every data request
@@ -185,8 +186,10 @@ def test_each_switch_is_one_request_under_100_kb(synth: Synth, server: str, page
     n = n_requests(page)
     s = state(page)
     other = next(m for m in ("cosine", "euclidean") if m != s["metric"])
+    tok = token(page)
     set_hash(page, f"ds={s['ds']}&model={s['model']}&layer={s['layer']}&pool={s['pool']}&metric={other}&q={s['q']}")
-    page.wait_for_timeout(150)
+    wait_ready(page, tok)
+    settle(page)
     keys = requests_after(page, n)
     assert keys == [rank_key(state(page))], keys
     n = n_requests(page)

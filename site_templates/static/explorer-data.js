@@ -90,7 +90,7 @@
         if (d.class_start && id >= 0 && id < d.n) {
           let c = 0;
           while (c + 1 < d.classes.length && d.class_start[c + 1] <= id) c++;
-          category = String(d.classes[c]);
+          category = String((d.class_names || d.classes)[c]);
         }
         return { category, dataset: d.name, thumb: PG.spriteCell(d.thumbs, d.n, id) };
       }),

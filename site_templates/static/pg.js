@@ -62,6 +62,9 @@
     return p;
   };
 
+  /* How many data files are loading now (tests wait for 0 instead of sleeping). */
+  PG.inflight = () => Object.keys(waiting).length;
+
   PG.isSlug = (s) => typeof s === "string" && SLUG.test(s);
 
   /* Forget a loaded data file (a large one, once its content is decoded elsewhere); a later load fetches it

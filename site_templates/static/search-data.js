@@ -43,7 +43,7 @@
       slug: f.slug,
       name: f.name,
       n: f.n,
-      classes: f.classes,
+      classes: f.class_names || f.classes /* display names (--class-names) where the build has them */,
       classStart: f.class_start,
       labels,
       labeled: !!labels,
@@ -51,7 +51,7 @@
       label: (id) => (labels && id >= 0 && id < f.n && labels[id] >= 0 ? labels[id] : null),
       className: (id) => {
         const c = L.label(id);
-        return c === null ? "" : String(f.classes[c]);
+        return c === null ? "" : String(L.classes[c]);
       },
       /* ids of class c: [first, end) */
       classRange: (c) => [f.class_start[c], f.class_start[c + 1]],
