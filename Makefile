@@ -98,12 +98,11 @@ lint: install-dev $(NODE_STAMP)
 	@if [ -x node_modules/.bin/biome ]; then node_modules/.bin/biome check site_templates/static; \
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
-# The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX, on two
-# pytest-xdist workers. `--dist loadgroup`: a test file at a time (its module fixtures built once), and the files that
-# share an expensive session build (the trained playground-net, the real and the synthetic sites: conftest.py
-# SHARED_BUILDS) on one worker, so that no worker waits on another's lock. The benchmark smoke runs (the GPU-check
-# dry run) are `make bench-smoke`, not part of `make test`.
-XDIST ?= -n 2 --dist loadgroup
+# The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX. Two pytest-xdist
+# workers, a test file each at a time (module fixtures are built once); the expensive shared builds (the trained
+# playground-net, the real site) are made once per run (tests/helpers.py: once_per_run). The benchmark smoke runs
+# (the GPU-check dry run) are `make bench-smoke`, not part of `make test`.
+XDIST ?= -n 2 --dist loadfile
 
 test: install-dev browser lint
 	$(BIN)/python -m pytest $(XDIST) -m "not bench" $(PYTEST_ARGS)

@@ -68,26 +68,6 @@ _share_the_cores()
 _keras_home = realdata.prepare_keras_home()
 
 
-# Test files that share one expensive session build run on the same xdist worker (`make test` uses
-# `--dist loadgroup`), so no worker sits waiting on another's lock for it; every other file is its own group, so its
-# module fixtures are built once, as with `--dist loadfile`.
-SHARED_BUILDS = {
-    "test_playground_net": "playground-net",  # the real training of playground-net (conftest.trained)
-    "test_featurevis_render": "playground-net",
-    "test_embedded_default": "playground-net",
-    "test_browser": "sites",  # the real site build (helpers.real_site) and the 20k synthetic one
-    "test_site_render": "sites",
-    "test_site_scale": "sites",
-}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if not any(m.name == "xdist_group" for m in item.iter_markers()):
-            module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(SHARED_BUILDS.get(module, module)))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """The xdist controller names the run (its workers share ``helpers.once_per_run`` folders under that name)."""
     if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:

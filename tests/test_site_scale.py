@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from precompute.export import export_command, featurizer_name
 from precompute.serve import schema as api
 from precompute.sitedata import read_data_file
 from tests.helpers import (
@@ -628,6 +629,8 @@ def _layer_answer(synth: Synth, view: str, metric: str, like: int, layer: str) -
         classes=[synth.classes[c] for c in labels],
         files=[f"x/{i}.png" for i in ids],
         map_xy=[float(xy[0]), float(xy[1])],
+        featurizer=featurizer_name(view.split("/")[1], "random", layer, view.split("/")[-1]),
+        export=export_command("synth", view.split("/")[1], layer, view.split("/")[-1], metric, "featurizer"),
     )
 
 
