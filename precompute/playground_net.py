@@ -39,7 +39,7 @@ from .shapes import recipe as shapes_recipe
 NAME = "playground-net"
 DISPLAY = "Playground-Net (trained here)"
 # Bump when the code below changes what is trained (it is part of the recipe hash).
-NET_VERSION = 1
+NET_VERSION = 2
 INPUT_SIZE = 64
 # (filters, conv layers) per block; a 2x2 max-pooling follows every block but the last.
 BLOCKS: tuple[tuple[int, int], ...] = ((16, 1), (32, 1), (48, 2), (96, 2), (128, 2))
@@ -113,59 +113,37 @@ def build_model(
     return keras.Model(inputs, x, name="playground_net")
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
-    """Shuffled float batches of uint8 images, a fresh seeded permutation every epoch (remainder dropped)."""
-    import keras
-
-    class Batches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self.order = self._order()
-
-        def _order(self) -> np.ndarray:
-            return np.random.default_rng([seed, self.epoch]).permutation(len(x))
-
-        def __len__(self) -> int:
-            return len(x) // batch_size
-
-        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-            idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
-            return x[idx].astype(np.float32) / 255.0, y[idx]
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = self._order()
-
-    return Batches()
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The seeded permutation of epoch ``epoch`` (batches are its consecutive slices; the remainder is dropped)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def _progress_callback(bar: Any, epochs: int, history: list[dict[str, float]]) -> Any:
-    import keras
+def _fit(model: Any, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], bar: Any) -> list[dict[str, float]]:
+    """Train with ``train_on_batch`` on batches cut from the uint8 arrays, and return the per-epoch history.
 
-    class Progress(keras.callbacks.Callback):
-        epoch = 0
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    Why not ``model.fit`` on a ``keras.utils.PyDataset``: on the TensorFlow backend that feeds the batches through
+    ``tf.data.Dataset.from_generator``, whose iterator, when freed after the last epoch, waits for its Python
+    generator thread while the main thread holds the GIL. Measured here: one run of the test suite in four hung
+    there for good (TensorFlow issue #47321 is the same deadlock). ``train_on_batch`` runs the same compiled
+    train step on the same batches with no data pipeline and no thread."""
+    batch_size, epochs = cfg["batch_size"], cfg["epochs"]
+    per_epoch = len(x) // batch_size
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        order = _epoch_order(len(x), cfg["seed"], epoch)
+        acc_sum = loss_sum = 0.0
+        for i in range(per_epoch):
+            idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
+            logs = model.train_on_batch(x[idx].astype(np.float32) / 255.0, y[idx], return_dict=True)
+            acc_sum += float(logs["accuracy"])
+            loss_sum += float(logs["loss"])
             bar.update(1)
-            acc = (logs or {}).get("accuracy")
-            if acc is not None:
-                bar.set_postfix_str(f"epoch {self.epoch + 1}/{epochs}, accuracy {float(acc):.3f}", refresh=False)
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "accuracy": round(float(logs.get("accuracy", 0.0)), 4),
-                    "loss": round(float(logs.get("loss", 0.0)), 4),
-                }
-            )
-
-    return Progress()
+            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, accuracy {acc_sum / (i + 1):.3f}", refresh=False)
+        # equal batches: the mean of the batch values is the epoch's value, as fit() reports it
+        history.append(
+            {"epoch": epoch + 1, "accuracy": round(acc_sum / per_epoch, 4), "loss": round(loss_sum / per_epoch, 4)}
+        )
+    return history
 
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
@@ -199,23 +177,15 @@ def _train(folder: Path, h: str, progress: bool) -> dict[str, Any]:
     # process-wide enable_op_determinism() is not used: it would also change every later op of the build.
     keras.utils.set_random_seed(cfg["seed"])
     model = build_model()
-    data = _batches(x_train, y_train, cfg["batch_size"], cfg["seed"])
-    steps = len(data) * cfg["epochs"]
+    steps = (len(x_train) // cfg["batch_size"]) * cfg["epochs"]
     schedule = keras.optimizers.schedules.CosineDecay(cfg["learning_rate"], steps)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
-    history: list[dict[str, float]] = []
     bar = log.bar(desc=f"{NAME}: training", total=steps, unit="step") if progress else _NullBar()
     t1 = time.perf_counter()
     try:
-        model.fit(
-            data,
-            epochs=cfg["epochs"],
-            verbose=0,
-            shuffle=False,  # the batches shuffle themselves
-            callbacks=[_progress_callback(bar, cfg["epochs"], history)],
-        )
+        history = _fit(model, x_train, y_train, cfg, bar)
     finally:
         bar.close()
     t_train = time.perf_counter() - t1
