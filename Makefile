@@ -99,9 +99,9 @@ lint: install-dev $(NODE_STAMP)
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
 # The whole suite under the TensorFlow backend, then the backend-sensitive tests again under JAX. Two pytest-xdist
-# workers, a test file each at a time (module fixtures are built once); the expensive shared builds (the trained
-# playground-net, the real site) are made once per run (tests/helpers.py: once_per_run). The benchmark smoke runs
-# (the GPU-check dry run) are `make bench-smoke`, not part of `make test`.
+# workers, a test file each at a time (module fixtures are built once), costliest first, and the tests that share
+# an expensive build (the trained playground-net, the built sites) on one worker that builds it once
+# (tests/scheduling.py). The benchmark smoke runs (the GPU-check dry run) are `make bench-smoke`.
 XDIST ?= -n 2 --dist loadfile
 
 test: install-dev browser lint

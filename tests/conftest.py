@@ -76,6 +76,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.testrunuid = uuid.uuid4().hex
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, costliest scope first, with the shared-build groups of ``tests/scheduling.py``."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.scheduling import CostFirstScheduling
+
+    return CostFirstScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Costliest scope first (a stable sort: every worker gets the same order, tests keep theirs in a file)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from tests.scheduling import order_key
+
+        items.sort(key=lambda item: order_key(item.nodeid))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Clean up; and in CI (``PLAYGROUND_NO_SKIPS=1``), where every input exists, a skipped test fails the run."""

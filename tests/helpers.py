@@ -3,9 +3,9 @@
 
 The real build (``real_site()``): the real pipeline run once per session on a copy of
 ``../shared/datasets/iconic200`` plus a generated dataset whose folder, class and file names contain
-``<script>``, ``<img onerror>``, quotes and ``&``, with two small models (the real MobileNet(alpha=0.75)
-ImageNet weights and MobileNet with ``random`` weights) and one model whose weights cannot be had offline
-(``vgg16`` with ImageNet weights: a "not built" note, as on a real offline build), the Model Explorer with
+``<script>``, ``<img onerror>``, quotes and ``&``, with 3 layers per model and two small models (the real
+MobileNet(alpha=0.75) ImageNet weights and MobileNet with ``random`` weights) and one model whose weights cannot be
+had offline (``vgg16`` with ImageNet weights: a "not built" note, as on a real offline build), the Model Explorer with
 ``--quick``, then rendered. A failing stage FAILS the tests that use the build: a broken Model Explorer is
 an error, never a skip.
 
@@ -165,14 +165,32 @@ def real_site() -> SiteBuild:
                 dsroot = tmp / "datasets"
                 shutil.copytree(iconic, dsroot / "iconic200", ignore=shutil.ignore_patterns("*.txt", "*.md"))
                 hostile = make_hostile_dataset(dsroot)
+                # the repo's settings with 3 layers per model, what the tests need (a layer switch, a third layer
+                # in the compare chart and the heat map) at 3/8 of the cost of the default 8
+                cfg = tmp / "playground.toml"
+                text = (REPO / "playground.toml").read_text()
+                assert "\nlayers_per_model = 8\n" in text
+                cfg.write_text(text.replace("\nlayers_per_model = 8\n", "\nlayers_per_model = 3\n"))
                 common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
                 models = f"mobilenet_075@imagenet,mobilenet@random,{UNAVAILABLE_MODEL}@imagenet"
                 # one pooling: the pooling choice is driven on the synthetic builds (test_site_scale)
-                _run(["-q", "precompute", *common, "--models", models, "--pooling", "avg"], log)
+                _run(["--config", str(cfg), "-q", "precompute", *common, "--models", models, "--pooling", "avg"], log)
                 _run(
-                    ["-q", "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log
+                    [
+                        "--config",
+                        str(cfg),
+                        "-q",
+                        "featurevis",
+                        *common,
+                        "--models",
+                        "mobilenet_075",
+                        "--weights",
+                        "imagenet",
+                        "--quick",
+                    ],
+                    log,
                 )
-                _run(["-q", "render", "--out", str(out)], log)
+                _run(["--config", str(cfg), "-q", "render", "--out", str(out)], log)
                 render_site(out / "site")  # the render under test, whatever the CLI wiring does
     site = out / "site"
     ARTIFACTS.mkdir(exist_ok=True)
