@@ -123,9 +123,9 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, cfg: dict[str, Any], bar: Any
 
     Why not ``model.fit`` on a ``keras.utils.PyDataset``: on the TensorFlow backend that feeds the batches through
     ``tf.data.Dataset.from_generator``, whose iterator, when freed after the last epoch, waits for its Python
-    generator thread while the main thread holds the GIL. Measured here: one run of the test suite in four hung
-    there for good (TensorFlow issue #47321 is the same deadlock). ``train_on_batch`` runs the same compiled
-    train step on the same batches with no data pipeline and no thread."""
+    generator thread while the main thread holds the GIL. Seen here: a test-suite run hung there for good, the main
+    thread in the iterator's destructor (py-spy); TensorFlow issue #47321 is the same deadlock. ``train_on_batch``
+    runs the same compiled train step on the same batches with no data pipeline and no thread."""
     batch_size, epochs = cfg["batch_size"], cfg["epochs"]
     per_epoch = len(x) // batch_size
     history: list[dict[str, float]] = []
