@@ -174,23 +174,10 @@ def real_site() -> SiteBuild:
                 common = ["--datasets", f"{dsroot / 'iconic200'},{hostile}", "--out", str(out)]
                 models = f"mobilenet_075@imagenet,mobilenet@random,{UNAVAILABLE_MODEL}@imagenet"
                 # one pooling: the pooling choice is driven on the synthetic builds (test_site_scale)
-                _run(["--config", str(cfg), "-q", "precompute", *common, "--models", models, "--pooling", "avg"], log)
-                _run(
-                    [
-                        "--config",
-                        str(cfg),
-                        "-q",
-                        "featurevis",
-                        *common,
-                        "--models",
-                        "mobilenet_075",
-                        "--weights",
-                        "imagenet",
-                        "--quick",
-                    ],
-                    log,
-                )
-                _run(["--config", str(cfg), "-q", "render", "--out", str(out)], log)
+                pg = ["--config", str(cfg), "-q"]
+                _run([*pg, "precompute", *common, "--models", models, "--pooling", "avg"], log)
+                _run([*pg, "featurevis", *common, "--models", "mobilenet_075", "--weights", "imagenet", "--quick"], log)
+                _run([*pg, "render", "--out", str(out)], log)
                 render_site(out / "site")  # the render under test, whatever the CLI wiring does
     site = out / "site"
     ARTIFACTS.mkdir(exist_ok=True)
