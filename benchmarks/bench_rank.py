@@ -17,6 +17,8 @@ Minkowski (p = 3): exact FAISS ``METRIC_Lp`` on a subset of queries (extrapolate
 (exact-L2 top-65 re-ranked by exact Minkowski) over all queries; recall@15 of the approximate path against the
 exact subset; pynndescent (minkowski p = 3, 16 neighbours) for comparison. Then the similarity calibration
 (``pair_distances``, 2,000,000 pairs) per metric and for all four metrics in one pass, and the peak RSS.
+Wide embeddings (200 rows, d up to 301,056: a flattened early layer): ``rank_all`` through the all-pairs kernels
+against the FAISS path, one run each, and whether their bits agree (``bench_wide``).
 ``python -m benchmarks.bench_rank [--quick]``.
 """
 
@@ -198,6 +200,48 @@ def bench_pairs(n: int, dims: list[int]) -> list:
     return rows
 
 
+def bench_wide(n: int, dims: list[int], faiss_max_d: int) -> list:
+    """Few rows, many dimensions (a flattened early layer: 200 images x 301,056 at MobileNet's conv1): ``rank_all``
+    for all four metrics (rankings and the every-pair similarity sample) through the all-pairs kernels, against the
+    FAISS search with its certificate (``ALL_PAIRS_MIN_WORK`` set out of reach) up to ``faiss_max_d``, alternately,
+    and the bits of the two compared. Compilation is done before the clock starts."""
+    from precompute import pairsums
+
+    rows = []
+    warm = embeddings(4, 8)
+    for kind in ("ip", "l2", "lp"):
+        pairsums.block_sums(kind, 3.0, warm, warm)
+    for d in dims:
+        x = embeddings(n, d)
+        row: dict = {"n": n, "d": d, "threads": pairsums.threads()}
+        got = {}
+        for path in ("all_pairs", "faiss") if d <= faiss_max_d else ("all_pairs",):
+            saved = search.ALL_PAIRS_MIN_WORK
+            search.ALL_PAIRS_MIN_WORK = saved if path == "all_pairs" else float("inf")
+            try:
+                t = time.perf_counter()
+                got[path] = search.rank_all(x, list(search.METRICS), k=K)
+                row[f"{path}_s"] = time.perf_counter() - t
+            finally:
+                search.ALL_PAIRS_MIN_WORK = saved
+        if "faiss" in got:
+            row["same_bits"] = all(
+                getattr(got["faiss"][m], f).tobytes() == getattr(got["all_pairs"][m], f).tobytes()
+                for m in search.METRICS
+                if m != "minkowski" or n * n * d <= search.MINKOWSKI_EXACT_MAX_COST  # else FAISS's is approximate
+                for f in ("ids", "dist", "sim")
+            )
+            row["faiss_over_all_pairs"] = row["faiss_s"] / row["all_pairs_s"]
+        rows.append(row)
+        faiss = (
+            f"{row['faiss_s']:8.1f} {row['faiss_over_all_pairs']:8.1f}x  same bits: {row['same_bits']}"
+            if got.get("faiss")
+            else f"{'-':>8}"
+        )
+        print(f"{n:>6} {d:>8,} {row['all_pairs_s']:10.2f} {faiss}", flush=True)
+    return rows
+
+
 def peak_rss_of_ours(n: int, d: int, queries: int) -> float:
     """Peak RSS (MB) of a fresh process that builds the embeddings, searches ``queries`` of them for cosine and
     euclidean and computes the similarity pair sample for all four metrics: our memory alone (this process also
@@ -244,6 +288,12 @@ def run(quick: bool = False, rounds: int = 9) -> dict:
         results["search"] += bench_search(100_000, 96, rounds, timed_queries=10_000)
     results["minkowski"] = [bench_minkowski(10_000, 768, 100 if quick else 200, with_pynndescent=not quick)]
     results["pairs"] = bench_pairs(10_000, dims)
+    print(
+        "wide embeddings, n = 200 (all four metrics: rankings + every-pair similarity; minkowski's bits compared "
+        "where FAISS's is exact too): d, all-pairs s, faiss s, faiss/all-pairs"
+    )
+    wide = [20_000, 100_000] if quick else [20_000, 100_000, 301_056]
+    results["wide"] = bench_wide(200, wide, faiss_max_d=20_000 if quick else 100_000)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n, d = (10_000, 768) if quick else (100_000, 96)
     results["ours_peak_rss_mb"] = {"n": n, "d": d, "mb": peak_rss_of_ours(n, d, 10_000)}

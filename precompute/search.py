@@ -58,11 +58,18 @@ Method (memory O(n·d + block·K), never an n x n matrix):
    taking ~1.5 s at d = 768; pynndescent (minkowski p = 3, 16 neighbours) took 49 s there for recall 0.956
    (``benchmarks/bench_rank.py`` reruns the comparison): candidates from an exact L2 search are both faster and
    more accurate.
+5. All pairs (``all_pairs_pay``): with at most 1,000 rows the similarity's pair sample is every pair, so when the
+   work n²·d/2 is worth compiling for (``ALL_PAIRS_MIN_WORK``), every pair is computed once (``pairsums.cross_sums``:
+   the same sums in the same order, tiled, on every core), and the rankings are sorted from those values instead
+   of searched. That is the path of few rows with many dimensions, where FAISS is also at its worst: its float32
+   error bound grows with d, so at d = 301,056 (a flattened early layer) nearly every certificate failed and
+   fell back to the exact numpy path. Minkowski is exact there at any d. Searches of a few queries (a live query)
+   keep FAISS: its answers are exact too, so both paths give the same bits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +93,10 @@ QUERY_BLOCK = 4096  # queries per FAISS search call
 # this many rows, and searches of at least this many queries (a live query stays on numpy)
 COMPILED_MIN_ROWS = 2000
 COMPILED_MIN_QUERIES = 64
+# every pair at once (``_all_pair_values``: pairsums' tiled kernels, on every core) instead of FAISS, for datasets
+# whose similarity needs every pair anyway (n(n-1)/2 <= PAIR_SAMPLE) and whose n²·d/2 is at least this: the work,
+# not the row count, decides (see ``all_pairs_pay``)
+ALL_PAIRS_MIN_WORK = 2e8
 COMPILED_STEP = 1024  # queries per compiled re-rank step
 FAISS_TILE = (1024, 4096)  # queries x rows per BLAS tile of a FAISS search (see _Index)
 
@@ -160,9 +171,19 @@ def _same(s: np.ndarray) -> np.ndarray:
     return s
 
 
+def _reduce0(t: np.ndarray) -> np.ndarray:
+    """Sum over axis 0, strictly in order. numpy adds row after row while a row holds at least two values; a
+    single column ((d, 1, ...): one pair per chunk, at d > ``_CHUNK`` / 2) is a 1-D reduction to numpy, which it
+    sums pairwise (seen: euclidean and cosine pair distances off scipy's in the last bits at d = 70,000), so
+    that case goes through ``cumsum``, which is sequential."""
+    if t.ndim < 2 or len(t) == 0 or t[0].size > 1:
+        return np.add.reduce(t, axis=0)
+    return np.cumsum(t, axis=0)[-1]
+
+
 def _seq_sum(t: np.ndarray) -> np.ndarray:
-    """Sum over axis 0 of a C-contiguous array, strictly in order (numpy adds row after row): scipy's order."""
-    return np.add.reduce(t, axis=0)
+    """Sum over axis 0 of a C-contiguous array, strictly in order (``_reduce0``): scipy's order."""
+    return _reduce0(t)
 
 
 def _two_lane_sum(t: np.ndarray) -> np.ndarray:
@@ -170,7 +191,7 @@ def _two_lane_sum(t: np.ndarray) -> np.ndarray:
     odd last term."""
     d = len(t)
     even = d - d % 2
-    s = np.add.reduce(t[0:even:2], axis=0) + np.add.reduce(t[1:even:2], axis=0)
+    s = _reduce0(t[0:even:2]) + _reduce0(t[1:even:2])
     return s + t[d - 1] if d % 2 else s
 
 
@@ -458,7 +479,10 @@ class _Index:
         err = self._error(prepared)
         F, pos = self.index.search(prepared, kf)
         F = 1.0 - F.astype(np.float64) if self.kind == "ip" else F.astype(np.float64)
-        ids = self.good[pos]
+        # FAISS pads a result list with label -1 where its float32 distances overflow to inf (rows near 1e19 and
+        # beyond): those queries cannot be certified and go to the exact fallback
+        unlabelled = (pos < 0).any(axis=1)
+        ids = self.good[np.maximum(pos, 0)]
         complete = kf == n_good
         failed = np.zeros(len(q), dtype=bool)
         compiled = self._compiled(len(q))
@@ -476,7 +500,7 @@ class _Index:
             # every row not re-ranked has a FAISS value >= lb
             lb = Fs[:, r] if r < kf else (np.full(e - s, np.inf) if complete else Fs[:, -1])
             sids, svals = _sort_rows(cand, vals, r)
-            ok = self._ok(svals[:, kg - 1], lb, err_s)
+            ok = self._ok(svals[:, kg - 1], lb, err_s) & ~unlabelled[s:e]
             failed[s:e] = ~ok
             rows = where[s:e][ok]
             ok_ids, ok_vals = sids[ok], svals[ok]
@@ -553,7 +577,7 @@ class Searcher:
             raise ValueError("no embeddings to search")
         self.p = float(p)
         n, d = self.x.shape
-        self.exact = "minkowski" not in self.metrics or n * n * d <= MINKOWSKI_EXACT_MAX_COST
+        self.exact = "minkowski" not in self.metrics or minkowski_exact(n, d, self.p)
         kinds = {
             "cosine": "ip",
             "euclidean": "l2",
@@ -561,7 +585,22 @@ class Searcher:
             "minkowski": "lp" if self.exact else "l2",
         }
         self._kinds = {m: kinds[m] for m in self.metrics}
-        self._index = {kind: _Index(self.x, kind, self.p) for kind in sorted(set(self._kinds.values()))}
+        #: searches of many queries compute every pair (``_cross_values``) instead of searching FAISS
+        self.all_pairs = self.exact and all_pairs_pay(n, d, self._kinds.values(), self.p)
+        self._indexes: dict[str, _Index] = {}
+        self._aux: _Aux | None = None
+
+    def _index(self, kind: str) -> _Index:
+        """The FAISS index of ``kind``, built on first use (an all-pairs search needs none)."""
+        if kind not in self._indexes:
+            self._indexes[kind] = _Index(self.x, kind, self.p)
+        return self._indexes[kind]
+
+    @property
+    def aux(self) -> _Aux:
+        if self._aux is None:
+            self._aux = self._indexes["ip"].aux if "ip" in self._indexes else _aux(self.x)
+        return self._aux
 
     def search(self, queries: np.ndarray, k: int, *, self_ids: np.ndarray | None = None) -> Neighbours:
         """Top-``k`` of each query row for the (first) metric. See ``search_all``."""
@@ -592,12 +631,21 @@ class Searcher:
                 kk = kq
             plan.setdefault(kind, []).append((m, finish, kk))
         result: dict[str, Neighbours] = {}
+        if self.all_pairs and len(q) >= COMPILED_MIN_QUERIES:
+            qaux = _aux(q) if "ip" in plan else None
+            for kind, items in plan.items():
+                v = _cross_values(kind, self.p, q, qaux, self.x, self.aux if kind == "ip" else None)
+                for m, finish, _ in items:
+                    ids, dist = _top_from_values(finish(v), k, self_ids)
+                    result[m] = Neighbours(ids, dist)
+            return result
         for kind, items in plan.items():
-            found, fallbacks = self._index[kind].topk(q, max(kk for _, _, kk in items), [f for _, f, _ in items])
+            index = self._index(kind)
+            found, fallbacks = index.topk(q, max(kk for _, _, kk in items), [f for _, f, _ in items])
             for (m, _, kk), (ids, vals) in zip(items, found, strict=True):
                 ids, vals = ids[:, :kk], vals[:, :kk]
                 if m == "minkowski" and not self.exact:
-                    vals = _root(self._index[kind].rerank(q, None, ids, "lp"), self.p)
+                    vals = _root(index.rerank(q, None, ids, "lp"), self.p)
                     ids, vals = _sort_rows(ids, vals, kk)
                 if self_ids is not None:
                     ids, vals = _drop_self(ids, vals, self_ids)
@@ -612,6 +660,79 @@ def _drop_self(ids: np.ndarray, vals: np.ndarray, self_ids: np.ndarray) -> tuple
     keep = ~mask
     shape = (len(ids), ids.shape[1] - 1)
     return ids[keep].reshape(shape), vals[keep].reshape(shape)
+
+
+# --------------------------------------------------------------------------------------------- every pair at once
+def minkowski_exact(n: int, d: int, p: float) -> bool:
+    """Whether minkowski rankings of ``n`` rows of ``d`` dimensions are exact: cheap enough for FAISS's Lp search,
+    or computed from every pair anyway (``all_pairs_pay``)."""
+    return n * n * d <= MINKOWSKI_EXACT_MAX_COST or all_pairs_pay(n, d, ("lp",), p)
+
+
+def all_pairs_pay(n: int, d: int, kinds: Iterable[str], p: float) -> bool:
+    """Whether searches of ``n`` rows compute every pair (``_cross_values``) rather than search FAISS.
+
+    When the similarity's pair sample is every pair (n(n-1)/2 <= ``PAIR_SAMPLE``, n <= 1,000) the build computes
+    them all anyway; the rankings then come from the same values for free. That pays once the work n²·d/2
+    is worth compiling the kernels (``ALL_PAIRS_MIN_WORK``): few rows with many dimensions, where FAISS also
+    fails: its float32 error bound grows with d (1.8 % of the distance at d = 301,056, a flattened early
+    layer), the certificates fail and every query fell back to the exact numpy path, one row at a time. Every
+    kind needs a kernel (``pairsums.supported``; minkowski with an integer p <= 8)."""
+    return (
+        n * (n - 1) // 2 <= PAIR_SAMPLE
+        and n * n * d / 2 >= ALL_PAIRS_MIN_WORK
+        and all(pairsums.supported(kind, p) for kind in kinds)
+    )
+
+
+def _identical(q: np.ndarray, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Whether ``q[rows[i]]`` and ``x[cols[i]]`` are the same vector, for each i (in chunks of O(_CHUNK))."""
+    out = np.empty(len(rows), dtype=bool)
+    step = max(1, _CHUNK // q.shape[1])
+    for s in range(0, len(rows), step):
+        out[s : s + step] = (q[rows[s : s + step]] == x[cols[s : s + step]]).all(axis=1)
+    return out
+
+
+def _cross_values(
+    kind: str, p: float, q: np.ndarray, qaux: _Aux | None, x: np.ndarray, xaux: _Aux | None
+) -> np.ndarray:
+    """Exact values (``kind``, as ``_values``) between every row of ``q`` and every row of ``x``, (m, n), from
+    ``pairsums.cross_sums``; ``q is x``: the symmetric matrix, half of it computed."""
+    raw = pairsums.cross_sums(kind, p, q, x, symmetric=q is x)
+    if kind != "ip":
+        raw[~np.isfinite(raw)] = np.inf
+        return raw
+    assert qaux is not None and xaux is not None
+
+    def same(low: tuple[np.ndarray, ...]) -> np.ndarray:
+        return _identical(q, x, low[0], low[1])
+
+    return _cosine(raw, qaux.column(), xaux, same)
+
+
+def _finishes(metrics: Sequence[str], p: float) -> dict[str, tuple[str, Finish]]:
+    """metric -> (kind, finish) of an exact search."""
+    kinds = {"cosine": "ip", "euclidean": "l2", "sqeuclidean": "l2", "minkowski": "lp"}
+    finish = {"euclidean": _sqrt, "minkowski": lambda v: _root(v, p)}
+    return {m: (kinds[m], finish.get(m, _same)) for m in metrics}
+
+
+def _all_pair_values(x: np.ndarray, metrics: Sequence[str], p: float) -> dict[str, np.ndarray]:
+    """The (n, n) matrix of exact distances for each metric, one kernel pass per kind."""
+    plan = _finishes(metrics, p)
+    aux = _aux(x) if any(kind == "ip" for kind, _ in plan.values()) else None
+    raw = {kind: _cross_values(kind, p, x, aux, x, aux) for kind in sorted({kind for kind, _ in plan.values()})}
+    return {m: finish(raw[kind]) for m, (kind, finish) in plan.items()}
+
+
+def _top_from_values(v: np.ndarray, k: int, self_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest of each row of ``v`` by (value, id), without the row's own id when ``self_ids``."""
+    order = np.argsort(v, axis=1, kind="stable")
+    if self_ids is not None:
+        order = order[order != self_ids[:, None]].reshape(len(v), v.shape[1] - 1)
+    ids = order[:, :k]
+    return ids.astype(np.int32), np.take_along_axis(v, ids, axis=1)
 
 
 def rank_block(emb: np.ndarray, metric: str, start: int, stop: int, k: int = 15, p: float = 3.0) -> Neighbours:
@@ -650,12 +771,20 @@ def rank_all(
     ids = {m: np.empty((n, k), dtype=np.int32) for m in metrics}
     dist = {m: np.empty((n, k)) for m in metrics}
     fallbacks = dict.fromkeys(metrics, 0)
-    for s in range(0, n, block):
-        e = min(n, s + block)
-        for m, nb in searcher.search_all(x[s:e], k, self_ids=np.arange(s, e)).items():
-            ids[m][s:e], dist[m][s:e] = nb.ids, nb.dist
-            fallbacks[m] += nb.fallbacks
-    pairs = pair_distances(x, metrics, p, seed=seed)
+    if searcher.all_pairs:  # every pair is computed for the similarity anyway: the rankings come with it
+        values = _all_pair_values(x, metrics, p)
+        upper = np.triu_indices(n, 1)  # sample_pairs' pairs when they are all of them
+        pairs = {m: np.sort(v[upper]) for m, v in values.items()}
+        for m, v in values.items():
+            ids[m], dist[m] = _top_from_values(v, k, np.arange(n))
+        del values
+    else:
+        for s in range(0, n, block):
+            e = min(n, s + block)
+            for m, nb in searcher.search_all(x[s:e], k, self_ids=np.arange(s, e)).items():
+                ids[m][s:e], dist[m][s:e] = nb.ids, nb.dist
+                fallbacks[m] += nb.fallbacks
+        pairs = pair_distances(x, metrics, p, seed=seed)
     out = {}
     for m in metrics:
         approx = m == "minkowski" and not searcher.exact
@@ -707,6 +836,10 @@ def pair_distances(
     x = _rows(emb)
     for m in metrics:
         _check(m, p)
+    n, d = x.shape
+    if n * (n - 1) // 2 <= pair_sample and all_pairs_pay(n, d, [k for k, _ in _finishes(metrics, p).values()], p):
+        upper = np.triu_indices(n, 1)
+        return {m: np.sort(v[upper]) for m, v in _all_pair_values(x, metrics, p).items()}
     i, j = sample_pairs(len(x), seed, pair_sample)
     out = {m: np.empty(len(i)) for m in metrics}
     aux = _aux(x) if "cosine" in metrics else None
@@ -814,6 +947,6 @@ def finish_ranking(
     x = _rows(emb)
     n, d = x.shape
     pairs = pair_distances(x, [metric], p, seed=seed)[metric]
-    approx = metric == "minkowski" and n * n * d > MINKOWSKI_EXACT_MAX_COST
+    approx = metric == "minkowski" and not minkowski_exact(n, d, p)
     recall = minkowski_recall(x, ids, p, seed=seed) if approx else None
     return Ranking(ids, dist, similarity(dist, pairs), not approx, recall, 0, calibration_table(pairs))

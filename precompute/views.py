@@ -28,7 +28,7 @@ from .projection import init_for
 from .results import MetricResult, ProbeResult, ViewResult
 from .sitedata import DataDir
 
-RANK_VERSION = 2  # bump when the ranking or similarity definition changes
+RANK_VERSION = 3  # bump when the ranking or similarity definition changes (3: scipy's order at d > 65,536; all pairs)
 UMAP_VERSION = 2  # 2: on the exact cosine neighbour graph
 PROBE_VERSION = 1
 

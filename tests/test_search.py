@@ -104,11 +104,13 @@ def _assert_same(
 
 
 # --------------------------------------------------------------------------------------------- exactness
-@pytest.fixture(params=["numpy", "compiled"])
+@pytest.fixture(params=["numpy", "compiled", "all-pairs"])
 def sums(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with the re-rank's sums in numpy, then in pairsums' compiled kernels (every search)."""
+    """Run the test with the re-rank's sums in numpy, then in pairsums' compiled kernels (every search), then with
+    every pair computed at once by the tiled kernels instead of FAISS (``search.all_pairs_pay``)."""
     monkeypatch.setattr(search, "COMPILED_MIN_ROWS", 0 if request.param == "compiled" else 1 << 62)
     monkeypatch.setattr(search, "COMPILED_MIN_QUERIES", 0)
+    monkeypatch.setattr(search, "ALL_PAIRS_MIN_WORK", 0 if request.param == "all-pairs" else float("inf"))
     return request.param
 
 
@@ -145,6 +147,87 @@ def test_compiled_sums_equal_the_numpy_formulas_bit_for_bit(d: int, dtype: type)
         assert compiled_vals.dtype == np.float64 and not np.isnan(compiled_vals).any()
         np.testing.assert_array_equal(compiled_vals.view(np.int64), numpy_vals.view(np.int64), err_msg=f"{kind} {p}")
     assert not pairsums.supported("lp", 2.5) and not pairsums.supported("lp", 9.0)
+
+
+@pytest.mark.parametrize("d", [1, 3, 64, 65, 130])
+def test_every_path_gives_the_same_bits_with_every_special_case(d: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FAISS search with its certificate and the all-pairs path, on rows with duplicates, zero rows, NaN,
+    +-inf and magnitudes whose float32 squares overflow (FAISS then pads its lists with label -1; those queries
+    must fall back to the exact path, not return a wrong id twice): identical rankings, pair samples and
+    blocks of queries, and the ids and distances of the brute force."""
+    rng = np.random.default_rng(d)
+    x = _pair_rows(rng, 140, d, np.float32)
+    x[7] = x[8] = x[6]
+    got = {}
+    for path, work in (("faiss", float("inf")), ("all-pairs", 0.0)):
+        monkeypatch.setattr(search, "ALL_PAIRS_MIN_WORK", work)
+        assert Searcher(x, list(METRICS)).all_pairs == (path == "all-pairs")
+        got[path] = (
+            rank_all(x, list(METRICS), k=15),
+            pair_distances(x, list(METRICS)),
+            Searcher(x, list(METRICS)).search_all(x[70:140], 15, self_ids=np.arange(70, 140)),
+        )
+    (ra, pa, ba), (rb, pb, bb) = got["faiss"], got["all-pairs"]
+    for m in METRICS:
+        for field in ("ids", "dist", "sim", "table"):
+            assert getattr(ra[m], field).tobytes() == getattr(rb[m], field).tobytes(), (m, field)
+        assert ra[m].exact and rb[m].exact
+        assert pa[m].tobytes() == pb[m].tobytes()
+        for block in (ba, bb):
+            assert block[m].ids.tobytes() == ra[m].ids[70:].tobytes()
+            assert block[m].dist.tobytes() == ra[m].dist[70:].tobytes()
+        ids, dist = _brute(x, m, 15)
+        if m != "minkowski":  # scipy's libm pow is within 2 ulp of our |a - b|^p: near-ties may swap there
+            np.testing.assert_array_equal(ra[m].ids, ids, err_msg=m)
+        np.testing.assert_allclose(ra[m].dist, dist, rtol=1e-14 if m == "minkowski" else 0, atol=0, err_msg=m)
+
+
+@pytest.mark.parametrize("d", [65_536, 70_001])
+def test_pair_distances_of_very_wide_rows_are_scipys_bit_for_bit(d: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At d > 65,536 a chunk of the pair sample holds one pair, a (d, 1) reduction, which numpy would sum pairwise
+    rather than in scipy's order: the numpy path (FAISS for the rankings) and the all-pairs path both give scipy's
+    bits, norms included (cosine)."""
+    rng = np.random.default_rng(d)
+    x = np.maximum(rng.normal(size=(3, d)), 0).astype(np.float32)
+    ms = ["cosine", "euclidean", "sqeuclidean"]
+    want = {m: np.sort(distance.pdist(x.astype(np.float64), m)) for m in ms}
+    for work in (float("inf"), 0.0):
+        monkeypatch.setattr(search, "ALL_PAIRS_MIN_WORK", work)
+        got = pair_distances(x, ms)
+        ranked = rank_all(x, ms, k=2)
+        for m in ms:
+            assert got[m].tobytes() == want[m].tobytes(), (work, m)
+            assert np.isin(ranked[m].dist, want[m]).all(), (work, m)
+
+
+def test_the_path_is_chosen_by_the_work_and_the_threads_do_not_change_a_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few rows with many dimensions (a flattened early layer) compute every pair; many rows or few dimensions
+    search FAISS; a minkowski p without a kernel never takes the all-pairs path. Two threads give the bits of
+    one, and of scipy."""
+    from precompute import pairsums
+
+    assert search.all_pairs_pay(200, 10_000, ["ip", "l2", "lp"], 3.0)
+    assert not search.all_pairs_pay(200, 96, ["ip"], 3.0)
+    assert not search.all_pairs_pay(2_000, 1_000_000, ["ip"], 3.0)  # its pair sample is not every pair
+    assert not search.all_pairs_pay(200, 10_000, ["lp"], 2.5)
+    assert search.minkowski_exact(200, 100_000, 3.0) and not search.minkowski_exact(200, 100_000, 2.5)
+    wide = np.ones((200, 100_000), dtype=np.float32)  # n²·d = 4e9: FAISS's minkowski would be approximate
+    assert Searcher(wide, list(METRICS)).exact and Searcher(wide, list(METRICS)).all_pairs
+    approximate = Searcher(wide, ["cosine", "minkowski"], p=2.5)  # no kernel for p = 2.5: approximate minkowski
+    assert not approximate.exact and not approximate.all_pairs
+    assert Searcher(_embedding_like(31, n=200, d=10_000), ["cosine"]).all_pairs  # 2e8: from here on
+    assert not Searcher(_embedding_like(31, n=200, d=9_000), ["cosine"]).all_pairs
+    monkeypatch.setattr(search, "ALL_PAIRS_MIN_WORK", 0)
+    x = _embedding_like(31, n=200, d=300)
+    runs = []
+    for n_threads in (1, 2):
+        monkeypatch.setattr(pairsums, "threads", lambda n=n_threads: n)
+        runs.append(rank_all(x, list(METRICS), k=15))
+    for m in METRICS:
+        assert runs[0][m].ids.tobytes() == runs[1][m].ids.tobytes()
+        assert runs[0][m].dist.tobytes() == runs[1][m].dist.tobytes()
+        assert runs[0][m].exact and runs[0][m].recall is None
+        _assert_same(runs[0][m].ids, runs[0][m].dist, *_brute(x, m, 15), m)
 
 
 @pytest.mark.parametrize("metric", METRICS)
