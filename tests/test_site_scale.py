@@ -20,6 +20,7 @@ import io
 import json
 import math
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -654,6 +655,8 @@ def _fields(request: Any) -> dict[str, str]:
 def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     like = 4242
     sent: list[dict[str, str]] = []
+    far = {"on": False}  # answer as if the image were unlike every dataset image
+    ranked = {"labels": None}  # answer with results of these classes, in this order
     page, watch = pages.make()
 
     def serve_js(route: Any) -> None:
@@ -668,13 +671,26 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
             route.fulfill(status=404, content_type="application/json", body=body)
             return
         view = f"synth/{f['model']}/{f['layer']}/{f['pooling']}"
+        layer = _layer_answer(synth, view, f["metric"], like, f["layer"])
+        if ranked["labels"] is not None:  # the dataset's first images of the given classes, in rank order
+            ids, seen = [], set()
+            for c in ranked["labels"]:
+                i = next(int(i) for i in np.flatnonzero(synth.labels == c) if int(i) not in seen)
+                seen.add(i)
+                ids.append(i)
+            labels = [int(synth.labels[i]) for i in ids]
+            classes = [synth.classes[c] for c in labels]
+            layer = msgspec.structs.replace(layer, ids=ids, labels=labels, classes=classes)
+        if far["on"]:  # every result farther apart than most of the dataset's pairs
+            near_ppm = [997_000 + i for i in range(len(layer.ids))]
+            layer = msgspec.structs.replace(layer, near_ppm=near_ppm, sim=[1 - v / 1e6 for v in near_ppm])
         ans = api.QueryAnswer(
             dataset="synth",
             model=f["model"],
             pooling=f["pooling"],
             metric=f["metric"],
             k=K,
-            layers=[_layer_answer(synth, view, f["metric"], like, f["layer"])],
+            layers=[layer],
             timing_ms=api.Timing(decode=1.0, embed=20.0, search=3.0),
         )
         route.fulfill(status=200, content_type="application/json", body=msgspec.json.encode(ans))
@@ -734,13 +750,17 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert classes == [synth.classes[int(synth.labels[i])] for i in ids]
     value, dec = fmt_sim(int(near[0]))
     assert page.locator("#results .result-sim").first.inner_text() == f"sim {value:.{dec}f} %"
-    # scored as the most common category among the results (independently here)
+    # scored as the category that wins the vote of the results, rank r counting 1/r (independently here: exact
+    # fractions; ties to the category met first)
     labels = synth.labels[ids]
-    counts = np.bincount(labels)
-    guess = int(next(c for c in labels if counts[c] == counts.max()))
+    votes: dict[int, Fraction] = {}
+    for r, c in enumerate(labels.tolist(), start=1):
+        votes[c] = votes.get(c, Fraction(0)) + Fraction(1, r)
+    guess = max(votes, key=lambda c: (votes[c], -labels.tolist().index(c)))
     expected = float(score_of((labels == guess)[None, :])[0])
     assert float(page.locator("#score-number").inner_text()) == pytest.approx(expected, abs=0.051)
     assert synth.classes[guess] in page.locator("#query-class").inner_text()
+    assert near[0] <= 500_000 and page.locator("#query-unlike").is_hidden()
     # the image's point on the map
     show_map(page)
     qp = page.evaluate("PG.page.map().queryPoint")
@@ -794,6 +814,29 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
         )
         wait_ready(page, tok)
         assert len(sent) == n_sent + 1 and page.evaluate("PG.page.upload().name") == f"{event}.png"
+    # four results of class 1 at ranks 1-4 outvote seven of class 2 at ranks 5-11 (a plain count would not)
+    ranked["labels"] = [1] * 4 + [2] * 7 + [3] * (K - 11)
+    tok = token(page)
+    page.set_input_files(
+        "#upload-file", files=[{"name": "banana.png", "mimeType": "image/png", "buffer": _png((250, 220, 40))}]
+    )
+    wait_ready(page, tok)
+    assert synth.classes[1] in page.locator("#query-class").inner_text()
+    want = float(score_of((np.array(ranked["labels"]) == 1)[None, :])[0])
+    assert float(page.locator("#score-number").inner_text()) == pytest.approx(want, abs=0.051)
+    ranked["labels"] = None
+    # an image unlike every dataset image (its closest result farther apart than half of the dataset's pairs) is
+    # said to be so
+    far["on"] = True
+    tok = token(page)
+    page.set_input_files(
+        "#upload-file", files=[{"name": "far.png", "mimeType": "image/png", "buffer": _png((0, 0, 255))}]
+    )
+    wait_ready(page, tok)
+    unlike = page.locator("#query-unlike")
+    assert unlike.is_visible() and "unlike every image of synth" in unlike.inner_text()
+    assert "99.7 %" in unlike.inner_text()  # the closest result's near_ppm as the share of closer dataset pairs
+    far["on"] = False
     # a file that is not an image is refused in the page, without a request
     n_sent = len(sent)
     page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])

@@ -216,7 +216,7 @@
           drawCompare(
             s,
             rows,
-            `Search score of your image with every model and layer, scored as ${name}${cat?.guessed ? " (the most common category among the results; choose another above)" : ""}, ${D.metric(s.metric).name} distance.`
+            `Search score of your image with every model and layer, scored as ${name}${cat?.guessed ? " (guessed from the results, the nearest counting most; choose another above)" : ""}, ${D.metric(s.metric).name} distance.`
           );
         },
         (err) => {

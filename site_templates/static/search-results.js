@@ -9,20 +9,29 @@
   const $ = PG.$;
   const el = PG.el;
 
-  /* The category an uploaded image is scored against: the one the visitor chose, else the most common among
-     the results (ties: the better ranked). Returns {c, guessed} or null (unlabelled dataset). */
+  /* The category an uploaded image is scored against: the one the visitor chose, else a vote of the results in
+     which the result at rank r counts 1 / r (the nearest counts most: bananas at ranks 1-4 outvote arches at
+     ranks 5-11, which a plain count would not). Ties: the category met first in the ranking. Returns
+     {c, guessed} or null (unlabelled dataset). */
   function uploadCategory(lst, row, upload) {
     if (!lst.labeled) return null;
     if (upload.category !== null && upload.category !== undefined) return { c: upload.category, guessed: false };
-    const count = new Map();
-    let best = null;
-    row.ids.forEach((id) => {
+    const votes = new Map(); // insertion order = first rank at which a category appears
+    row.ids.forEach((id, r) => {
       const c = lst.label(id);
-      if (c === null) return;
-      count.set(c, (count.get(c) || 0) + 1);
-      if (best === null || count.get(c) > count.get(best)) best = c;
+      if (c !== null) votes.set(c, (votes.get(c) || 0) + 1 / (r + 1));
     });
+    let best = null;
+    for (const [c, v] of votes) if (best === null || v > votes.get(best) + 1e-12) best = c;
     return best === null ? null : { c: best, guessed: true };
+  }
+
+  /* Whether an uploaded image is unlike every image of the dataset at this view: even its closest match is
+     farther apart than half of the dataset's own image pairs (near_ppm is the share of pairs at least as close). */
+  const UNLIKE_PPM = 500000;
+  function unlikeEvery(row) {
+    const near = row.near?.[0];
+    return typeof near === "number" && near > UNLIKE_PPM;
   }
 
   function showPicture(url, cell, alt) {
@@ -42,13 +51,14 @@
     }
   }
 
-  function classLine(label, name, extra) {
+  function classLine(label, name, extra, guessed) {
     const qc = PG.clear($("query-class"));
     if (name) {
       const sw = el("span", { class: "swatch", "aria-hidden": "true" });
       sw.style.background = PG.classColor(label);
       qc.appendChild(sw);
       qc.appendChild(el("span", { text: name }));
+      if (guessed) qc.appendChild(el("span", { class: "muted guess", text: " · guessed" }));
     } else {
       qc.appendChild(el("span", { class: "muted", text: extra || "no category" }));
     }
@@ -81,18 +91,23 @@
     if (upload) {
       showPicture(upload.url, null, `Your image: ${upload.name}`);
       const cat = uploadCategory(lst, row, upload);
-      if (cat) classLine(cat.c, lst.classes[cat.c]);
+      if (cat) classLine(cat.c, lst.classes[cat.c], "", cat.guessed);
       else classLine(null, "", "your image");
       if (cat) {
         const hits = row.ids.filter((id) => lst.label(id) === cat.c).length;
         showScore(PG.searchScore(row.ids.map(lst.label), cat.c), `${hits} / ${row.ids.length}`, "");
         note.textContent = cat.guessed
-          ? "Scored as the category most common among the results; choose your image's category above to score it as another."
+          ? "Scored as the category that wins a vote of the results, the nearest counting most (rank r counts 1/r); choose your image's category above to score it as another."
           : "Scored as the category you chose above.";
       } else {
         showScore(null, "", "This dataset has no categories, so there is no score: judge the results by eye.");
         note.textContent = "";
       }
+      const unlike = unlikeEvery(row);
+      $("query-unlike").hidden = !unlike;
+      if (unlike)
+        $("query-unlike").textContent =
+          `Your image is unlike every image of ${lst.name} at this layer: even the closest result is farther apart than ${(Math.floor(row.near[0] / 1000) / 10).toFixed(1)} % of the dataset's own image pairs. The results${cat?.guessed ? " and the guessed category" : ""} say little about it.`;
       note.hidden = !note.textContent;
       $("query-file").textContent = `your image · ${upload.name}`;
       $("query-file").title = upload.name;
@@ -101,6 +116,7 @@
     }
     $("query-eyebrow").textContent = "Selected image";
     note.hidden = true;
+    $("query-unlike").hidden = true;
     const cls = lst.className(s.q);
     const describe = (file) => `Selected image: ${cls ? `category ${cls}, ` : ""}${file ? `file ${file}` : `#${s.q}`}`;
     showPicture(lst.display(s.q), lst.thumb(s.q), describe(""));
@@ -218,5 +234,6 @@
       });
     },
     uploadCategory,
+    unlikeEvery,
   };
 })();

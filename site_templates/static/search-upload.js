@@ -71,7 +71,9 @@
     const sel = $("upload-category");
     if (listingFor === lst.slug) return;
     listingFor = lst.slug;
-    PG.clear(sel).appendChild(el("option", { value: "", text: "not set: the most common among the results" }));
+    PG.clear(sel).appendChild(
+      el("option", { value: "", text: "not set: guessed from the results (nearest count most)" })
+    );
     lst.classes.forEach((c, i) => {
       sel.appendChild(el("option", { value: String(i), text: String(c) }));
     });
