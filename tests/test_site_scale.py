@@ -126,12 +126,10 @@ def served(synth: Synth, url: str) -> Path | None:
     return synth.site / path.split(marker, 1)[1] if marker in path else None
 
 
-def fmt_sim(ppm: int) -> tuple[float, int]:
-    """The similarity the page must show for near_ppm, computed here: (value %, decimals): two significant
-    digits of what is left to 100 %, 1 to 4 decimals."""
-    rest = ppm / 1e4
-    dec = min(4, max(1, math.ceil(-math.log10(rest)) + 1))
-    return 100 - rest, dec
+def fmt_top(ppm: int) -> float:
+    """The share of pairs the page must show for near_ppm ("top X %"), computed here: two significant digits of
+    ppm / 10,000."""
+    return float(f"{ppm / 1e4:.2g}")
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -260,6 +258,51 @@ def test_dataset_browser_is_virtualised(synth: Synth, server: str, pages: Pages)
     page.fill("#grid-filter", "no such category")
     page.wait_for_function("() => PG.page.grid().sections === 0")
     assert page.locator("#grid-empty").is_visible()
+
+
+def test_keyboard_reaches_the_grid_in_three_tabs_and_the_focus_follows_a_search(
+    synth: Synth, server: str, pages: Pages
+) -> None:
+    page, _ = pages.make()
+    page.goto(server + "index.html#q=20")
+    wait_ready(page)
+    page.evaluate("document.activeElement.blur()")
+    focused = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.textContent"))
+    assert focused == ["Skip to content", "Skip to the results", "Skip to the dataset images"]
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#grid') !== null")
+    # Enter on a grid image: the focus goes to the new query (not left on a cell scrolled out of view)
+    start = page.evaluate("+document.activeElement.dataset.id")
+    page.keyboard.press("ArrowRight")
+    cell = page.evaluate("+document.activeElement.dataset.id")
+    assert cell == start + 1 and cell != 20
+    tok = token(page)
+    page.keyboard.press("Enter")
+    wait_ready(page, tok)
+    assert state(page)["q"] == cell and page.evaluate("document.activeElement.id") == "query-card"
+    # Enter, then Space, on a result: the same, where the focus used to fall back to <body>
+    for key in ("Enter", " "):
+        result = page.locator("#results .result").nth(2)
+        rid = int(result.get_attribute("data-id"))
+        result.focus()
+        tok = token(page)
+        page.keyboard.press(key)
+        wait_ready(page, tok)
+        assert state(page)["q"] == rid and page.evaluate("document.activeElement.id") == "query-card", key
+    # a mouse click leaves the focus alone (no jump)
+    tok = token(page)
+    page.locator("#results .result").nth(1).click()
+    wait_ready(page, tok)
+    assert page.evaluate("document.activeElement.id") != "query-card"
+    # a result's accessible name holds what it shows (its d and its top %)
+    for b in page.locator("#results .result").all()[:5]:
+        name = b.get_attribute("aria-label")
+        for part in b.locator(".result-nums span").all_inner_texts():
+            assert part in name, (part, name)
 
 
 def test_legend_with_hundreds_of_categories(synth: Synth, server: str, pages: Pages) -> None:
@@ -463,10 +506,10 @@ def test_similarity_has_the_resolution_near_neighbours_need(synth: Synth, server
     texts = page.locator("#results .result-sim").all_inner_texts()
     assert len(texts) == K
     for ppm, t in zip(near, texts, strict=True):
-        value, dec = fmt_sim(ppm)
-        shown = t.removeprefix("sim ").removesuffix(" %")
-        assert len(shown.split(".")[1]) == dec and abs(float(shown) - value) <= 0.5 * 10**-dec + 1e-9, (ppm, t)
-        assert float(shown) < 100 and float(shown) > 99  # near neighbours: in the top 1 % of pairs
+        assert t.startswith("top ") and t.endswith(" %"), t
+        shown = float(t.removeprefix("top ").removesuffix(" %"))
+        assert shown == fmt_top(ppm), (ppm, t)
+        assert 0 < shown < 1  # near neighbours: in the top 1 % of pairs
     # near neighbours with different near_ppm read differently; the tie (ranks 4 and 5) reads the same
     assert near[0] != near[1] and texts[0] != texts[1], (near[:2], texts[:2])
     assert near[2] == near[3] and texts[2] == texts[3]  # the generator ties ranks 3 and 4 (0-based 2, 3)
@@ -474,7 +517,11 @@ def test_similarity_has_the_resolution_near_neighbours_need(synth: Synth, server
     assert len(set(distinct.values())) >= len(distinct) - 2, distinct  # at most rounding collisions of close ppm
     # the help says what it means
     page.click(".help-btn[aria-controls=help-sim]")
-    assert "as many decimals" in page.locator("#help-sim").inner_text()
+    assert "this close or closer" in page.locator("#help-sim").inner_text()
+    # the bar draws what the number says: a log scale of the share, full at 1 pair in a million
+    widths = page.locator("#results .sim-fill").evaluate_all("els => els.map(e => parseFloat(e.style.width))")
+    for ppm, w in zip(near, widths, strict=True):
+        assert w == pytest.approx(max(2, 100 * (1 - math.log10(max(1, ppm)) / 6)), abs=1e-3), (ppm, w)
 
 
 # ------------------------------------------------------------------------------------------------ pooling, leaderboard
@@ -748,8 +795,7 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert shown == ids.tolist()
     classes = page.locator("#results .result-class").all_inner_texts()
     assert classes == [synth.classes[int(synth.labels[i])] for i in ids]
-    value, dec = fmt_sim(int(near[0]))
-    assert page.locator("#results .result-sim").first.inner_text() == f"sim {value:.{dec}f} %"
+    assert page.locator("#results .result-sim").first.inner_text() == f"top {fmt_top(int(near[0])):g} %"
     # scored as the category that wins the vote of the results, rank r counting 1/r (independently here: exact
     # fractions; ties to the category met first)
     labels = synth.labels[ids]

@@ -221,7 +221,15 @@
     if (ppm <= 0) return "0 %";
     return `${Number((ppm / 1e4).toPrecision(2))} %`;
   };
-  /* 0..1 for a bar: a log scale of near_ppm, full at 1 pair in a million, empty at all pairs. */
+  /* The result's rank among all the dataset's image pairs, as the share that are at least as close (two significant
+     digits, the precision near neighbours need at any n): 300 ppm -> "top 0.03 %", 16,000 -> "top 1.6 %". It
+     reads as what it is, a percentile of pairs, where "sim 99.97 %" read as a cosine similarity. */
+  PG.fmtTop = (ppm) => {
+    if (typeof ppm !== "number" || !Number.isFinite(ppm)) return "–";
+    return ppm <= 0 ? "closest" : `top ${PG.fmtNear(ppm)}`; // 0: closer than every pair of the dataset
+  };
+  /* 0..1 for a bar: a log scale of near_ppm, full at 1 pair in a million, empty at all pairs (its decade ticks
+     are drawn by the CSS: 10 %, 1 %, 0.1 %, ... of pairs). */
   PG.nearBar = (ppm) => {
     if (typeof ppm !== "number" || !Number.isFinite(ppm)) return 0;
     return Math.max(0, Math.min(1, 1 - Math.log10(Math.max(1, ppm)) / 6));

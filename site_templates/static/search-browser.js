@@ -276,7 +276,9 @@
       g.addEventListener("scroll", schedule, { passive: true });
       g.addEventListener("click", (ev) => {
         const c = ev.target.closest(".cell");
-        if (c) P.search(+c.getAttribute("data-id"), true);
+        // from the keyboard (Enter: a click with detail 0) the focus follows to the new query (else it stays on a
+        // cell the reveal scrolled away)
+        if (c) P.search(+c.getAttribute("data-id"), true, ev.detail === 0);
       });
       g.addEventListener("keydown", onKey);
       // hovering or focusing an image rings its point on the map

@@ -86,6 +86,11 @@
   }
 
   function renderQuery(ctx) {
+    renderQueryCard(ctx);
+    P.takeFocus();
+  }
+
+  function renderQueryCard(ctx) {
     const { s, listing: lst, row, upload, token } = ctx;
     const note = $("score-note");
     if (upload) {
@@ -150,12 +155,13 @@
     const cat = upload ? uploadCategory(lst, row, upload) : null;
     const qlabel = upload ? (cat && !cat.guessed ? cat.c : null) : lst.label(s.q);
     const marks = lst.labeled && qlabel !== null;
+    const metricName = D.metric(s.metric).name;
     $("k-label").textContent = String(row.ids.length);
     row.ids.forEach((id, r) => {
       const cls = lst.className(id);
       const same = marks && lst.label(id) === qlabel;
       const near = row.near[r];
-      const sim = PG.fmtSim(near);
+      const top = PG.fmtTop(near);
       const bar = el("span", { class: "sim-bar", "aria-hidden": "true" }, el("span", { class: "sim-fill" }));
       bar.firstChild.style.width = `${Math.max(2, PG.nearBar(near) * 100)}%`;
       const mark = marks
@@ -165,19 +171,26 @@
             text: same ? "✓" : "✗",
           })
         : null;
-      const closer = typeof near === "number" ? ` (${PG.fmtNear(near)} of all image pairs are as close)` : "";
-      const label = `Rank ${r + 1}: ${cls || `image ${id}`}${marks ? (same ? ", same category" : ", different category") : ""}, similarity ${sim}${closer}. Search from this image.`;
+      const dist = PG.fmtDist(row.dist[r]);
+      const closer = typeof near === "number" ? `, ${top} of all image pairs` : "";
+      const label = `Rank ${r + 1}: ${cls || `image ${id}`}${marks ? (same ? ", same category" : ", different category") : ""}, d ${dist}${closer}. Search from this image.`;
       const thumb = PG.paintThumb(el("span", { class: "thumb" }), lst.thumb(id));
       const btn = el("button", { type: "button", class: "result", "data-id": id, "aria-label": label }, [
         el("span", { class: "result-img" }, [thumb, el("span", { class: "rank", text: String(r + 1) }), mark]),
         el("span", { class: "result-class", text: cls || `#${id}` }),
         bar,
         el("span", { class: "result-nums" }, [
-          el("span", { class: "result-sim", text: `sim ${sim}`, title: `top ${PG.fmtNear(near)} of all image pairs` }),
-          el("span", { text: `d ${PG.fmtDist(row.dist[r])}` }),
+          el("span", { class: "result-d", text: `d ${dist}`, title: `${metricName} distance` }),
+          el("span", {
+            class: "result-sim",
+            text: top,
+            title: `closer than ${PG.fmtSim(near)} of all image pairs of the dataset`,
+          }),
         ]),
       ]);
-      btn.addEventListener("click", () => P.search(id, false));
+      // Enter/Space (a click with detail 0): the focus moves to the new query (the button is redrawn, and the
+      // focus would fall back to <body>)
+      btn.addEventListener("click", (ev) => P.search(id, false, ev.detail === 0));
       PG.searchMap.hoverLink(btn, id);
       ol.appendChild(el("li", { class: same ? "is-hit" : marks ? "is-miss" : "" }, btn));
     });

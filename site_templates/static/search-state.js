@@ -32,6 +32,7 @@
   let upload = null; // {file, name, url, category}: an image of the visitor's own, while it is the query
   let seq = 0;
   let revealNext = false;
+  let focusNext = false; // a keyboard search: the query card takes the focus once drawn
   let listing = null;
   let lastRow = null;
 
@@ -193,14 +194,24 @@
       update(prev);
     },
 
-    /* Search from image `id`; `reveal`: bring the results into view (clicks in the map, grid, compare...). */
-    search(id, reveal) {
+    /* Search from image `id`; `reveal`: bring the results into view (clicks in the map, grid, compare...);
+       `focus`: move the keyboard focus to the query card once it shows the new image (keyboard activation). */
+    search(id, reveal, focus) {
+      if (focus) focusNext = true;
       if (id === S.q && !upload) {
         if (reveal) PG.reveal(PG.$("search"));
+        if (focus) page.takeFocus();
         return;
       }
       upload = null;
       page.set({ q: id }, true, { reveal });
+    },
+
+    /* Give the focus to the query card if a keyboard search asked for it (called when the query is drawn). */
+    takeFocus() {
+      if (!focusNext) return;
+      focusNext = false;
+      PG.$("query-card").focus({ preventScroll: true });
     },
 
     /* Search with an image of the visitor's own ({file, name, url, category}), or null to go back to the
