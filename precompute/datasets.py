@@ -30,6 +30,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from precompute import log
 from precompute.archives import extract, is_archive
@@ -400,3 +401,35 @@ def resolve(name_or_path: str | Path, datasets_dir: Path) -> Path:
     if fetchable:
         msg += f"; fetchable: {', '.join(fetchable)}"
     raise DatasetError(msg + ".")
+
+
+def dataset_json(ds: Any) -> dict[str, Any]:
+    """A dataset as the summary and the site's index describe it: names, counts, provenance and how it was read."""
+    meta = dict(ds.meta or {})
+    return {
+        "slug": ds.slug,
+        "name": ds.name,
+        "labeled": ds.labeled,
+        "n_images": len(ds.images),
+        "n_classes": len(ds.classes),
+        "description": meta.get("description", ""),
+        "source": meta.get("source", ""),
+        "licence": meta.get("licence", ""),
+        "attribution": meta.get("attribution", ""),
+        **scan_json(ds),
+    }
+
+
+def scan_json(ds: Any) -> dict[str, Any]:
+    """How the dataset was read (``datasets.ScanReport``) for the site's About page and the summary."""
+    report = getattr(ds, "report", None)
+    if report is None:  # a Dataset built by hand (tests, the built-in generator before a scan)
+        return {"skipped": 0, "layout": "", "labels_source": "", "archive": "", "skipped_files": [], "label_rows": []}
+    return {
+        "skipped": report.n_skipped,
+        "layout": report.layout,
+        "labels_source": report.labels_source,
+        "archive": report.archive,
+        "skipped_files": [{"reason": r, "count": n} for r, n in report.skipped],
+        "label_rows": [{"problem": w, "count": n} for w, n in report.label_rows],
+    }

@@ -102,11 +102,3 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
-
-
-def make_engine(cfg: BuildConfig) -> Engine:
-    if cfg.engine == "ray":
-        from .ray_engine import RayEngine
-
-        return RayEngine(cfg)
-    return LocalEngine()

@@ -45,6 +45,7 @@ import numpy as np
 
 from . import log
 from .atomic import atomic_file, sweep_leftovers, write_bytes, write_text
+from .buildindex import BuildIndex, UnknownName
 from .config import BuildConfig
 from .contract import (
     ExportCheck,
@@ -103,7 +104,7 @@ def default_folder(dataset: str, model: str, layer: str, pooling: str) -> str:
 class Choice:
     """What to export, resolved against the build."""
 
-    dataset: Any  # serve.query.DatasetRecord
+    dataset: Any  # buildindex.DatasetRecord
     model: Any  # ModelRecord
     layer: Any  # LayerRecord
     pooling: str
@@ -113,8 +114,6 @@ class Choice:
 
 
 def _lookup(what: str, name: str, records: list[Any], *keys: str) -> Any:
-    from .serve.query import UnknownName
-
     for r in records:
         if name in tuple(getattr(r, k) for k in keys):
             return r
@@ -463,7 +462,6 @@ def run_export(
     from .cache import Cache
     from .images import ImageError, load_rgb
     from .inputs import model_spec, parse_model_arg
-    from .serve.query import BuildIndex
     from .summary import package_versions
 
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ from .catalog import backend_name
 from .config import BuildConfig
 from .datasets import Dataset
 from .embeddings import EmbeddingRef
-from .engine import Engine, make_engine
+from .engine import Engine, LocalEngine
 from .errors import BuildError
 from .inputs import BuildInputs, ModelEntry, model_info, resolve
 from .sitedata import DataDir
@@ -56,6 +56,16 @@ class Timings(dict):
             yield
         finally:
             self[f"{step}_s"] = self.get(f"{step}_s", 0.0) + time.perf_counter() - t
+
+
+def _engine(cfg: BuildConfig) -> Engine:
+    """The engine the build's heavy work runs on. Ray is imported only when asked for (it starts in seconds and
+    weighs hundreds of MB); ``ray_engine`` builds on ``engine``, so the choice between them lives here, above both."""
+    if cfg.engine == "ray":
+        from .ray_engine import RayEngine
+
+        return RayEngine(cfg)
+    return LocalEngine()
 
 
 def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summary:
@@ -81,7 +91,7 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
         for entry in inputs.models:
             model_info(entry, cfg, cache)
     check_fits(inputs, cfg, cache)
-    engine = make_engine(cfg)
+    engine = _engine(cfg)
     try:
         with timings("embeddings"):
             refs = embed_all(inputs, cfg, cache, engine, timings.by_model)

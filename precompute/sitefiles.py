@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__
 from . import contract as c
 from .config import BuildConfig
-from .datasets import Dataset
+from .datasets import Dataset, dataset_json
 from .inputs import BuildInputs, ModelEntry
 from .results import ViewResult
 from .sitedata import DataDir, scaled_ints
@@ -256,8 +256,6 @@ def _model_out(e: ModelEntry) -> c.ModelOut:
 
 
 def _dataset_info(ds: Dataset) -> c.DatasetInfo:
-    from .summary import dataset_json
-
     info = dataset_json(ds)
     info["skipped_files"] = [c.SkippedFiles(**x) for x in info["skipped_files"]]
     info["label_rows"] = [c.LabelRows(**x) for x in info["label_rows"]]

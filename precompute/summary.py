@@ -14,6 +14,7 @@ from . import __version__, log
 from .atomic import dumps, write_if_changed, write_json
 from .catalog import backend_name
 from .config import BuildConfig
+from .datasets import dataset_json
 from .embeddings import EmbeddingRef, pooling_id
 from .inputs import BuildInputs, package_version
 from .results import ViewResult
@@ -73,37 +74,6 @@ class Summary:
             f"pooling(s) x {len(self.settings['metrics'])} metrics in {seconds:.1f} s -> {where}{tail}; "
             f"{len(self.warnings)} warning(s)"
         )
-
-
-def dataset_json(ds: Any) -> dict[str, Any]:
-    meta = dict(ds.meta or {})
-    return {
-        "slug": ds.slug,
-        "name": ds.name,
-        "labeled": ds.labeled,
-        "n_images": len(ds.images),
-        "n_classes": len(ds.classes),
-        "description": meta.get("description", ""),
-        "source": meta.get("source", ""),
-        "licence": meta.get("licence", ""),
-        "attribution": meta.get("attribution", ""),
-        **scan_json(ds),
-    }
-
-
-def scan_json(ds: Any) -> dict[str, Any]:
-    """How the dataset was read (``datasets.ScanReport``) for the site's About page and the summary."""
-    report = getattr(ds, "report", None)
-    if report is None:  # a Dataset built by hand (tests, the built-in generator before a scan)
-        return {"skipped": 0, "layout": "", "labels_source": "", "archive": "", "skipped_files": [], "label_rows": []}
-    return {
-        "skipped": report.n_skipped,
-        "layout": report.layout,
-        "labels_source": report.labels_source,
-        "archive": report.archive,
-        "skipped_files": [{"reason": r, "count": n} for r, n in report.skipped],
-        "label_rows": [{"problem": w, "count": n} for w, n in report.label_rows],
-    }
 
 
 def settings_json(cfg: BuildConfig) -> dict[str, Any]:

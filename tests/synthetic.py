@@ -385,7 +385,7 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
             )
         )
     data.put("leaderboard", board)
-    from precompute.summary import dataset_json
+    from precompute.datasets import dataset_json
 
     data.put(
         "index",

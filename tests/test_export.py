@@ -156,8 +156,8 @@ def _site_top(cfg, info: ExportInfo, qid: int) -> list[int]:
 
 
 def _cached(cfg, info: ExportInfo) -> np.ndarray:
+    from precompute.buildindex import BuildIndex
     from precompute.cache import Cache
-    from precompute.serve.query import BuildIndex
 
     f = info.featurizer
     view = BuildIndex.load(cfg).view(info.dataset.slug, f.model, f.layer, f.pooling)
@@ -242,7 +242,7 @@ def test_the_readme_snippet_runs_as_written(built, exported, fresh) -> None:
 
 
 def _files(cfg, info: ExportInfo) -> list[str]:
-    from precompute.serve.query import BuildIndex
+    from precompute.buildindex import BuildIndex
 
     return BuildIndex.load(cfg).dataset(info.dataset.slug).rels
 

@@ -40,9 +40,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import log
+from ..buildindex import UnknownName
 from ..config import BuildConfig
 from ..errors import PlaygroundError, QueryError, SiteDataMissing
-from .query import BadImage, QueryEngine, UnknownName
+from .query import BadImage, QueryEngine
 from .schema import ApiError, CompareAnswer
 
 MAX_FIELDS = 16
