@@ -868,6 +868,9 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     )
     wait_ready(page, tok)
     assert synth.classes[1] in page.locator("#query-class").inner_text()
+    weights = {c: sum(Fraction(1, r) for r, x in enumerate(ranked["labels"], 1) if x == c) for c in (1, 2, 3)}
+    share = round(100 * weights[1] / sum(weights.values()))
+    assert f"guessed, {share} % of the vote" in page.locator("#query-class").inner_text()
     want = float(score_of((np.array(ranked["labels"]) == 1)[None, :])[0])
     assert float(page.locator("#score-number").inner_text()) == pytest.approx(want, abs=0.051)
     ranked["labels"] = None
@@ -882,6 +885,8 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     unlike = page.locator("#query-unlike")
     assert unlike.is_visible() and "unlike every image of synth" in unlike.inner_text()
     assert "99.7 %" in unlike.inner_text()  # the closest result's near_ppm as the share of closer dataset pairs
+    assert page.locator("#score-number").inner_text() == "n/a"  # no score gauge for it
+    assert "unlike every image" in page.locator("#score-hits").inner_text()
     far["on"] = False
     # a file that is not an image is refused in the page, without a request
     n_sent = len(sent)

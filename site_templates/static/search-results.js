@@ -22,8 +22,13 @@
       if (c !== null) votes.set(c, (votes.get(c) || 0) + 1 / (r + 1));
     });
     let best = null;
-    for (const [c, v] of votes) if (best === null || v > votes.get(best) + 1e-12) best = c;
-    return best === null ? null : { c: best, guessed: true };
+    let total = 0;
+    for (const [c, v] of votes) {
+      total += v;
+      if (best === null || v > votes.get(best) + 1e-12) best = c;
+    }
+    // confidence: the winner's share of the vote (1 when every result is of its category)
+    return best === null ? null : { c: best, guessed: true, share: votes.get(best) / total };
   }
 
   /* Whether an uploaded image is unlike every image of the dataset at this view: even its closest match is
@@ -51,6 +56,7 @@
     }
   }
 
+  /* `guessed`: the winning share of the vote of a guessed category (0..1), else null. */
   function classLine(label, name, extra, guessed) {
     const qc = PG.clear($("query-class"));
     if (name) {
@@ -58,7 +64,14 @@
       sw.style.background = PG.classColor(label);
       qc.appendChild(sw);
       qc.appendChild(el("span", { text: name }));
-      if (guessed) qc.appendChild(el("span", { class: "muted guess", text: " · guessed" }));
+      if (typeof guessed === "number")
+        qc.appendChild(
+          el("span", {
+            class: "muted guess",
+            text: ` · guessed, ${Math.round(100 * guessed)} % of the vote`,
+            title: "The results vote, the one at rank r with weight 1/r; choose “Its category” above to change it.",
+          })
+        );
     } else {
       qc.appendChild(el("span", { class: "muted", text: extra || "no category" }));
     }
@@ -96,9 +109,13 @@
     if (upload) {
       showPicture(upload.url, null, `Your image: ${upload.name}`);
       const cat = uploadCategory(lst, row, upload);
-      if (cat) classLine(cat.c, lst.classes[cat.c], "", cat.guessed);
+      const unlike = unlikeEvery(row);
+      if (cat) classLine(cat.c, lst.classes[cat.c], "", cat.guessed ? cat.share : null);
       else classLine(null, "", "your image");
-      if (cat) {
+      if (cat && unlike) {
+        showScore(null, "", "No score: your image is unlike every image of this dataset at this layer.");
+        note.textContent = "";
+      } else if (cat) {
         const hits = row.ids.filter((id) => lst.label(id) === cat.c).length;
         showScore(PG.searchScore(row.ids.map(lst.label), cat.c), `${hits} / ${row.ids.length}`, "");
         note.textContent = cat.guessed
@@ -108,7 +125,6 @@
         showScore(null, "", "This dataset has no categories, so there is no score: judge the results by eye.");
         note.textContent = "";
       }
-      const unlike = unlikeEvery(row);
       $("query-unlike").hidden = !unlike;
       if (unlike)
         $("query-unlike").textContent =
