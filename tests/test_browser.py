@@ -1069,6 +1069,15 @@ def test_phone_layout_nothing_clipped_selected_tile_and_best_score_visible(
         const sc = c.closest('.table-scroll');
         return {left: r.left, right: r.right, scroll: sc.scrollWidth - sc.clientWidth, w: innerWidth}; }""")
     assert best["scroll"] <= 0 and best["left"] >= 0 and best["right"] <= best["w"], best
+    # the "?" buttons are drawn at 22 px but take a tap 15 px from their centre (a 32 px target)
+    page.evaluate("window.scrollTo(0, 0)")
+    misses = page.evaluate("""() => [...document.querySelectorAll('.help-btn')].filter(b => b.offsetParent !== null)
+        .flatMap(b => { b.scrollIntoView({block: 'center'}); const r = b.getBoundingClientRect();
+            const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+            return [[15, 0], [-15, 0], [0, 15], [0, -15]]
+                .filter(([dx, dy]) => document.elementFromPoint(cx + dx, cy + dy)?.closest('.help-btn') !== b)
+                .map(([dx, dy]) => [b.getAttribute('aria-controls'), dx, dy, r.width]); })""")
+    assert misses == [], misses
 
 
 def _hex(c: str) -> tuple[int, int, int]:
