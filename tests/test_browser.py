@@ -982,6 +982,12 @@ def test_foreign_deep_link_is_named_and_corrected(build: SiteBuild, server: str,
     set_hash(page, f"ds={d['dataset']}&model={d['model']}&layer={d['layer']}&metric=chebyshev&q=3")
     page.wait_for_function("() => !location.hash.includes('chebyshev')")
     assert "“chebyshev” is not a distance metric" in note.inner_text() and "metric=chebyshev" not in page.url
+    # a setting the page does not have (with a hint for a name people write), and a bad layer without a model
+    set_hash(page, f"dataset={d['dataset']}&layer=zzz&q=4")
+    page.wait_for_function("() => !location.hash.includes('zzz')")
+    text = note.inner_text()
+    assert "“dataset” is not a setting of this page (did you mean “ds=”?)" in text, text
+    assert "“zzz” is not one of" in text and "dataset=" not in page.url and state(page)["q"] == 4, text
     page.click("#link-notice .notice-close")
     assert page.locator("#link-notice").count() == 0
     # the Model Explorer
@@ -991,6 +997,14 @@ def test_foreign_deep_link_is_named_and_corrected(build: SiteBuild, server: str,
     assert f"“{UNAVAILABLE_MODEL}” is not a model in this build" in text, text
     page.wait_for_function("(m) => !location.hash.includes(m)", arg=UNAVAILABLE_MODEL)
     assert f"model={page.evaluate('PG.page.state().model')}" in page.url
+    # a layer named without a model, and a channel the layer does not show: named, and dropped from the address
+    page.goto(server + "explorer.html#layer=zzz")
+    page.wait_for_function("() => document.body.dataset.ready && !location.hash.includes('zzz')")
+    assert "“zzz” is not one of" in page.locator("#link-notice [role=status]").inner_text()
+    page.goto(server + "explorer.html#ch=99999")
+    page.wait_for_function("() => document.body.dataset.ready && !location.hash.includes('ch=')")
+    text = page.locator("#link-notice [role=status]").inner_text()
+    assert "channel 99999 is not among the" in text and page.evaluate("PG.page.state().ch") is None, text
 
 
 def test_first_visit_intro_is_shown_once_and_reachable_again(build: SiteBuild, new_page: Any) -> None:

@@ -27,7 +27,7 @@
       problems.push(`“${short(h.model)}” is not a model in this build; showing ${m.display}.`);
     s.model = m.slug;
     const l = X.layer(m, h.layer) || m.layers[0];
-    if (h.layer !== undefined && known && !X.layer(m, h.layer))
+    if (h.layer !== undefined && (h.model === undefined || known) && !X.layer(m, h.layer))
       problems.push(`“${short(h.layer)}” is not one of ${m.display}'s layers here; showing ${l.name}.`);
     s.layer = l.slug;
     s.ch = /^\d+$/.test(h.ch || "") ? Number.parseInt(h.ch, 10) : null;
@@ -223,6 +223,15 @@
           CH_PENDING = d.pending;
           chKey = key;
           renderChannels();
+        }
+        if (S.ch !== null && !CH.some((c) => c.channel === S.ch)) {
+          // a link to a channel this layer does not show: say so, and drop it from the address
+          PG.notice(
+            "link-notice",
+            `This link asks for something this build does not have: channel ${S.ch} is not among the ${CH.length} channels shown for ${l.name}.`
+          );
+          S = Object.assign({}, S, { ch: null });
+          writeState(false);
         }
         syncDialogs();
         document.body.setAttribute("data-ready", String(token));

@@ -28,6 +28,8 @@
     lb: "score",
     lbp: "cur",
   };
+  // names people write for the settings (the hash says ds=, pool=, q=), suggested when a link uses them
+  const ALIASES = { dataset: "ds", pooling: "pool", image: "q", query: "q", distance: "metric" };
   let S = Object.assign({}, DEFAULT);
   let upload = null; // {file, name, url, category}: an image of the visitor's own, while it is the query
   let seq = 0;
@@ -58,7 +60,7 @@
     if (li < 0 && m.slug === defaults.model) li = D.layerIndex(m, defaults.layer);
     if (li < 0) li = m.layers.length - 1;
     s.layer = m.layers[li].slug;
-    if (layerBad && D.model(h.model))
+    if (layerBad && (h.model === undefined || D.model(h.model)))
       problems.push(`“${short(h.layer)}” is not one of ${m.display}'s layers here; showing ${m.layers[li].name}.`);
     const po = D.pooling(h.pool) || D.pooling(defaults.pooling) || D.poolings()[0];
     if (h.pool !== undefined && !D.pooling(h.pool))
@@ -77,6 +79,11 @@
     s.tab = h.tab === "compare" ? "compare" : "leaderboard";
     s.lb = LB_KINDS.includes(h.lb) ? h.lb : "score";
     s.lbp = h.lbp === "best" ? "best" : "cur";
+    for (const k of Object.keys(h)) {
+      if (k in DEFAULT) continue;
+      const hint = ALIASES[k] ? ` (did you mean “${ALIASES[k]}=”?)` : "";
+      problems.push(`“${short(k)}” is not a setting of this page${hint}; it was left out.`);
+    }
     return { state: s, problems };
   }
 
