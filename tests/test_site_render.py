@@ -270,6 +270,24 @@ def test_about_says_how_each_dataset_was_read(synthetic_site: Path) -> None:
     assert "Labels file 1,000,000 rows & <u>dupes</u>" in text
 
 
+def test_about_says_where_a_missing_description_would_come_from(synthetic_site: Path, tmp_path: Path) -> None:
+    import shutil
+
+    site = tmp_path / "bare-site"
+    shutil.copytree(synthetic_site / "data", site / "data")
+    import msgspec
+
+    from precompute import contract as c
+
+    index = msgspec.convert(read_data_file(site / "data" / "index.js"), c.Index)
+    bare = msgspec.structs.replace(index.datasets[0], description="", source="", licence="", attribution="")
+    write_data_file(site, "index", msgspec.structs.replace(index, datasets=[bare, *index.datasets[1:]]))
+    render_site(site)
+    text = " ".join(" ".join(parse(site / "about.html").text).split())
+    assert f"a manifest (datasets/{bare.slug}.json) gives all four" in text
+    assert text.count("README.md or SOURCE.txt") == 1  # only the dataset without any
+
+
 def test_relative_urls_only(synthetic_site: Path) -> None:
     for page in pages(synthetic_site):
         for tag, attr, url in url_attrs(parse(page)):

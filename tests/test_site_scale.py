@@ -305,6 +305,26 @@ def test_keyboard_reaches_the_grid_in_three_tabs_and_the_focus_follows_a_search(
             assert part in name, (part, name)
 
 
+def test_a_dataset_without_a_description_says_where_one_would_come_from(
+    synth: Synth, server: str, pages: Pages
+) -> None:
+    index = data(synth, "index")
+    for d in index["datasets"]:
+        d.update(description="", source="", licence="", attribution="")
+    page, _ = pages.make()
+    page.route(
+        "**/data/index.js",
+        lambda route: route.fulfill(
+            status=200, content_type="text/javascript", body=f'PG.put("index",{json.dumps(index)});\n'
+        ),
+    )
+    page.goto(server + "index.html#q=1")
+    wait_ready(page)
+    desc = page.locator("#browser-desc")
+    assert "README.md or SOURCE.txt" in desc.inner_text() and "datasets/synth.json" in desc.inner_text()
+    assert page.locator("#browser-attr-box").is_hidden()
+
+
 def test_legend_with_hundreds_of_categories(synth: Synth, server: str, pages: Pages) -> None:
     page, _ = pages.make()
     page.goto(server + "index.html#q=9000")

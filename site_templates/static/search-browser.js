@@ -266,6 +266,14 @@
       );
     }
     $("browser-attr-box").hidden = !bits.length;
+    if (!d.description && !bits.length) {
+      // say where the words would come from instead of leaving the card blank
+      $("browser-desc").textContent =
+        `No description: the first line of a README.md or SOURCE.txt in the dataset's folder becomes one, and a manifest (datasets/${d.slug}.json) also gives its source and licence.`;
+      $("browser-desc").classList.add("muted");
+    } else {
+      $("browser-desc").classList.remove("muted");
+    }
   }
 
   PG.searchBrowser = {
