@@ -724,6 +724,7 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     sent: list[dict[str, str]] = []
     far = {"on": False}  # answer as if the image were unlike every dataset image
     ranked = {"labels": None}  # answer with results of these classes, in this order
+    refuse = {"on": False}  # answer as the server does for a file it cannot read
     page, watch = pages.make()
 
     def serve_js(route: Any) -> None:
@@ -733,6 +734,10 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     def query(route: Any) -> None:
         f = _fields(route.request)
         sent.append(f)
+        if refuse["on"]:
+            body = msgspec.json.encode(api.ApiError(error="cannot identify image file"))
+            route.fulfill(status=422, content_type="application/json", body=body)
+            return
         if f.get("model") == "net_b" and f.get("layer") == "conv1":  # an error answer, as the server gives it
             body = msgspec.json.encode(api.ApiError(error="unknown layer 'conv1'", allowed=["conv2"]))
             route.fulfill(status=404, content_type="application/json", body=body)
@@ -908,6 +913,25 @@ def test_own_image_live(synth: Synth, server: str, pages: Pages) -> None:
     assert page.locator("#score-number").inner_text() == "n/a"  # no score gauge for it
     assert "unlike every image" in page.locator("#score-hits").inner_text()
     far["on"] = False
+    # a refused image keeps the previous one on show, and its error is in view
+    refuse["on"] = True
+    watch.expected.append("status of 422")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    n_sent = len(sent)
+    page.set_input_files(
+        "#upload-file", files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG broken"}]
+    )
+    page.wait_for_function("() => document.querySelector('#upload-status').classList.contains('is-error')")
+    wait_ready(page, None)
+    refuse["on"] = False
+    text = page.locator("#upload-status").inner_text()
+    assert len(sent) == n_sent + 1 and "cannot identify image file" in text and "Still showing far.png" in text, text
+    assert page.evaluate("PG.page.upload().name") == "far.png"
+    assert page.locator("#query-img").get_attribute("src").startswith("blob:")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('#upload-status').getBoundingClientRect();"
+        " return r.top >= -1 && r.bottom <= innerHeight + 1; }"
+    )
     # a file that is not an image is refused in the page, without a request
     n_sent = len(sent)
     page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])

@@ -156,9 +156,10 @@
         if (token !== seq) return;
         document.body.removeAttribute("aria-busy");
         if (up) {
-          // the server refused the image (or is gone): say so where it was dropped, and show the dataset again
-          upload = null;
-          PG.searchUpload?.failed(err);
+          // the server refused the image (or is gone): say so where it was dropped, and show the previous upload
+          // again, or the dataset's image
+          upload = PG.searchUpload?.failed(err) || null;
+          revealNext = false; // the error line stays in view
           update(prev);
           return;
         }

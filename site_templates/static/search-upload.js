@@ -14,6 +14,8 @@
   const $ = PG.$;
   const el = PG.el;
   let current = null; // the upload being shown: {file, name, url, category, rows, compares}
+  let before = null; // the upload shown before `current`, kept until the server has answered for `current`
+  let keepError = false; // the previous upload came back after a refusal: its next view keeps the error line
   let listingFor = "";
 
   function status(msg, isError) {
@@ -56,7 +58,10 @@
       );
       return;
     }
-    forget();
+    if (current?.shown) {
+      if (before?.url) URL.revokeObjectURL(before.url);
+      before = current; // kept: if the server refuses the new image, this one comes back
+    } else forget();
     const name = file.name || "pasted image";
     current = { file, name, url: URL.createObjectURL(file), category: null, rows: null, compares: null };
     const pv = $("upload-preview");
@@ -128,11 +133,18 @@
           return;
         }
         const { listing: lst, row, view } = ctx;
+        ctx.upload.shown = true;
+        if (before && before !== ctx.upload) {
+          if (before.url) URL.revokeObjectURL(before.url);
+          before = null;
+        }
         const m = D.model(view.model);
         const layer = m.layers[D.layerIndex(m, view.layer)];
-        status(
-          `The ${row.ids.length} images of ${lst.name} most similar to ${ctx.upload.name}, ${m.display} · ${layer.name}.`
-        );
+        if (keepError) keepError = false;
+        else
+          status(
+            `The ${row.ids.length} images of ${lst.name} most similar to ${ctx.upload.name}, ${m.display} · ${layer.name}.`
+          );
         $("upload-clear").hidden = false;
         $("upload-category-box").hidden = !lst.labeled;
         if (lst.labeled) {
@@ -148,11 +160,26 @@
       if (D.serve().live) setupLive();
       else $("upload-off").hidden = false;
     },
-    /* The server refused the image, or a view it was asked for (search-state.js): say so here. */
+    /* The server refused the image, or a view it was asked for (search-state.js): say so here, where it can be
+       seen. Returns the upload to show instead: the previous one when a new image was refused, else null. */
     failed(err) {
-      forget();
       const allowed = err?.allowed ? ` (possible: ${err.allowed.join(", ")})` : "";
-      status(`Could not search with this image: ${err?.message || err}${allowed}`, true);
+      const back = current && !current.shown && before ? before : null;
+      forget();
+      if (back) {
+        current = back;
+        before = null;
+        const pv = $("upload-preview");
+        pv.src = back.url;
+        pv.alt = `Your image: ${back.name}`;
+        pv.hidden = false;
+        $("upload-clear").hidden = false;
+        keepError = true;
+      }
+      const kept = back ? ` Still showing ${back.name}.` : "";
+      status(`Could not search with this image: ${err?.message || err}${allowed}.${kept}`, true);
+      $("upload-status").scrollIntoView({ block: "nearest", behavior: PG.reducedMotion() ? "auto" : "smooth" });
+      return back;
     },
     current: () => current,
   };
