@@ -1092,6 +1092,11 @@ def test_phone_layout_nothing_clipped_selected_tile_and_best_score_visible(
                 .filter(([dx, dy]) => document.elementFromPoint(cx + dx, cy + dy)?.closest('.help-btn') !== b)
                 .map(([dx, dy]) => [b.getAttribute('aria-controls'), dx, dy, r.width]); })""")
     assert misses == [], misses
+    # the configuration chips (dataset, model, layer, pooling when there are two, metric): compact (not one per line), each at least a 32 px tap target
+    chips = page.evaluate("""() => { const c = document.querySelector('#config-chips');
+        return {h: c.getBoundingClientRect().height, n: c.children.length,
+                min: Math.min(...[...c.children].map(e => e.getBoundingClientRect().height))}; }""")
+    assert chips["n"] >= 4 and chips["min"] >= 32 and chips["h"] < chips["n"] * (chips["min"] + 6) - 6, chips
 
 
 def _hex(c: str) -> tuple[int, int, int]:
