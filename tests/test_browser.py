@@ -463,6 +463,8 @@ def test_compare_view(build: SiteBuild, server: str, new_page: Any) -> None:
     cmp = data(build, keys[0])
     off = q - cmp.get("first", 0)
     assert page.locator(".cmp-model").count() == len(cmp["models"])
+    assert len(cmp["models"]) > 1 and "is-single" not in page.locator("#compare").get_attribute("class")
+    assert page.locator(".cmp-model").first.locator(".cmp-axis span").all_inner_texts() == ["100", "50", "0"]
     vals = {(m, i): rows[i][off] for m, rows in cmp["score"].items() for i in range(len(rows))}
     best = max(vals.values())
     best_label = page.locator(".cmp-bar.is-best").first.get_attribute("aria-label")
@@ -1092,7 +1094,8 @@ def test_phone_layout_nothing_clipped_selected_tile_and_best_score_visible(
                 .filter(([dx, dy]) => document.elementFromPoint(cx + dx, cy + dy)?.closest('.help-btn') !== b)
                 .map(([dx, dy]) => [b.getAttribute('aria-controls'), dx, dy, r.width]); })""")
     assert misses == [], misses
-    # the configuration chips (dataset, model, layer, pooling when there are two, metric): compact (not one per line), each at least a 32 px tap target
+    # the configuration chips (dataset, model, layer, pooling when there are two, metric): compact, not one per
+    # line, each at least a 32 px tap target
     chips = page.evaluate("""() => { const c = document.querySelector('#config-chips');
         return {h: c.getBoundingClientRect().height, n: c.children.length,
                 min: Math.min(...[...c.children].map(e => e.getBoundingClientRect().height))}; }""")

@@ -102,6 +102,14 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
         wait_ready(page, tok)
         assert page.evaluate("PG.page.state()")["q"] == target
         page.screenshot(path=str(REPO / "test-artifacts" / "offline-default-search.png"), full_page=True)
+        # one model: the compare chart is one wide chart with a 0-100 axis and every layer named under its bar
+        page.evaluate("location.hash = 'tab=compare&q=3'")
+        page.wait_for_selector(".cmp-model .cmp-names")
+        assert "is-single" in page.locator("#compare").get_attribute("class")
+        assert page.locator(".cmp-axis span").all_inner_texts() == ["100", "50", "0"]
+        names = page.evaluate("PG.data.model(PG.page.state().model).layers.map(l => l.name)")
+        assert page.locator(".cmp-names .cmp-name").all_text_contents() == names and len(names) == 8
+        assert page.locator(".cmp-bar").count() == 8
 
         page.goto((site / "explorer.html").as_uri())
         page.wait_for_selector("#channels img", timeout=15000)

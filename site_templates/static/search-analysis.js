@@ -249,9 +249,12 @@
     const view = P.viewOf(s);
     const anyProbe = rows.some((r) => (D.leaderboard("probe", view, r.model) || []).some((v) => typeof v === "number"));
     $("cmp-sub").textContent =
-      `${sub} The best is marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy on the whole dataset (the same for every image)." : ""}`;
+      `${sub} Bars: this image's search score (0-100), the best marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy in % on the whole dataset (the same for every image), on the same 0-100 scale." : ""}`;
     const all = rows.flatMap((r) => r.scores.filter((v) => v !== null));
     const best = all.length ? Math.max(...all) : null;
+    // one model: one wide, taller chart with its layers named under the bars (not a 220 px sparkline)
+    const single = rows.length === 1;
+    box.classList.toggle("is-single", single);
     for (const r of rows) {
       const m = D.model(r.model);
       const probe = D.leaderboard("probe", view, r.model) || [];
@@ -292,20 +295,40 @@
         });
         bars.appendChild(b);
       });
-      card.appendChild(bars);
+      // the scale both marks share: 0-100 (the search score; the probe's accuracy in %)
+      const axis = el("div", { class: "cmp-axis", "aria-hidden": "true" }, [
+        el("span", { text: "100" }),
+        el("span", { text: "50" }),
+        el("span", { text: "0" }),
+      ]);
+      card.appendChild(el("div", { class: "cmp-plot" }, [axis, bars]));
+      if (single) {
+        const names = el("div", { class: "cmp-names", "aria-hidden": "true" });
+        r.layers.forEach((ls, i) => {
+          const layer = m.layers[D.layerIndex(m, ls)];
+          // the name where it fits, else the layer's number (a phone)
+          names.appendChild(
+            el("span", { title: layer.name }, [
+              el("span", { class: "cmp-name", text: layer.name }),
+              el("span", { class: "cmp-num", text: `L${i + 1}` }),
+            ])
+          );
+        });
+        card.appendChild(names);
+      }
       const vals = r.scores.filter((v) => v !== null);
       const mx = vals.length ? Math.max(...vals) : null;
       const probes = probe.filter((v) => typeof v === "number");
       card.appendChild(
         el("p", { class: "cmp-foot" }, [
-          el("span", { text: "L1" }),
+          el("span", { text: single ? "" : "L1" }),
           el("span", {
             text: `${mx === null ? "–" : `best ${mx.toFixed(1)}`}${probes.length ? ` · probe ${Math.max(...probes).toFixed(1)} %` : ""}`,
             title: probes.length
               ? "the best search score of this image, and the best linear-probe accuracy of a layer"
               : "",
           }),
-          el("span", { text: `L${r.layers.length}` }),
+          el("span", { text: single ? "" : `L${r.layers.length}` }),
         ])
       );
       box.appendChild(card);
