@@ -624,7 +624,7 @@ class Searcher:
         kc = min(n, max(APPROX_CANDIDATES, k) + 1)  # approximate minkowski: exact-L2 candidates, self included
         plan: dict[str, list[tuple[str, Finish, int]]] = {}
         for m, kind in self._kinds.items():
-            finish = {"euclidean": _sqrt, "minkowski": lambda v: _root(v, self.p)}.get(m, _same)
+            finish = _finishes([m], self.p)[m][1]
             if m == "minkowski" and not self.exact:
                 finish, kk = _same, kc
             else:
@@ -876,8 +876,7 @@ def pairwise(a: np.ndarray, b: np.ndarray, metric: str, p: float = 3.0) -> np.nd
     """Distances between every row of ``a`` and every row of ``b`` (float64, the formulas of the rankings)."""
     _check(metric, p)
     a, b = _rows(a), _rows(b)
-    kind = {"cosine": "ip", "euclidean": "l2", "sqeuclidean": "l2"}.get(metric, "lp")
-    finish = {"euclidean": _sqrt, "minkowski": lambda v: _root(v, p)}.get(metric, _same)
+    kind, finish = _finishes([metric], p)[metric]
     aa, ab = (_aux(a), _aux(b)) if kind == "ip" else (None, None)
     out = np.empty((len(a), len(b)))
     bt = _feature_first(b)[:, None, :]
