@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 # Installs are locked: requirements.lock (runtime) and requirements-dev.lock (runtime + the `dev` extra) pin every
 # package of the environment with hashes, for Python 3.11 and 3.12 (one universal lock, markers where they differ).
@@ -60,13 +60,14 @@ install-latest:
 	$(UV) pip install -q --compile-bytecode --upgrade --python $(BIN)/python -e '.[dev]'
 	@touch $(STAMP) $(DEV_STAMP)
 
-# The JavaScript linter (Biome, pinned in package.json + package-lock.json) comes from npm; without npm the
-# site still builds and the Python checks still run.
+# From npm (pinned in package.json + package-lock.json): ONNX Runtime Web, which the build copies into the site
+# for the in-browser own-image search, and the JavaScript linter (Biome). Without npm the site still builds (its
+# page says the own-image search needs `playground serve` there) and the Python checks still run.
 NODE_STAMP := node_modules/.installed
 
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
-	else echo "npm not found: skipping the JavaScript linter (Biome); install Node.js + npm to lint site_templates/static"; fi
+	else echo "npm not found: the site is built without the in-browser own-image search (onnxruntime-web), and biome does not lint site_templates/static; install Node.js + npm for both"; fi
 
 
 build: install

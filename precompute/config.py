@@ -99,6 +99,8 @@ class BuildConfig:
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
     max_upload_mb: float = 20.0
+    # [site]
+    browser_search_max_images: int = 20_000  # own-image search in the visitor's browser up to this many images
     # other tables and run-time switches
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     dataset_options: dict[str, DatasetOptions] = field(default_factory=dict, compare=False, hash=False)
@@ -179,6 +181,8 @@ class BuildConfig:
             raise ConfigError("budget must be a positive duration (e.g. 5h, 90m) or 0 for none")
         if self.max_upload_mb <= 0:
             raise ConfigError("max_upload_mb must be positive")
+        if self.browser_search_max_images < 0:
+            raise ConfigError("site.browser_search_max_images must be 0 (off) or a number of images")
         return self
 
 
@@ -207,6 +211,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "workers": "workers",
     },
     "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
+    "site": {"browser_search_max_images": "browser_search_max_images"},
 }
 TABLES = (*SECTIONS, "layers", "featurevis", "datasets")
 

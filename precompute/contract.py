@@ -324,6 +324,55 @@ class ServeInfo(Struct):
     datasets: list[Slug]
 
 
+# ------------------------------------------------------------------------------------------------ browser search
+class BrowserModel(Struct):
+    """One search model exported to ONNX for the visitor's browser: every selected layer under every pooling of
+    the build, ``preprocess_input`` inside the graph, input ``rgb`` (uint8, 1 x size x size x 3)."""
+
+    model: Slug
+    size: Annotated[int, _d("square input size in pixels")]
+    outputs: Annotated[list[str], _d("'<layer slug>/<pooling>' of each ONNX output, in output order")]
+    bytes: Annotated[int, _d("size of the ONNX model")]
+    max_rel_err: Annotated[float, _d("ONNX Runtime against Keras on the check images (relative to the row max)")]
+
+
+class BrowserIndex(Struct):
+    """``web/index``: what the static own-image search can do in this build (``site_templates/static/
+    search-browser-cnn.js``); read when the page starts, the rest only on the first own image."""
+
+    available: Annotated[bool, _d("true when the runtime and at least one model and dataset are in the site")]
+    why: Annotated[str | None, _d("one line for the page when it is not available (what is missing)")]
+    runtime: Annotated[str | None, _d("onnxruntime-web version of web/runtime/*")]
+    runtime_bytes: int
+    max_images: Annotated[int, _d("datasets larger than this are left out (site.browser_search_max_images)")]
+    datasets: list[Slug]
+    models: list[BrowserModel]
+    minkowski_p: float
+
+
+class BrowserBytes(Struct):
+    """``web/runtime/<part>``: a file of ONNX Runtime Web (``ort``, ``glue``, ``wasm``) as base64 (a ``<script>``
+    can deliver it from ``file://``, where ``fetch()`` cannot)."""
+
+    sha256: str
+    b64: str
+
+
+class BrowserModelBytes(BrowserBytes):
+    """``web/model/<model>``: the ONNX model as base64 (``BrowserModel`` says what its outputs are)."""
+
+
+class BrowserView(Struct):
+    """``web/<ds>/<model>/<layer>/<pooling>``: the embeddings an own image is ranked against in the browser, and
+    the view's calibration table per metric: the pair distances at ``fractions`` of the sorted pair sample."""
+
+    n: int
+    d: int
+    emb: Annotated[str, _d("n x d float32, little-endian, row-major, base64: the build's cached embeddings")]
+    calib: dict[str, list[float]]
+    fractions: Annotated[list[float], _d("search.CALIBRATION_FRACTIONS")]
+
+
 # ------------------------------------------------------------------------------------------------ export
 class Featurizer(Struct):
     """One featurizer: a model's layer under a pooling. ``name`` is what ``playground query --json`` and the API
@@ -426,6 +475,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("<ds>/<pooling>/compare/<metric>/<b>", CompareShard),
     Kind("explorer/index", ExplorerIndex),
     Kind("explorer/<model>/<layer>", ExplorerLayer),
+    Kind("web/index", BrowserIndex),
+    Kind("web/runtime/<part>", BrowserBytes),
+    Kind("web/model/<model>", BrowserModelBytes),
+    Kind("web/<ds>/<model>/<layer>/<pooling>", BrowserView),
 )
 
 
@@ -442,6 +495,13 @@ def kind_of(key: str) -> Kind:
         return KINDS[3] if len(parts) == 2 else KINDS[4]
     if parts[0] == "explorer":
         return KINDS[9]
+    if parts[0] == "web":
+        if key == "web/index":
+            return KINDS[10]
+        if len(parts) == 3 and parts[1] in ("runtime", "model"):
+            return KINDS[11 if parts[1] == "runtime" else 12]
+        if len(parts) == 5:
+            return KINDS[13]
     if len(parts) == 5 and parts[2] == "compare":
         return KINDS[7]
     if len(parts) == 5 and parts[4] == "map":

@@ -55,7 +55,7 @@ from precompute.layouts import (
 )
 from precompute.layouts import names as layout_names
 from precompute.manifests import PROJECT_DATASETS_DIR, available_manifests, manifest_meta, read_manifest
-from precompute.slugs import slugify
+from precompute.slugs import dataset_slug
 
 SCAN_WORKERS = min(8, os.cpu_count() or 1)
 META_KEYS = ("description", "source", "licence", "attribution")
@@ -357,7 +357,7 @@ def load_dataset(
         digest.update(unicodedata.normalize("NFC", rec.rel).encode("utf-8") + b"\0" + rec.sha256.encode() + b"\n")
     return Dataset(
         name=name,
-        slug=slugify(name),
+        slug=dataset_slug(name),
         root=root,
         images=images,
         classes=classes,

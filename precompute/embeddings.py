@@ -24,7 +24,8 @@ from .layers import LayerInfo
 if TYPE_CHECKING:
     from .engine import Engine
 
-EXTRACT_VERSION = 2  # bump when extraction changes meaning (2: one .npy per layer x pooling; gem and grid2)
+EXTRACT_VERSION = 3  # bump when extraction changes meaning (2: one .npy per layer x pooling; gem and grid2;
+# 3: full-resolution JPEG decoding and the resize of precompute.resize, the same in every Pillow and in the browser)
 
 
 def pooling_id(pooling: str, gem_p: float) -> str:

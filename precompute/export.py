@@ -346,8 +346,8 @@ def snippet(size: int | str, metric: str, image: str, k: int | str) -> str:
         'featurizer = keras.saving.load_model("featurizer.keras")  # or onnxruntime on featurizer.onnx',
         'index = faiss.read_index("index.faiss")',
         'files = pq.read_table("embeddings.parquet", columns=["file"])["file"].to_pylist()',
-        f'im = Image.open({image!r}); im.draft("RGB", ({size}, {size}))  # your image here',
-        f'im = ImageOps.exif_transpose(im).convert("RGB").resize(({size}, {size}), Image.Resampling.BILINEAR)',
+        f"im = ImageOps.exif_transpose(Image.open({image!r})).convert('RGB')  # your image here",
+        f"im = im.resize(({size}, im.height), Image.BILINEAR).resize(({size}, {size}), Image.BILINEAR)  # x, then y",
         "v = featurizer.predict(np.asarray(im)[None], verbose=0).astype(np.float32)",
     ]
     if metric == "cosine":
@@ -358,15 +358,15 @@ def snippet(size: int | str, metric: str, image: str, k: int | str) -> str:
 
 def preprocessing_text(size: int, spec: Any) -> Preprocessing:
     return Preprocessing(
-        decode=(
-            "Pillow; EXIF orientation applied; JPEGs larger than the input decoded at a reduced DCT scale "
-            f"(Image.draft('RGB', ({size}, {size}))), never below the input size; multi-frame files: the first frame"
-        ),
+        decode=("Pillow, at full resolution; EXIF orientation applied; multi-frame files: the first frame"),
         colour=(
             "8-bit RGB: alpha composited over white, 16/32-bit greyscale scaled (not clipped) to 8 bit, CMYK through "
             "its ICC profile; other colour profiles ignored"
         ),
-        resize=f"to {size} x {size} px, aspect ratio not kept, Pillow bilinear (antialiased when shrinking)",
+        resize=(
+            f"to {size} x {size} px, aspect ratio not kept, Pillow bilinear (antialiased when shrinking), the width "
+            "first, then the height: two one-axis resizes, which every Pillow version computes the same"
+        ),
         inside=(
             f"cast to float32, then {spec.preprocess_module or 'no'} preprocess_input as one Dense(3) layer per "
             "pixel, then the network up to the layer and the pooling"

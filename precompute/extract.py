@@ -45,10 +45,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from . import log
 from .images import load_rgb
+from .resize import resize_bilinear
 
 #: Lower clamp of the activation map before GeM's power (see module docstring).
 GEM_EPS = 1e-6
@@ -367,14 +367,11 @@ def truncated_model(model: Any, layer_name: str) -> Any:
 # --------------------------------------------------------------------------------------------- batches
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     """A decoded uint8 ``H x W x 3`` image resized to ``size x size`` exactly as :func:`images.load_rgb` does
-    after decoding (Pillow bilinear, aspect not kept; untouched when already that size)."""
+    after decoding (:func:`precompute.resize.resize_bilinear`, aspect not kept; a copy when already that size)."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected a uint8 HxWx3 image, got {arr.dtype} {arr.shape}")
-    if arr.shape[:2] == (size, size):
-        return np.array(arr, copy=True)
-    im = Image.fromarray(np.ascontiguousarray(arr), "RGB").resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8).copy()
+    return resize_bilinear(arr, size)
 
 
 def _padded_batches(
@@ -539,7 +536,7 @@ def embed_images(
     """Embeddings of already-decoded uint8 ``H x W x 3`` images through the same resize, preprocessing,
     pooling and padded batches as :func:`embed_paths`: bit-identical to it for the same pixels and the same
     ``batch_size``. To match a precomputed file exactly, decode uploads as the precompute does:
-    ``np.asarray(images.decode(data, draft_size=size))`` (JPEGs are decoded at a reduced DCT scale when large)."""
+    ``np.asarray(images.decode(data))``."""
     arrays, write = allocate(extractor, len(images))
     batches = iter_image_batches(images, size, batch_size, preprocess)
     stream(extractor, batches, write, total=len(images), desc=None)

@@ -18,9 +18,11 @@ and Pillow's own ``DecompressionBombWarning``/``Error`` is turned into the same 
 and the reason, so callers can skip the file with one clear warning.
 
 Resizing (``load_rgb(path, size)``) maps the image to ``size x size`` (aspect ratio not kept, as Keras'
-``load_img(target_size=...)`` does) with **bilinear** resampling. Pillow's resampling is a convolution whose support
-grows with the shrink factor, so downscaling is antialiased (like ``tf.image.resize(..., antialias=True)``).
-Large JPEGs are first decoded at a reduced DCT scale (``Image.draft``), never below the requested size.
+``load_img(target_size=...)`` does) with :func:`precompute.resize.resize_bilinear`: Pillow's bilinear convolution
+(its support grows with the shrink factor, so downscaling is antialiased), always horizontal pass first, so the
+pixels do not depend on the Pillow version and the site's in-browser search can repeat them bit for bit. For the
+same reason JPEGs are decoded at full resolution (no reduced-DCT ``draft``): a browser cannot decode at 1/2 or 1/8
+scale, and a draft decode gives other pixels.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from precompute.atomic import write_bytes
+from precompute.resize import resize_bilinear
 
 #: Refuse images larger than this many pixels (about 8000 x 6000): a decompression-bomb guard that is well
 #: below Pillow's own default (~89 Mpx) and far above any dataset photo we need.
@@ -204,12 +207,10 @@ def load_rgb(path: Path, size: int | None = None) -> np.ndarray:
 
 
 def rgb_from_bytes(data: bytes, size: int | None = None, label: str = "image") -> np.ndarray:
-    """``load_rgb`` for bytes already in memory (an upload): the same decoding, draft and resize, so an uploaded
-    copy of a dataset image gives exactly the pixels the precompute stage saw."""
-    im = decode(data, label, draft_size=size)
-    if size is not None and im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8).copy()
+    """``load_rgb`` for bytes already in memory (an upload): the same decoding and resize, so an uploaded copy of
+    a dataset image gives exactly the pixels the precompute stage saw."""
+    arr = np.asarray(decode(data, label), dtype=np.uint8)
+    return resize_bilinear(arr, size) if size is not None else arr.copy()
 
 
 def _as_rgb_image(image: np.ndarray | Image.Image) -> Image.Image:

@@ -12,7 +12,9 @@ The story, in order (each step one module):
 6. ``views``: per (dataset, model, layer, pooling): rankings under every metric, scores, the UMAP map, the probe;
    their site files (``sitefiles``).
 7. ``sitefiles``: the build-wide files (datasets, compare, leaderboard, index); stale files pruned.
-8. ``summary``: ``summary.json`` and the ``manifest.json`` that ``query`` and ``serve`` read.
+8. ``summary``: the ``manifest.json`` that ``query`` and ``serve`` read, and ``summary.json``.
+9. ``browsersearch``: what a static copy of the site needs to search with a visitor's own image in the browser
+   (the runtime, each model as ONNX, the views' embeddings), read back from the manifest as ``query`` reads it.
 
 Everything is cached by what it depends on, so a rebuild with nothing changed loads no model (and does not even
 import Keras) and writes no file; an interrupted build resumes from the last finished piece.
@@ -26,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from . import embeddings, log, sitefiles, views
+from . import browsersearch, embeddings, log, sitefiles, views
 from .atomic import sweep_leftovers
 from .cache import Cache
 from .catalog import backend_name
@@ -105,11 +107,14 @@ def run_precompute(cfg: BuildConfig, inputs: BuildInputs | None = None) -> Summa
         engine.close()
     with timings("site_files"):
         sitefiles.write_build_files(data, inputs, layouts, results, cfg, backend_name())
-        data.prune(keep_prefixes=("explorer/",))  # the feature-visualization stage owns data/explorer/
+        # the feature-visualization stage owns data/explorer/, the browser search (below) data/web/
+        data.prune(keep_prefixes=("explorer/", "web/"))
+    write_manifest(cfg, inputs, refs)
+    with timings("browser_search"):
+        browsersearch.write_browser_files(cfg)
     timings["total_s"] = time.perf_counter() - started
     summary = build_summary(cfg, inputs, results, timings, data.changed, engine.name, engine.nodes)
     write_summary(cfg, summary)
-    write_manifest(cfg, inputs, refs)
     return summary
 
 

@@ -33,6 +33,9 @@ CHROMIUM_ARGS = [
 ]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Builds made by tests leave the in-browser search out (its ONNX export costs seconds per model and build) unless
+# a test asks for it with `helpers.with_browser_runtime` (the real site, test_browser_cnn)
+os.environ["PLAYGROUND_ORT_WEB"] = str(REPO / "build" / "no-onnxruntime-web-in-tests")
 
 
 def _share_the_cores() -> None:

@@ -107,8 +107,26 @@ def _playground() -> list[str]:
     return [sys.executable, "-c", "from precompute.cli import main; main()"]
 
 
+def browser_runtime() -> Path:
+    """ONNX Runtime Web's dist folder (npm, `make install`): the in-browser search's runtime; skips when npm never
+    installed it (CI, where `make test` runs `npm ci`, treats the skip as a failure)."""
+    dist = REPO / "node_modules" / "onnxruntime-web" / "dist"
+    if not (dist / "ort-wasm-simd-threaded.wasm").is_file():
+        pytest.skip("needs onnxruntime-web from npm (`npm ci` in the project; `make install` runs it)")
+    return dist
+
+
+def with_browser_runtime(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a build that ships the in-browser search (conftest turns it off for the others)."""
+    return {**(os.environ if env is None else env), "PLAYGROUND_ORT_WEB": str(browser_runtime())}
+
+
 def _run(args: list[str], log: list[str]) -> None:
-    env = {**os.environ, "PLAYGROUND_OFFLINE": "1"}  # the unavailable model fails at once, no network probe
+    # the unavailable model fails at once, no network probe; the real site ships the in-browser search when npm
+    # installed its runtime (the tests of that search skip otherwise; the other tests do not need it)
+    env = {**os.environ, "PLAYGROUND_OFFLINE": "1"}
+    if (REPO / "node_modules" / "onnxruntime-web" / "dist").is_dir():
+        env = with_browser_runtime(env)
     proc = subprocess.run(_playground() + args, capture_output=True, text=True, cwd=REPO, timeout=1800, env=env)
     log.append(f"$ playground {' '.join(args)}\n{proc.stdout}\n{proc.stderr[-4000:]}")
     if proc.returncode != 0:
@@ -247,7 +265,7 @@ class Watch:
     def foreign(self) -> list[str]:
         """Requests that left the site (a page's own ``blob:`` URLs, e.g. an image the visitor picked, are local)."""
         own = urlsplit(self.origin)
-        blob = f"blob:{own.scheme}://{own.netloc}/"
+        blob = "blob:null/" if own.scheme == "file" else f"blob:{own.scheme}://{own.netloc}/"  # file://: origin null
         return [u for u in self.requests if not (u.startswith((self.origin, "data:", blob)))]
 
 

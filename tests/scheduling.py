@@ -27,7 +27,12 @@ TRAINED_TESTS = (
 )
 #: the tests of the real and the generated site (``helpers.real_site``, ``helpers.synthetic_site``)
 SITES = "built sites"
-SITES_TESTS = ("tests/test_browser.py", "tests/test_site_render.py", "tests/test_site_scale.py")
+SITES_TESTS = (
+    "tests/test_browser.py",
+    "tests/test_browser_cnn.py",
+    "tests/test_site_render.py",
+    "tests/test_site_scale.py",
+)
 
 #: seconds per scope in `make test` (TensorFlow backend, two workers), costliest first; update with
 #: ``pytest --durations=0`` when a file's cost changes a lot

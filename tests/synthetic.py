@@ -411,6 +411,20 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
         ),
     )
     sitefiles.write_serve_stub(data)
+    # every build writes web/index (browsersearch.py); the generated networks have no ONNX model to ship
+    data.put(
+        "web/index",
+        c.BrowserIndex(
+            available=False,
+            why="the generated test site has no network to run",
+            runtime=None,
+            runtime_bytes=0,
+            max_images=0,
+            datasets=[],
+            models=[],
+            minkowski_p=3,
+        ),
+    )
     if with_explorer:
         _explorer(data, site)
     render_site(site)

@@ -18,7 +18,7 @@ import pytest
 from precompute.catalog import SEARCH_MODELS
 from precompute.sitedata import read_key
 from tests.conftest import REPO
-from tests.helpers import SEEN_INTRO, Watch, attach, wait_ready
+from tests.helpers import SEEN_INTRO, Watch, attach, browser_runtime, wait_ready, with_browser_runtime
 
 pytestmark = [pytest.mark.slow]
 STANDARD = ["iconic200", "fashion200", "tinyimagenet200", "cifar10"]
@@ -40,6 +40,8 @@ def fresh_build(tmp_path_factory: pytest.TempPathFactory, trained: tuple) -> tup
     out = root / "build"
     shutil.copytree(trained[0] / "playground-net", out / "cache" / "playground-net")
     env = {**os.environ, "KERAS_HOME": str(root / "keras-home"), "PLAYGROUND_OFFLINE": "1"}
+    if (REPO / "node_modules" / "onnxruntime-web" / "dist").is_dir():  # what `make install` gives (npm ci)
+        env = with_browser_runtime(env)
     proc = subprocess.run(
         [sys.executable, "-m", "precompute.cli", "--config", str(root / "playground.toml"), "-q", "build", "--quick"],
         capture_output=True,
@@ -111,6 +113,8 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
         assert page.locator(".cmp-names .cmp-name").all_text_contents() == names and len(names) == 8
         assert page.locator(".cmp-bar").count() == 8
 
+        own_image_at_every_layer(page, out)
+
         page.goto((site / "explorer.html").as_uri())
         page.wait_for_selector("#channels img", timeout=15000)
         shown: Any = page.evaluate(
@@ -126,4 +130,44 @@ def test_offline_site_works_from_disk_and_shows_the_missing_notes(fresh_build: t
     finally:
         ctx.close()
     assert watch.errors == [] and watch.dialogs == []
-    assert all(u.startswith("file://") or u.startswith("data:") for u in watch.requests), watch.requests
+    assert all(u.startswith(("file://", "data:", "blob:null/")) for u in watch.requests), watch.requests
+
+
+def own_image_at_every_layer(page: Any, out: Path) -> None:
+    """A visitor's photo (a drawn one: offline there is no other), dropped on the page opened from disk: its
+    neighbours at every layer of playground-net are the ones `playground query` gives."""
+    browser_runtime()  # where npm never installed onnxruntime-web, the rest of this test still ran
+    from PIL import Image, ImageDraw
+
+    photo = out.parent / "my-photo.jpg"
+    im = Image.new("RGB", (300, 220), (235, 225, 200))
+    ImageDraw.Draw(im).ellipse((80, 40, 220, 180), fill=(30, 90, 200))
+    im.save(photo, quality=90)
+    proc = subprocess.run(
+        [sys.executable, "-m", "precompute.cli", "-q", "query", "--out", str(out), "--dataset", "shapes"]
+        + [
+            "--model",
+            "playground-net",
+            "--layer",
+            "all",
+            "--pooling",
+            "avg",
+            "--metric",
+            "cosine",
+            "--json",
+            str(photo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want = {la["layer"]: la["ids"] for la in json.loads(proc.stdout)[0]["answer"]["layers"]}
+    page.set_input_files("#upload-file", str(photo))
+    page.wait_for_function("() => { const u = PG.search.upload(); return u && u.shown; }", timeout=60000)
+    got = page.evaluate(
+        "(layers) => Promise.all(layers.map((layer) => PG.browserCnn.query({ds: 'shapes', model: 'playground-net',"
+        " layer, pooling: 'avg', metric: 'cosine'}, PG.search.upload()).then((r) => r.ids)))",
+        list(want),
+    )
+    assert len(want) == 8 and got == list(want.values())

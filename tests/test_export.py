@@ -93,8 +93,8 @@ def check(folder, ids):
     table = pq.read_table("embeddings.parquet")
     files = table["file"].to_pylist()
     def pixels(rel):  # the README's rule
-        im = Image.open(root + "/" + rel); im.draft("RGB", (size, size))
-        im = ImageOps.exif_transpose(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        im = ImageOps.exif_transpose(Image.open(root + "/" + rel)).convert("RGB")
+        im = im.resize((size, im.height), Image.BILINEAR).resize((size, size), Image.BILINEAR)  # x, then y
         return np.asarray(im, dtype=np.uint8)
     x = np.stack([pixels(files[i]) for i in ids])
     out = {"keras": keras.saving.load_model("featurizer.keras").predict(x, verbose=0).tolist()}
@@ -211,7 +211,7 @@ def test_best_is_the_leaderboards_best_and_export_json_says_what_it_is(built, ex
     for x in info.files:
         assert (exported["best"] / x.path).stat().st_size == x.bytes
     readme = (exported["best"] / "README.md").read_text()
-    assert info.command in readme and f.name in readme and "Image.Resampling.BILINEAR" in readme
+    assert info.command in readme and f.name in readme and "Image.BILINEAR).resize(" in readme
     assert str(exported["best"]) in exported["line"]
     l2 = _info(exported["l2"])
     assert l2.metric == "euclidean" and not l2.normalise_queries and "IndexFlatL2" in l2.index

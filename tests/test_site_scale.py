@@ -30,9 +30,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from precompute import contract
 from precompute.export import export_command, featurizer_name
 from precompute.serve import schema as api
-from precompute.sitedata import read_data_file
+from precompute.sitedata import encode, read_data_file
 from tests.helpers import (
     ARTIFACTS,
     DESKTOP,
@@ -667,12 +668,32 @@ def test_own_image_on_a_static_copy_is_one_line(synth: Synth, server: str, pages
         page, watch = pages.make(origin=origin)
         page.goto(origin + "index.html")
         wait_ready(page)
-        assert (
-            page.locator("#upload-off").is_visible() and "playground serve" in page.locator("#upload-off").inner_text()
-        )
+        off = page.locator("#upload-off")
+        assert off.is_visible() and "playground serve" in off.inner_text() and "no network to run" in off.inner_text()
         assert page.locator("#upload-live").is_hidden() and page.locator("#upload-file").count() == 1
         assert not page.locator("#upload-file").is_visible()
         assert not any("/api/" in u for u in watch.requests)
+
+
+def test_a_build_without_the_in_browser_search_says_why(synth: Synth, server: str, pages: Pages) -> None:
+    """The line a static copy shows comes from the build's data/web/index (browsersearch.py) when it has one."""
+    why = "the build had no ONNX Runtime Web to copy in (run `npm ci` in the project)"
+    index = contract.BrowserIndex(
+        available=False, why=why, runtime=None, runtime_bytes=0, max_images=20000, datasets=[], models=[], minkowski_p=3
+    )
+    page, watch = pages.make()
+    page.route(
+        "**/data/web/index.js",
+        lambda route: route.fulfill(
+            status=200, content_type="text/javascript", body=encode("web/index", index).decode()
+        ),
+    )
+    page.goto(server + "index.html")
+    wait_ready(page)
+    off = page.locator("#upload-off")
+    assert off.is_visible() and why in off.inner_text() and "playground serve" in off.inner_text()
+    assert page.locator("#upload-live").is_hidden()
+    assert not any("web/runtime" in u or "web/model" in u for u in watch.requests)  # nothing else is loaded
 
 
 def _png(rgb: tuple[int, int, int]) -> bytes:

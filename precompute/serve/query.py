@@ -2,7 +2,7 @@
 
 It reads only what a build left behind (``build/manifest.json`` and ``build/cache``): the cached embeddings of every
 (dataset, model, layer, pooling), the UMAP maps and the similarity calibration. A query image takes exactly the
-precompute code path: the same decoding, draft and bilinear resize (``images.rgb_from_bytes``), the model's own
+precompute code path: the same decoding and bilinear resize (``images.rgb_from_bytes``), the model's own
 ``preprocess_input``, the same multi-output extractor with the pooling in the graph, run on a small padded batch
 (:func:`padded_batch`: TensorFlow then computes each image bit-identically to the build's batches, so an uploaded
 copy of a dataset image gets the build's embeddings exactly), and the same ranking code (``search.Searcher``:

@@ -202,8 +202,12 @@
       const key = `upload/${view.ds}/${view.pooling}/${view.metric}`;
       compareFor = key;
       upload.compares = upload.compares || Object.create(null);
-      if (!upload.compares[key]) upload.compares[key] = D.compareUpload(view, upload);
-      PG.clear(box).appendChild(el("p", { class: "muted", text: "Searching every model and layer…" }));
+      const wait = el("p", { class: "muted", text: "Searching every model and layer…" });
+      const progress = (msg) => {
+        if (msg) wait.textContent = msg;
+      };
+      if (!upload.compares[key]) upload.compares[key] = D.compareUpload(view, upload, progress);
+      PG.clear(box).appendChild(wait);
       upload.compares[key].then(
         (models) => {
           if (key !== compareFor || P.state().tab !== "compare" || P.upload() !== upload) return;

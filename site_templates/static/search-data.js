@@ -16,6 +16,7 @@
   const PG = window.PG;
   const API = /^[a-z0-9_-]+(\/[a-z0-9_-]+)*\/$/; // a relative path such as "api/": never another host
   const MAPS_KEPT = 4; // decoded maps kept (100,000 points: 800 KB each)
+  const BROWSER_MAX_UPLOAD = 50 * 2 ** 20; // an image searched in the browser is decoded there: bound its size
 
   let INDEX = null;
   let LB = null;
@@ -128,6 +129,7 @@
         PG.load("index"),
         PG.load("leaderboard").catch(() => null),
         PG.load("serve").catch(() => null),
+        PG.browserCnn ? PG.browserCnn.init() : null,
       ]).then((r) => {
         INDEX = r[0];
         LB = r[1];
@@ -237,15 +239,23 @@
       });
     },
 
-    /* ---- search with your own image (only when served by `playground serve`) ---- */
-    /* {live, maxUpload, datasets}: live is false on a static copy (file:// or any static host). */
+    /* ---- search with your own image: by `playground serve`, or in the browser (search-cnn.js) ---- */
+    /* {live, mode, maxUpload, datasets, why}: mode "server" when served by `playground serve`; "browser" on a
+       static copy whose build shipped the in-browser search (data/web/); else "off" (why: the build's reason). */
     serve() {
-      const live = !!(SERVE?.live && API.test(SERVE.api) && typeof fetch === "function");
-      return { live, maxUpload: SERVE ? SERVE.max_upload : 0, datasets: SERVE ? SERVE.datasets : [] };
+      if (SERVE?.live && API.test(SERVE.api) && typeof fetch === "function")
+        return { live: true, mode: "server", maxUpload: SERVE.max_upload, datasets: SERVE.datasets, why: null };
+      const b = PG.browserCnn?.info();
+      const can = typeof Worker === "function" && typeof OffscreenCanvas === "function";
+      if (b?.available && can)
+        return { live: true, mode: "browser", maxUpload: BROWSER_MAX_UPLOAD, datasets: b.datasets, why: null };
+      const why = b && !b.available ? b.why : b && !can ? "this browser has no Web Workers or OffscreenCanvas" : null;
+      return { live: false, mode: "off", maxUpload: 0, datasets: [], why };
     },
     /* The neighbours of an uploaded image for a view: Promise of a row (the shape of row() plus labels and
        mapXY, the image's place on the view's map); rejects with an ApiError {message, status, allowed}. */
     query(view, upload) {
+      if (D.serve().mode === "browser") return PG.browserCnn.query(view, upload);
       return post("query", form(view, upload, { model: view.model, layer: view.layer })).then((a) => {
         const layer = a.layers.find((l) => l.layer === view.layer) || a.layers[0];
         const row = answerRow(layer, a.k);
@@ -254,7 +264,8 @@
       });
     },
     /* Every model x layer for an uploaded image: Promise of [{model, layers: [slug], rows: [row]}]. */
-    compareUpload(view, upload) {
+    compareUpload(view, upload, progress) {
+      if (D.serve().mode === "browser") return PG.browserCnn.compareUpload(view, upload, progress);
       return post("compare", form(view, upload, {})).then((c) =>
         c.models
           .filter((a) => D.model(a.model))

@@ -49,7 +49,7 @@
     $("export-cmd").textContent = command(v);
     $("export-snippet").textContent = snippet(v, m);
     const zip = $("export-zip");
-    const live = D.serve().live;
+    const live = D.serve().mode === "server"; // the zip is made by the server
     zip.hidden = !live;
     $("export-zip-off").hidden = live;
     if (live) {

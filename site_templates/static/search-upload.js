@@ -1,11 +1,12 @@
 /* ConvNet Playground, Semantic Search: search with your own image.
  *
- * Only when the page is served by `playground serve` (data/serve.js says live = true): drop an image on the
- * page, paste one, or choose a file; it is shown (an object URL: nothing is stored), sent to the local server
- * (POST api/query, multipart: image + dataset, model, layer, pooling, metric, k), and its neighbours are drawn
- * exactly like a dataset image's, with its place on the map and, on the Compare tab, every model and layer
- * (POST api/compare). On a static copy (file:// or any static host) the panel is one line saying what it
- * needs: no button, no request.
+ * Drop an image on the page, paste one, or choose a file; it is shown (an object URL: nothing is stored) and
+ * turned into vectors either by `playground serve` (data/serve.js says live = true: POST api/query, multipart:
+ * image + dataset, model, layer, pooling, metric, k; api/compare for the Compare tab) or, on a static copy
+ * (file:// or any static host) whose build shipped it, in the browser itself (search-cnn.js: the image never
+ * leaves the computer). Its neighbours are drawn exactly like a dataset image's, with its place on the map and,
+ * on the Compare tab, every model and layer. Without either, the panel is one line saying why: no button, no
+ * request.
  */
 (() => {
   const PG = window.PG;
@@ -48,7 +49,8 @@
       return;
     }
     if (info.maxUpload && file.size > info.maxUpload) {
-      status(`That image is ${fmtBytes(file.size)}; the server takes up to ${fmtBytes(info.maxUpload)}.`, true);
+      const who = info.mode === "server" ? "the server takes" : "this page searches with images of";
+      status(`That image is ${fmtBytes(file.size)}; ${who} up to ${fmtBytes(info.maxUpload)}.`, true);
       return;
     }
     if (!info.datasets.includes(ds)) {
@@ -68,7 +70,9 @@
     pv.src = current.url;
     pv.alt = `Your image: ${name}`;
     pv.hidden = false;
-    status(`Searching ${D.dataset(ds).name} for images like ${name}…`, false);
+    const first = info.mode === "browser" && !PG.browserCnn.stats().loads.length;
+    const how = first ? " (the first image loads the network into this page: a few seconds)" : "";
+    status(`Searching ${D.dataset(ds).name} for images like ${name}…${how}`, false);
     P.setUpload(current, { reveal: true });
   }
 
@@ -84,8 +88,11 @@
     });
   }
 
-  function setupLive() {
+  function setupLive(mode) {
     $("upload-live").hidden = false;
+    if (mode === "browser")
+      $("upload-where").textContent =
+        "it stays in your browser: the network runs on this page, and nothing is sent anywhere.";
     const drop = $("upload-drop");
     const input = $("upload-file");
     input.addEventListener("change", () => {
@@ -157,8 +164,12 @@
 
   PG.searchUpload = {
     init() {
-      if (D.serve().live) setupLive();
-      else $("upload-off").hidden = false;
+      const info = D.serve();
+      if (info.live) setupLive(info.mode);
+      else {
+        if (info.why) $("upload-off-why").textContent = `it is static, and ${info.why}.`;
+        $("upload-off").hidden = false;
+      }
     },
     /* The server refused the image, or a view it was asked for (search-state.js): say so here, where it can be
        seen. Returns the upload to show instead: the previous one when a new image was refused, else null. */
