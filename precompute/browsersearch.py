@@ -29,6 +29,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from . import log
 from .buildindex import BuildIndex, ModelRecord
 from .cache import Cache, key
 from .config import BuildConfig
+from .errors import BuildError
 from .sitedata import DataDir
 
 #: bump when what is exported changes (part of the ONNX cache key)
@@ -91,31 +93,36 @@ def _versions() -> dict[str, str]:
 
 
 def export_onnx(model: ModelRecord, index: BuildIndex, cfg: BuildConfig) -> bytes:
-    """The ONNX bytes of ``model``'s multi-output extractor with uint8 input (one Keras load and one tf2onnx
-    conversion; the caller caches the result)."""
+    """The ONNX bytes of ``model``'s multi-output extractor (one Keras load and one tf2onnx conversion; the caller
+    caches the result)."""
+    from .inputs import model_spec, parse_model_arg
+
+    spec = model_spec(parse_model_arg(model.arg, model.weights)[0], cfg.cache_dir)
+    outputs = [(t, p) for _, t, p in _outputs(model, list(index.settings["pooling"]))]
+    return onnx_extractor(spec, spec.load(model.weights), outputs, float(index.settings["gem_p"]), model.input_size)
+
+
+def onnx_extractor(spec: Any, base: Any, outputs: list[tuple[str, str]], gem_p: float, size: int) -> bytes:
+    """The build's extractor of ``base`` for every ``(tensor, pooling)`` of ``outputs`` (in that order), behind a
+    uint8 RGB input and ``preprocess_input`` as one per-pixel affine map, converted to ONNX."""
     import keras
 
     from .engine import extractor_for
     from .export import _fix_normalization, _quiet_stdout, preprocess_affine
-    from .inputs import model_spec, parse_model_arg
 
-    spec = model_spec(parse_model_arg(model.arg, model.weights)[0], cfg.cache_dir)
-    outputs = _outputs(model, list(index.settings["pooling"]))
-    extractor, back = extractor_for(
-        spec.load(model.weights), [(t, p) for _, t, p in outputs], float(index.settings["gem_p"])
-    )
+    extractor, back = extractor_for(base, outputs, gem_p)
     a, b = preprocess_affine(spec)
-    rgb = keras.Input((model.input_size, model.input_size, 3), dtype="uint8", name="rgb")
+    rgb = keras.Input((size, size, 3), dtype="uint8", name="rgb")
     pre = keras.layers.Dense(3, name="preprocess_input", trainable=False)
     x = pre(keras.ops.cast(rgb, "float32"))
     pre.set_weights([a, b])
     got = extractor.model(x)
     got = list(got) if isinstance(got, (list, tuple)) else [got]
     named = dict(zip([back[k] for k in extractor.keys], got, strict=True))
-    featurizer = keras.Model(rgb, [named[(t, p)] for _, t, p in outputs], name="browser_extractor")
+    featurizer = keras.Model(rgb, [named[o] for o in outputs], name="browser_extractor")
     featurizer.trainable = False
     _fix_normalization(featurizer)
-    featurizer(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))  # Keras exports called models only
+    featurizer(np.zeros((1, size, size, 3), np.uint8))  # Keras exports called models only
     with tempfile.TemporaryDirectory(prefix="playground-onnx-") as tmp:
         path = Path(tmp) / "model.onnx"
         with _quiet_stdout():
@@ -190,6 +197,38 @@ def _float32_b64(emb: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(emb, dtype="<f4").tobytes()).decode("ascii")
 
 
+def plan_views(
+    index: BuildIndex, cache: Cache, datasets: list[Any], max_mb: float
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Which poolings of each dataset the site ships embeddings for: the build's poolings in order, each with
+    every model and layer, while the dataset's view files stay within ``max_mb`` (float32 as base64: 16/3 bytes
+    per value). Why float32: with float16 the top-15 changed for 2-47 % of queries per layer at 10,100 images
+    (measured on tinyimagenet10k x mobilenet_075), far from the CLI's answer. Returns the plan and one line per
+    pooling left out."""
+    plan: dict[str, list[str]] = {}
+    left: list[str] = []
+    for ds in datasets:
+        total = 0.0
+        plan[ds.slug] = []
+        for p in index.settings["pooling"]:
+            values = 0
+            for model in index.models.values():
+                for la in model.layers:
+                    path = cache.path("emb", index.view(ds.slug, model.slug, la.slug, p)["emb"], ".npy")
+                    n, d = np.load(path, mmap_mode="r").shape
+                    values += n * d
+            mb = values * 16 / 3 / 1e6
+            if total + mb <= max_mb:
+                total += mb
+                plan[ds.slug].append(p)
+            else:
+                left.append(
+                    f"{ds.slug}: {p} pooling left out of the in-browser search ({mb:,.0f} MB of embeddings; "
+                    f"site.browser_search_max_mb = {max_mb:g})"
+                )
+    return plan, left
+
+
 def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
     """Write ``data/web/`` for the build in ``cfg.out`` (pruning what an earlier build left there)."""
     from .search import CALIBRATION_FRACTIONS
@@ -213,8 +252,15 @@ def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
     elif not datasets:
         why = f"every dataset of this build is larger than {limit:,} images (site.browser_search_max_images)"
     runtime_bytes = 0
+    shipped: dict[str, list[str]] = {}
+    left_out: list[str] = []
     if why is None and runtime is not None:
         poolings = list(index.settings["pooling"])
+        shipped, left_out = plan_views(index, cache, datasets, cfg.browser_search_max_mb)
+        datasets = [d for d in datasets if shipped.get(d.slug)]
+        if not datasets:
+            why = left_out[0] if left_out else "nothing to ship"
+    if why is None and runtime is not None:
         for model in index.models.values():
             got = model_files(model, index, cfg, cache)
             if got is None:
@@ -229,12 +275,12 @@ def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
             )
             for ds in datasets:
                 for la in model.layers:
-                    for p in poolings:
+                    for p in shipped[ds.slug]:
                         view = index.view(ds.slug, model.slug, la.slug, p)
                         emb = cache.get_npy("emb", view["emb"])
                         tables = {m: cache.get_arrays("calib", view["calib"][m]) for m in index.settings["metrics"]}
                         if emb is None or any(t is None for t in tables.values()):
-                            raise FileNotFoundError(f"the cache lost {ds.slug}/{model.slug}/{la.slug}/{p}: build again")
+                            raise BuildError(f"the cache lost {ds.slug}/{model.slug}/{la.slug}/{p}: build again")
                         calib = {m: [float(v) for v in t["table"]] for m, t in tables.items()}
                         n, d = emb.shape
                         data.put(
@@ -255,6 +301,8 @@ def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
         runtime_bytes=runtime_bytes,
         max_images=limit,
         datasets=[d.slug for d in datasets] if why is None else [],
+        poolings={d.slug: shipped[d.slug] for d in datasets} if why is None else {},
+        left_out=left_out,
         models=models,
         minkowski_p=float(index.settings["minkowski_p"]),
     )

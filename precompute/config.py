@@ -101,6 +101,7 @@ class BuildConfig:
     max_upload_mb: float = 20.0
     # [site]
     browser_search_max_images: int = 20_000  # own-image search in the visitor's browser up to this many images
+    browser_search_max_mb: float = 200.0  # and at most this many MB of shipped embeddings per dataset
     # other tables and run-time switches
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     dataset_options: dict[str, DatasetOptions] = field(default_factory=dict, compare=False, hash=False)
@@ -183,6 +184,8 @@ class BuildConfig:
             raise ConfigError("max_upload_mb must be positive")
         if self.browser_search_max_images < 0:
             raise ConfigError("site.browser_search_max_images must be 0 (off) or a number of images")
+        if self.browser_search_max_mb <= 0:
+            raise ConfigError("site.browser_search_max_mb must be positive")
         return self
 
 
@@ -211,7 +214,10 @@ SECTIONS: dict[str, dict[str, str]] = {
         "workers": "workers",
     },
     "serve": {"host": "serve_host", "port": "serve_port", "max_upload_mb": "max_upload_mb"},
-    "site": {"browser_search_max_images": "browser_search_max_images"},
+    "site": {
+        "browser_search_max_images": "browser_search_max_images",
+        "browser_search_max_mb": "browser_search_max_mb",
+    },
 }
 TABLES = (*SECTIONS, "layers", "featurevis", "datasets")
 

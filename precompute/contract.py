@@ -346,6 +346,8 @@ class BrowserIndex(Struct):
     runtime_bytes: int
     max_images: Annotated[int, _d("datasets larger than this are left out (site.browser_search_max_images)")]
     datasets: list[Slug]
+    poolings: Annotated[dict[str, list[Slug]], _d("dataset -> the poolings whose embeddings are shipped")]
+    left_out: Annotated[list[str], _d("one line per pooling left out to keep the site small")]
     models: list[BrowserModel]
     minkowski_p: float
 

@@ -421,6 +421,8 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
             runtime_bytes=0,
             max_images=0,
             datasets=[],
+            poolings={},
+            left_out=[],
             models=[],
             minkowski_p=3,
         ),

@@ -273,6 +273,27 @@ def test_minkowski_p_reaches_the_rankings_and_the_cache_key(tmp_path: Path, two_
     assert not np.allclose(p3["dist"], p2["dist"], rtol=1e-3, atol=0)  # recomputed: p is part of the cache key
     assert summary.settings["minkowski_p"] == 3
     assert "= 3" in read_key(out / "site", "index")["metrics"][1]["description"]
+    browser_search_says_why_it_is_not_there(cfg_for(out, ds, metrics=("euclidean", "minkowski"), pooling="avg"))
+
+
+def browser_search_says_why_it_is_not_there(cfg) -> None:
+    """``data/web/index`` of a build without the in-browser search: the one line the page shows, and no file of
+    the search (the runtime is what conftest hides from test builds; the limit and off are settings)."""
+    from precompute.browsersearch import write_browser_files
+    from tests.helpers import with_browser_runtime
+
+    web = read_key(cfg.site_dir, "web/index")
+    assert not web["available"] and "no ONNX Runtime Web" in web["why"] and "npm ci" in web["why"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PLAYGROUND_ORT_WEB", with_browser_runtime()["PLAYGROUND_ORT_WEB"])
+        small = write_browser_files(replace(cfg, browser_search_max_images=5))
+        assert not small.available and small.why and "larger than 5 images" in small.why and small.datasets == []
+        off = write_browser_files(replace(cfg, browser_search_max_images=0))
+        assert not off.available and off.why and "turned off" in off.why
+    files = sorted(
+        p.relative_to(cfg.site_dir / "data" / "web").as_posix() for p in (cfg.site_dir / "data" / "web").rglob("*.js")
+    )
+    assert files == ["index.js"]
 
 
 def test_pooling_max_and_flatten_end_to_end_and_their_cache_keys(

@@ -679,7 +679,16 @@ def test_a_build_without_the_in_browser_search_says_why(synth: Synth, server: st
     """The line a static copy shows comes from the build's data/web/index (browsersearch.py) when it has one."""
     why = "the build had no ONNX Runtime Web to copy in (run `npm ci` in the project)"
     index = contract.BrowserIndex(
-        available=False, why=why, runtime=None, runtime_bytes=0, max_images=20000, datasets=[], models=[], minkowski_p=3
+        available=False,
+        why=why,
+        runtime=None,
+        runtime_bytes=0,
+        max_images=20000,
+        datasets=[],
+        poolings={},
+        left_out=[],
+        models=[],
+        minkowski_p=3,
     )
     page, watch = pages.make()
     page.route(

@@ -206,6 +206,15 @@
     };
   }
 
+  /* An Error when the build left the view's pooling out (its embeddings would have made the site too large). */
+  function leftOut(view) {
+    const shipped = INDEX.poolings[view.ds] || [];
+    if (shipped.includes(view.pooling)) return null;
+    return new Error(
+      `this copy of the site searches with your own image in ${shipped.join(", ")} pooling only (the ${view.pooling} embeddings were left out to keep it small): choose ${shipped.join(" or ")}, or use playground serve`
+    );
+  }
+
   /* The upload's vectors for a model (computed once per upload and model). */
   function vectors(upload, model) {
     upload.vectors = upload.vectors || Object.create(null);
@@ -244,6 +253,8 @@
     query(view, upload) {
       if (!PG.browserCnn.hasModel(view.model))
         return Promise.reject(new Error(`${view.model} has no in-browser model in this build`));
+      const left = leftOut(view);
+      if (left) return Promise.reject(left);
       const t0 = performance.now();
       return Promise.all([
         vectors(upload, view.model),
@@ -258,6 +269,8 @@
     },
     /* Every model x layer with an in-browser model, one model at a time: [{model, layers, rows}]. */
     async compareUpload(view, upload, progress) {
+      const left = leftOut(view);
+      if (left) throw left;
       const out = [];
       const lst = await PG.data.listing(view.ds);
       const ms = PG.data.models().filter((m) => PG.browserCnn.hasModel(m.slug));
