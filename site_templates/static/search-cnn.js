@@ -225,7 +225,7 @@
         .then(() => call("embed", { model, image: upload.file, size: m.size }))
         .then((r) => {
           if (stats.cold === null) stats.cold = performance.now() - t0;
-          upload.timing = { decode_ms: r.decode_ms, run_ms: r.run_ms };
+          upload.fresh = { decode: r.decode_ms, embed: r.run_ms }; // reported by the first view that uses them
           const out = Object.create(null);
           m.outputs.forEach((name, i) => {
             out[name] = r.vectors[i];
@@ -262,8 +262,11 @@
         PG.data.listing(view.ds),
         PG.data.map(view).catch(() => null),
       ]).then(([vecs, V, lst, xy]) => {
+        const t1 = performance.now();
         const row = rankRow(vecs[`${view.layer}/${view.pooling}`], V, view, PG.data.k(), lst, xy);
-        row.timing = { ...upload.timing, total_ms: performance.now() - t0 };
+        const fresh = upload.fresh || { decode: 0, embed: 0 };
+        upload.fresh = null;
+        row.timing = { ...fresh, search: performance.now() - t1, total: performance.now() - t0, browser: true };
         return row;
       });
     },

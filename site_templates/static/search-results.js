@@ -235,7 +235,10 @@
     if (upload && row.timing) {
       const t = row.timing;
       cfg.appendChild(
-        el("span", { class: "muted", text: `· answered in ${Math.round(t.decode + t.embed + t.search)} ms` })
+        el("span", {
+          class: "muted",
+          text: `· ${t.browser ? "computed in your browser" : "answered"} in ${Math.round(t.decode + t.embed + t.search)} ms`,
+        })
       );
     }
     const cfgChanged =
