@@ -43,6 +43,10 @@ def _share_the_cores() -> None:
     numba, and so do the builds it runs in child processes (they inherit the environment). Left alone, every
     worker and child starts one thread per core, and the oversubscribed thread pools spin against each other.
     Set before anything imports those libraries; an explicit setting in the environment wins."""
+    # one disk cache of numba's compiled kernels (UMAP's above all, ~10 s to compile) for every process of every
+    # test run, the TensorFlow and the JAX pass of `make test` alike; a build keeps its own in build/jit/
+    # (precompute/projection.py), which tests/test_pipeline.py and test_resume.py check
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / "build" / "test-jit"))
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     if workers <= 1:
         return
@@ -58,13 +62,6 @@ def _share_the_cores() -> None:
         os.environ.setdefault(var, share)
     if "XLA_FLAGS" not in os.environ and share == "1":
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    # one disk cache of UMAP's compiled numba kernels for every process of the run (a build keeps its own in
-    # build/jit/, see precompute/projection.py; tests/test_pipeline.py checks that one)
-    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if uid:
-        import tempfile
-
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"pg-tests-{uid}" / "numba"))
 
 
 _share_the_cores()

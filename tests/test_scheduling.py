@@ -61,3 +61,15 @@ def test_scopes_come_costliest_first() -> None:
     assert COST[TRAINED] >= max(v for k, v in COST.items() if k not in (TRAINED, SITES))
     assert list(COST.values()) == sorted(COST.values(), reverse=True)
     assert all(k in (TRAINED, SITES) or (REPO / k).is_file() for k in COST)
+
+
+def test_every_slow_file_has_a_cost() -> None:
+    """A costly file missing from ``COST`` is handed out last and runs alone at the end while the other worker
+    idles (test_browser_onnx.py did, 55 s). Files of the benchmark smoke runs are not part of `make test`."""
+    slow = {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "tests").glob("test_*.py")
+        if "pytest.mark.slow" in p.read_text() and "pytest.mark.bench" not in p.read_text()
+    }
+    assert len(slow) >= 15
+    assert {f for f in slow if scope_of(f) not in COST} == set()
