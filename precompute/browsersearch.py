@@ -11,9 +11,9 @@ or picks an image (``site_templates/static/search-browser-cnn.js`` and its Web W
   under every pooling of the build, ``preprocess_input`` inside the graph as one per-pixel affine map, uint8 RGB
   in), exported by Keras 3 (``model.export(format="onnx")``, tf2onnx) once and cached by content. Its outputs are
   checked against the build's cached embeddings of real dataset images with ONNX Runtime (``TOLERANCE``).
-- ``web/<ds>/<model>/<layer>/<pooling>``: the view's embeddings (float32, the build's cached ones) and its
-  calibration table per metric, so the browser ranks with the site's metric code and gives each neighbour the
-  similarity ``playground query`` gives it.
+- ``web/<ds>/<model>/<layer>/<pooling>``: the view's embeddings (float32, the build's cached ones), so the
+  browser ranks with the site's metric code; each neighbour's similarity comes from the view's calibration file,
+  which the rankings' shards use too (``<view>/<metric>/calib``), as ``playground query`` gives it.
 - ``web/index``: what is there, or the one line the page shows when it is not (no runtime, dataset too large).
 
 The step reads the build back through ``BuildIndex`` (``manifest.json`` + the cache), like ``playground query``
@@ -231,12 +231,9 @@ def plan_views(
 
 def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
     """Write ``data/web/`` for the build in ``cfg.out`` (pruning what an earlier build left there)."""
-    from .search import CALIBRATION_FRACTIONS
-
     index = BuildIndex.load(cfg)
     cache = Cache(cfg.cache_dir)
     data = DataDir(cfg.site_dir, owned_prefix="web/")
-    fractions = [float(f) for f in CALIBRATION_FRACTIONS]
     runtime = find_runtime()
     limit = cfg.browser_search_max_images
     datasets = [d for d in index.datasets.values() if 0 < d.n_images <= limit]
@@ -278,14 +275,12 @@ def write_browser_files(cfg: BuildConfig) -> c.BrowserIndex:
                     for p in shipped[ds.slug]:
                         view = index.view(ds.slug, model.slug, la.slug, p)
                         emb = cache.get_npy("emb", view["emb"])
-                        tables = {m: cache.get_arrays("calib", view["calib"][m]) for m in index.settings["metrics"]}
-                        if emb is None or any(t is None for t in tables.values()):
+                        if emb is None:
                             raise BuildError(f"the cache lost {ds.slug}/{model.slug}/{la.slug}/{p}: build again")
-                        calib = {m: [float(v) for v in t["table"]] for m, t in tables.items()}
                         n, d = emb.shape
                         data.put(
                             f"web/{ds.slug}/{model.slug}/{la.slug}/{p}",
-                            c.BrowserView(n=n, d=d, emb=_float32_b64(emb), calib=calib, fractions=fractions),
+                            c.BrowserView(n=n, d=d, emb=_float32_b64(emb)),
                         )
         if not models:
             why = "no model of this build could be exported to ONNX (see the build's warnings)"

@@ -212,23 +212,49 @@ class FilesShard(Struct):
 
 # ------------------------------------------------------------------------------------------------ views
 class RankShard(Struct):
-    """The top-k of queries ``first`` .. ``first + rank_block - 1``.
+    """The top-k of queries ``first`` .. ``first + rows - 1`` as typed arrays: little-endian, row-major, base64.
 
-    One request per view switch, whatever the dataset size (a shard stays under 100 KB)."""
+    Result j of query ``first + i`` is image ``ids[i * k + j]`` at distance ``dist_lo[i] + dist[i * k + j] *
+    dist_step[i]`` (float64 arithmetic); ``dist`` 65535 marks a non-finite distance. A decoded distance is within
+    ``dist_step[i] / 2`` plus the float32 rounding of ``dist_lo[i]`` (2^-24 of it) of the exact one
+    (``sitefiles.encode_rankings``). Similarity is not stored: the page reads it off the view's
+    ``CalibrationFile`` at the decoded distance, as ``playground query`` does; the search score and hits follow
+    from the ids and the dataset's classes. One request per view switch, whatever the dataset size: under 30 KB
+    at 100,000 images."""
 
     first: int
+    rows: int
     k: int
-    ids: list[list[int]]
-    dist: Annotated[list[list[int]], _d("distances as integers: distance = int * dist_scale")]
-    dist_scale: float
-    near_ppm: Annotated[
-        list[list[int]],
-        _d("parts per million of the dataset's image pairs at most this far apart (similarity = 1 - near_ppm / 1e6)"),
-    ]
-    score: list[float] | None
-    hits: Annotated[list[int] | None, _d("results in the query's class")]
+    id_bytes: Annotated[int, _d("bytes per id (unsigned): 2, 3 or 4, the fewest that hold the dataset's ids")]
+    ids: Annotated[str, _d("rows x k image ids, id_bytes each")]
+    dist_lo: Annotated[str, _d("float32 per query: its nearest finite distance, rounded to float32")]
+    dist_step: Annotated[str, _d("float32 per query: the distance of one step (0 when the row is constant)")]
+    dist: Annotated[str, _d("rows x k uint16: distance = dist_lo + dist * dist_step; 65535: not finite")]
     exact: Annotated[bool, _d("false when the ranking is approximate (large datasets, Minkowski)")]
     recall: Annotated[float | None, _d("measured recall@k of an approximate ranking")]
+    squared: Annotated[
+        bool | None,
+        _d(
+            "euclidean shards: true when sqeuclidean ranks these queries the same (its distances are these squared, "
+            "and it has no shard of its own); null for other metrics"
+        ),
+    ]
+
+
+class CalibrationFile(Struct):
+    """``<ds>/<model>/<layer>/<pooling>/<metric>/calib``: the view's similarity calibration under one metric.
+
+    Knots of the pair sample's distribution (``search.Calibration``): the share of pairs at most a distance x
+    apart is ``count[j] / pairs`` for the last knot j at or below x + slack while j < head - 1 (the closest pairs,
+    every one a knot: exact), else ``count / pairs`` interpolated linearly at x (numpy.interp: 0 below the first
+    knot, 1 above the last). Similarity is 1 minus it. slack is what a stored distance may be off by (a rankings
+    row's dist_step / 2 + 2^-24 dist_lo; 0 for an own image's exact distance). Every path reads similarity this
+    way: the rankings, an own image in the browser, ``playground query``."""
+
+    pairs: Annotated[int, _d("image pairs in the sample")]
+    head: Annotated[int, _d("the first head knots are the closest pairs of the sample, one by one")]
+    dist: Annotated[str, _d("float32 knots, ascending and distinct: pair distances (base64, little-endian)")]
+    count: Annotated[str, _d("uint32 per knot: the sample's pairs at most that far apart")]
 
 
 class MapFile(Struct):
@@ -365,14 +391,12 @@ class BrowserModelBytes(BrowserBytes):
 
 
 class BrowserView(Struct):
-    """``web/<ds>/<model>/<layer>/<pooling>``: the embeddings an own image is ranked against in the browser, and
-    the view's calibration table per metric: the pair distances at ``fractions`` of the sorted pair sample."""
+    """``web/<ds>/<model>/<layer>/<pooling>``: the embeddings an own image is ranked against in the browser (its
+    similarity comes from the view's ``CalibrationFile``, as a dataset image's does)."""
 
     n: int
     d: int
     emb: Annotated[str, _d("n x d float32, little-endian, row-major, base64: the build's cached embeddings")]
-    calib: dict[str, list[float]]
-    fractions: Annotated[list[float], _d("search.CALIBRATION_FRACTIONS")]
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -473,6 +497,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("datasets/<ds>", DatasetFile),
     Kind("datasets/<ds>/files/<b>", FilesShard),
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/<b>", RankShard),
+    Kind("<ds>/<model>/<layer>/<pooling>/<metric>/calib", CalibrationFile),
     Kind("<ds>/<model>/<layer>/<pooling>/map", MapFile),
     Kind("<ds>/<pooling>/compare/<metric>/<b>", CompareShard),
     Kind("explorer/index", ExplorerIndex),
@@ -488,28 +513,32 @@ KINDS: tuple[Kind, ...] = (
 OTHER_KINDS: tuple[Kind, ...] = (Kind("export.json", ExportInfo),)
 
 
+def _kind(t: type[Struct]) -> Kind:
+    return next(k for k in KINDS if k.type is t)
+
+
 def kind_of(key: str) -> Kind:
     """The kind of the data file with ``key`` (e.g. ``iconic200/mobilenet/conv1/avg/cosine/0``)."""
     parts = key.split("/")
     if key in ("index", "leaderboard", "serve", "explorer/index"):
         return next(k for k in KINDS if k.key == key)
     if parts[0] == "datasets":
-        return KINDS[3] if len(parts) == 2 else KINDS[4]
+        return _kind(DatasetFile if len(parts) == 2 else FilesShard)
     if parts[0] == "explorer":
-        return KINDS[9]
+        return _kind(ExplorerLayer)
     if parts[0] == "web":
         if key == "web/index":
-            return KINDS[10]
+            return _kind(BrowserIndex)
         if len(parts) == 3 and parts[1] in ("runtime", "model"):
-            return KINDS[11 if parts[1] == "runtime" else 12]
+            return _kind(BrowserBytes if parts[1] == "runtime" else BrowserModelBytes)
         if len(parts) == 5:
-            return KINDS[13]
+            return _kind(BrowserView)
     if len(parts) == 5 and parts[2] == "compare":
-        return KINDS[7]
+        return _kind(CompareShard)
     if len(parts) == 5 and parts[4] == "map":
-        return KINDS[6]
+        return _kind(MapFile)
     if len(parts) == 6:
-        return KINDS[5]
+        return _kind(CalibrationFile if parts[5] == "calib" else RankShard)
     raise ValueError(f"no data file kind for key '{key}'")
 
 

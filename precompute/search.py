@@ -124,7 +124,7 @@ class Ranking:
     exact: bool = True  # False: minkowski via exact-L2 candidates (see module docstring)
     recall: float | None = None  # measured recall@k of an approximate ranking, None when exact
     fallbacks: int = 0
-    table: np.ndarray | None = None  # calibration_table of the pair sample (live queries' similarity)
+    calibration: Calibration | None = None  # of the pair sample (what the site and live queries read)
 
 
 # --------------------------------------------------------------------------------------------- exact formulas
@@ -912,30 +912,78 @@ def knn_accuracy(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- for other stages
-#: Fractions of the pair distribution at which ``calibration_table`` records the distance: 1e-8 .. 1e-2 on a log
-#: scale (50 per decade: near neighbours are in this tail), then every 0.1 %.
-CALIBRATION_FRACTIONS = np.unique(np.concatenate([np.logspace(-8, -2, 301), np.linspace(0.01, 1.0, 991)]))
+#: The calibration's knots: every one of the closest ``EXACT_KNOTS`` pairs of the sample, then ``MAX_KNOTS`` in all
+#: spaced geometrically in rank up to the farthest pair (8 KB on the site).
+EXACT_KNOTS = 512
+MAX_KNOTS = 1024
 
 
-def calibration_table(sorted_pairs: np.ndarray) -> np.ndarray:
-    """The pair distances at ``CALIBRATION_FRACTIONS`` of a sorted pair sample: what a live query needs to give its
-    neighbours the same similarity as the precomputed rankings (``similarity_from_table``), in 10 KB instead of
-    the whole sample."""
+@dataclass(frozen=True)
+class Calibration:
+    """What turns a distance into a similarity without the pair sample: knots of its empirical distribution.
+
+    ``dist`` holds distinct pair distances, ascending, rounded to float32 (as the site ships them,
+    ``contract.CalibrationFile``); ``count[i]`` is how many of the sample's ``pairs`` are at most ``dist[i]``
+    (after the same rounding). The first ``head`` knots are the closest pairs one by one, where a dataset image's
+    neighbours are: below ``dist[head - 1]`` the fraction is the sample's exact count (a step function), above it
+    it is interpolated linearly between knots (within the pairs between them). So a neighbour gets what
+    ``similarity`` gives it among the closest pairs, and the site, an own image in the browser and
+    ``playground query`` read one distance the same way.
+
+    ``slack``: how far a stored distance may be from the exact one (the site's shards store them in uint16 steps):
+    the count includes the pairs up to ``dist + slack``, so a neighbour whose distance is a pair's counts that pair
+    whichever way its stored value rounded. The count is read at float32 (the knots' precision)."""
+
+    dist: np.ndarray
+    count: np.ndarray
+    pairs: int
+    head: int
+
+    def similarity(self, dist: np.ndarray, slack: np.ndarray | float = 0.0) -> np.ndarray:
+        """The fraction of pairs farther apart than each distance (1 below every pair, 0 above every pair)."""
+        dist = np.asarray(dist, dtype=np.float64)
+        if self.pairs == 0:
+            return np.ones_like(dist)
+        frac = self.count / self.pairs
+        linear = np.interp(dist, self.dist, frac, left=0.0, right=1.0)
+        # compared in float32, as the knots were rounded: a pair's own distance finds its knot
+        with np.errstate(over="ignore"):  # beyond float32: after every knot, as it should
+            y = (dist + slack).astype(np.float32).astype(np.float64)
+        j = np.searchsorted(self.dist, y, side="right") - 1
+        steps = np.where(j >= 0, frac[np.maximum(j, 0)], 0.0)
+        return 1.0 - np.where(j < self.head - 1, steps, linear)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"dist": self.dist, "count": self.count, "pairs": np.asarray(self.pairs), "head": np.asarray(self.head)}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> Calibration:
+        dist, count = np.asarray(a["dist"], np.float64), np.asarray(a["count"], np.int64)
+        return cls(dist, count, int(a["pairs"]), int(a["head"]))
+
+
+def calibration_table(sorted_pairs: np.ndarray) -> Calibration:
+    """The ``Calibration`` of a sorted pair sample: at most ``MAX_KNOTS`` knots in place of the whole sample."""
     n = len(sorted_pairs)
     if n == 0:
-        return np.zeros(0)
-    idx = np.clip(np.ceil(CALIBRATION_FRACTIONS * n).astype(np.int64) - 1, 0, n - 1)
-    return np.asarray(sorted_pairs, dtype=np.float64)[idx]
+        return Calibration(np.zeros(0), np.zeros(0, np.int64), 0, 0)
+    pairs32 = np.asarray(sorted_pairs, dtype=np.float32).astype(np.float64)  # rounding keeps the order
+    head = np.arange(min(n, EXACT_KNOTS))
+    tail = np.geomspace(min(n, EXACT_KNOTS), n, MAX_KNOTS - len(head)).astype(np.int64) - 1
+    knots = np.unique(pairs32[np.unique(np.concatenate([head, np.clip(tail, 0, n - 1), [n - 1]]))])
+    count = np.searchsorted(pairs32, knots, side="right").astype(np.int64)
+    return Calibration(knots, count, n, len(np.unique(pairs32[head])))
 
 
-def similarity_from_table(dist: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``similarity`` from a calibration table: the fraction of pairs farther apart, interpolated between the
-    recorded fractions (exact at them; within one table step of ``similarity`` elsewhere)."""
-    dist = np.asarray(dist, dtype=np.float64)
-    if len(table) == 0:
-        return np.ones_like(dist)
-    near = np.interp(dist, table, CALIBRATION_FRACTIONS, left=0.0, right=1.0)
-    return 1.0 - near
+def calibrate(emb: np.ndarray, metrics: Sequence[str], p: float = 3.0, *, seed: int = 0) -> dict[str, Calibration]:
+    """The ``Calibration`` of each metric from the embeddings (the pair sample ``rank`` uses)."""
+    return {m: calibration_table(v) for m, v in pair_distances(_rows(emb), metrics, p, seed=seed).items()}
+
+
+def near_ppm(sim: np.ndarray) -> np.ndarray:
+    """Similarity (fraction of pairs farther apart) as the parts per million of pairs at most this far apart,
+    rounded up: 0 only when the pair is closer than every pair of the dataset (or of its sample)."""
+    return np.ceil(np.round((1.0 - np.asarray(sim, dtype=np.float64)) * 1e6, 6)).astype(np.int64)
 
 
 def finish_ranking(

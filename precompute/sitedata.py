@@ -12,8 +12,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .atomic import dumps, write_bytes
 
 PREFIX = "PG.put("
@@ -68,22 +66,6 @@ def sig(x: float, digits: int = 4) -> float:
     if not math.isfinite(x) or x == 0:
         return 0.0 if x == 0 else x
     return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
-
-
-def scaled_ints(a: np.ndarray, digits: int = 4) -> tuple[list, float]:
-    """Encode non-negative values as integers times one power-of-ten scale: the largest value gets
-    ``digits`` digits. Shorter than floats in JSON (``6590`` instead of ``6.59e-06``), exact to
-    ``scale / 2``. Decode with ``value = int * scale``."""
-    a = np.asarray(a, dtype=np.float64)
-    finite = a[np.isfinite(a)]
-    top = float(finite.max()) if finite.size else 0.0
-    scale = 10.0 ** (math.floor(math.log10(top)) - (digits - 1)) if top > 0 else 1.0
-    scale = float(f"{scale:.0e}")  # an exact short decimal in the JSON
-    return np.rint(np.where(np.isfinite(a), a, top) / scale).astype(np.int64).tolist(), scale
-
-
-def round_matrix(a: np.ndarray, decimals: int) -> list:
-    return np.round(np.asarray(a, dtype=np.float64), decimals).tolist()
 
 
 class DataDir:

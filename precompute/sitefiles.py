@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +25,11 @@ from .config import BuildConfig
 from .datasets import Dataset, dataset_json
 from .inputs import BuildInputs, ModelEntry
 from .results import ViewResult
-from .sitedata import DataDir, scaled_ints
+from .sitedata import DataDir
 from .siteimages import ImageLayout
+
+if TYPE_CHECKING:
+    from .search import Calibration
 
 RANK_BLOCK = 256  # ~70 KB per shard at 100k images (ids of 5 digits)
 FILES_BLOCK = 1024
@@ -52,10 +56,86 @@ def view_key(ds: str, model: str, layer: str, pooling: str) -> str:
     return f"{ds}/{model}/{layer}/{pooling}"
 
 
-def near_ppm(sim: np.ndarray) -> np.ndarray:
-    """Similarity (fraction of pairs farther apart) as the parts per million of pairs at most this far apart,
-    rounded up: 0 only when the pair is closer than every pair of the dataset (or of its sample)."""
-    return np.ceil(np.round((1.0 - np.asarray(sim, dtype=np.float64)) * 1e6, 6)).astype(np.int64)
+#: uint16 distance steps; the top value marks a non-finite distance (``RankShard``)
+DIST_LEVELS = 65535
+
+
+def id_bytes(n: int) -> int:
+    """The fewest bytes (2, 3 or 4) that hold every id of ``n`` images."""
+    return 2 if n <= 1 << 16 else 3 if n <= 1 << 24 else 4
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _unb64(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+def encode_rankings(ids: np.ndarray, dist: np.ndarray, n_images: int) -> dict[str, object]:
+    """The typed-array fields of a ``RankShard`` for these rows (see its docstring).
+
+    Each row's finite distances are stored from its nearest one (``dist_lo``) in 65,534 uint16 steps of
+    ``dist_step`` up to its farthest, both float32: ~5 significant digits of the row's spread where the site shows
+    3 of each distance (the JSON integers before it kept 4 digits of the shard's *largest* distance). Decoded:
+    ``lo + q * step`` in float64, the same operations in numpy and in the page."""
+    ids = np.asarray(ids)
+    dist = np.asarray(dist, dtype=np.float64)
+    rows, k = ids.shape
+    nb = id_bytes(n_images)
+    raw = np.ascontiguousarray(ids, dtype="<u4").view(np.uint8).reshape(rows, k, 4)[:, :, :nb]
+    finite = np.isfinite(dist)
+    lo = np.where(finite, dist, np.inf).min(axis=1, initial=np.inf)
+    lo32 = np.where(np.isfinite(lo), lo, 0.0).astype("<f4")
+    off = np.where(finite, dist - lo32.astype(np.float64)[:, None], 0.0)
+    # the step rounded up to float32, so the farthest distance stays within the 65,534 steps
+    step = np.nextafter((off.max(axis=1, initial=0.0) / (DIST_LEVELS - 1)).astype("<f4"), np.float32(np.inf))
+    step = np.where(off.max(axis=1, initial=0.0) > 0, step, 0).astype("<f4")
+    s64 = step.astype(np.float64)[:, None]
+    q = np.rint(np.divide(off, s64, out=np.zeros_like(off), where=s64 > 0))
+    q = np.where(finite, np.clip(q, 0, DIST_LEVELS - 1), DIST_LEVELS).astype("<u2")
+    return {
+        "rows": int(rows),
+        "k": int(k),
+        "id_bytes": nb,
+        "ids": _b64(raw),
+        "dist_lo": _b64(lo32),
+        "dist_step": _b64(step),
+        "dist": _b64(q),
+    }
+
+
+def decode_rankings(shard: c.RankShard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, dist, slack) of a shard, (rows, k) each: what the page decodes (``search-data.js``), in the same
+    float64 operations; slack bounds each distance's error (``RankShard``), what ``Calibration.similarity``
+    takes."""
+    rows, k, nb = shard.rows, shard.k, shard.id_bytes
+    raw = _unb64(shard.ids, "u1").reshape(rows, k, nb)
+    ids = np.zeros((rows, k, 4), dtype=np.uint8)
+    ids[:, :, :nb] = raw
+    q = _unb64(shard.dist, "<u2").reshape(rows, k)
+    lo = _unb64(shard.dist_lo, "<f4").astype(np.float64)[:, None]
+    step = _unb64(shard.dist_step, "<f4").astype(np.float64)[:, None]
+    dist = lo + q.astype(np.float64) * step
+    slack = np.broadcast_to(step / 2 + np.abs(lo) * 2.0**-24, (rows, k))
+    return ids.view("<u4").reshape(rows, k).astype(np.int64), np.where(q == DIST_LEVELS, np.inf, dist), slack
+
+
+def calibration_file(cal: Calibration) -> c.CalibrationFile:
+    dist = np.asarray(cal.dist, dtype="<f4")
+    if not np.array_equal(dist.astype(np.float64), cal.dist):  # the knots are float32 values by construction
+        raise ValueError("calibration knots must be float32 values")
+    count = _b64(np.asarray(cal.count, dtype="<u4"))
+    return c.CalibrationFile(pairs=cal.pairs, head=cal.head, dist=_b64(dist), count=count)
+
+
+def read_calibration(f: c.CalibrationFile) -> Calibration:
+    """The ``search.Calibration`` a calibration file holds (what the page decodes)."""
+    from .search import Calibration
+
+    dist = _unb64(f.dist, "<f4").astype(np.float64)
+    return Calibration(dist, _unb64(f.count, "<u4").astype(np.int64), f.pairs, f.head)
 
 
 def write_rankings(
@@ -64,33 +144,39 @@ def write_rankings(
     metric: str,
     ids: np.ndarray,
     dist: np.ndarray,
-    sim: np.ndarray,
-    scores: np.ndarray | None,
-    hits: np.ndarray | None,
     *,
+    n_images: int,
     exact: bool,
     recall: float | None,
+    squared: np.ndarray | None = None,
+    skip: np.ndarray | None = None,
 ) -> None:
-    """``<base>/<metric>/<b>``: the top-k of every query, in shards of ``RANK_BLOCK`` queries. One distance
-    scale per shard, so a shard is self-contained."""
-    n, k = ids.shape
-    near = near_ppm(sim)
-    for first in range(0, n, RANK_BLOCK):
+    """``<base>/<metric>/<b>``: the top-k of every query, in shards of ``RANK_BLOCK`` queries, each
+    self-contained. ``squared`` (euclidean): per shard, whether sqeuclidean ranks its queries the same;
+    ``skip`` (sqeuclidean): the shards not written because euclidean's serve them."""
+    n, _ = ids.shape
+    for b, first in enumerate(range(0, n, RANK_BLOCK)):
+        if skip is not None and skip[b]:
+            continue
         sl = slice(first, first + RANK_BLOCK)
-        d, scale = scaled_ints(dist[sl])
         shard = c.RankShard(
             first=first,
-            k=int(k),
-            ids=ids[sl].tolist(),
-            dist=d,
-            dist_scale=scale,
-            near_ppm=near[sl].tolist(),
-            score=None if scores is None else np.round(scores[sl], 2).tolist(),
-            hits=None if hits is None else hits[sl].tolist(),
+            **encode_rankings(ids[sl], dist[sl], n_images),  # type: ignore[arg-type]
             exact=bool(exact),
             recall=None if recall is None else round(float(recall), 4),
+            squared=None if squared is None else bool(squared[b]),
         )
         data.put(f"{base}/{metric}/{first // RANK_BLOCK}", shard)
+
+
+def same_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per shard of ``RANK_BLOCK`` rows: whether two rankings have the same ids."""
+    eq = (np.asarray(a) == np.asarray(b)).all(axis=1)
+    return np.array([bool(eq[s : s + RANK_BLOCK].all()) for s in range(0, len(eq), RANK_BLOCK)])
+
+
+def write_calibration(data: DataDir, base: str, metric: str, cal: Calibration) -> None:
+    data.put(f"{base}/{metric}/calib", calibration_file(cal))
 
 
 def encode_map(xy: np.ndarray) -> str:

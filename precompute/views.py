@@ -31,6 +31,9 @@ from .sitedata import DataDir
 RANK_VERSION = 3  # bump when the ranking or similarity definition changes (3: scipy's order at d > 65,536; all pairs)
 UMAP_VERSION = 2  # 2: on the exact cosine neighbour graph
 PROBE_VERSION = 1
+#: the cache kind of a view's ``search.Calibration`` (under its ranking's key; "calib" held the fixed-fraction table
+#: of earlier builds)
+CALIBRATION = "calibration"
 
 
 def labels_of(ds: Dataset) -> np.ndarray | None:
@@ -82,9 +85,11 @@ def umap_key(ref: EmbeddingRef, cfg: BuildConfig) -> str:
 
 
 def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, engine: Engine) -> dict[str, Any]:
+    """Each metric's ranking arrays and ``Calibration`` (``"calibration"``), from the cache or computed."""
     keys = {m: rank_key(ref, m, cfg) for m in cfg.metrics}
     got = {m: cache.get_arrays("rank", k) for m, k in keys.items()}
-    todo = [m for m, v in got.items() if v is None or not cache.path("calib", keys[m]).is_file()]
+    cals = {m: cache.get_arrays(CALIBRATION, k) for m, k in keys.items()}
+    todo = [m for m, v in got.items() if v is None]
     if todo:
         for m, r in engine.rank(emb(), todo, cfg).items():
             arrays = {
@@ -96,10 +101,21 @@ def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, eng
             }
             # first: a ranking is only cached with its calibration. A resumed build that finds the calibration
             # but not its ranking (killed between the two) keeps the finished file: the same key, the same bytes
-            if not cache.path("calib", keys[m]).is_file():
-                cache.put_arrays("calib", keys[m], table=r.table)
+            assert r.calibration is not None
+            if cals[m] is None:
+                cals[m] = r.calibration.arrays()
+                cache.put_arrays(CALIBRATION, keys[m], **cals[m])
             cache.put_arrays("rank", keys[m], **arrays)
             got[m] = arrays
+    missing = [m for m, v in cals.items() if v is None]
+    if missing:  # rankings cached before the calibration had its knots (CALIBRATION): only the pairs again
+        from .search import calibrate
+
+        for m, cal in calibrate(emb(), missing, cfg.minkowski_p, seed=cfg.seed).items():
+            cals[m] = cal.arrays()
+            cache.put_arrays(CALIBRATION, keys[m], **cals[m])
+    for m in cfg.metrics:
+        got[m] = {**got[m], "calibration": cals[m]}
     return got  # type: ignore[return-value]
 
 
@@ -171,12 +187,17 @@ def _probe(
 
 def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engine: Engine, data: DataDir) -> ViewResult:
     """Rankings, scores, map and probe of one view, with its site files written."""
-    from .search import knn_accuracy, precision_at_k, search_scores
+    from .search import Calibration, knn_accuracy, precision_at_k, search_scores
 
     emb = _Lazy(lambda: emb_store.load(cache, ref))
     labels = labels_of(ds)
     base = sitefiles.view_key(ref.dataset, ref.model, ref.layer.slug, ref.pooling)
     ranks = _rankings(ref, emb, cfg, cache, engine)
+    # sqeuclidean orders pairs as euclidean does: its shards are euclidean's (distances squared) wherever the ids
+    # agree, which is everywhere but for two sums that round to one square root (ties then go by id)
+    shared = None
+    if "euclidean" in ranks and "sqeuclidean" in ranks:
+        shared = sitefiles.same_blocks(ranks["euclidean"]["ids"], ranks["sqeuclidean"]["ids"])
     metrics: dict[str, MetricResult] = {}
     for m in cfg.metrics:
         r = ranks[m]
@@ -184,7 +205,6 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
         scores = None if labels is None else search_scores(ids, labels)
         prec = None if labels is None else precision_at_k(ids, labels)
         knn = None if labels is None else knn_accuracy(ids, labels)
-        hits = None if prec is None else np.rint(prec * ids.shape[1]).astype(int)
         recall = float(r["recall"])
         exact = bool(r["exact"])
         sitefiles.write_rankings(
@@ -193,12 +213,13 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
             m,
             ids,
             r["dist"],
-            r["sim"],
-            scores,
-            hits,
+            n_images=ref.n,
             exact=exact,
             recall=None if np.isnan(recall) else recall,
+            squared=shared if m == "euclidean" else None,
+            skip=shared if m == "sqeuclidean" else None,
         )
+        sitefiles.write_calibration(data, base, m, Calibration.from_arrays(r["calibration"]))
         metrics[m] = MetricResult(
             metric=m,
             mean_score=_mean(scores),

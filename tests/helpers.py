@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 from precompute.site import render_site
@@ -42,7 +43,9 @@ ARTIFACTS = REPO / "test-artifacts"
 
 KB = 1024
 FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
-SWITCH_BUDGET = 100 * KB  # one rankings shard, whatever the dataset size (contract.RankShard)
+SWITCH_BUDGET = 100 * KB  # any one file a view switch reads, whatever the dataset size
+RANK_BUDGET = 30 * KB  # one rankings shard (contract.RankShard): 256 queries, ids and distances as typed arrays
+CALIB_BUDGET = 12 * KB  # one view's calibration under one metric: <= 1,024 knots (contract.CalibrationFile)
 SYNTH_N = 20_000
 SYNTH_CLASSES = 200
 
@@ -59,6 +62,73 @@ HOSTILE_FILES = (
 )
 # a model the real build asks for but cannot have offline: the site must say so without local paths
 UNAVAILABLE_MODEL = "vgg16"
+
+
+@dataclass
+class Row:
+    """Query q's top-k in one view and metric, as the page decodes it from the site's files."""
+
+    ids: np.ndarray
+    dist: np.ndarray
+    near_ppm: np.ndarray
+    bound: np.ndarray  # what the contract says each decoded distance is exact to (RankShard)
+    score: float | None
+    hits: int | None
+    key: str  # the rankings shard it was read from
+
+
+def rank_shard_key(view: str, q: int) -> str:
+    """The shard a page reads for query q of ``<ds>/<model>/<layer>/<pooling>/<metric>``: sqeuclidean's rows come
+    from euclidean's shard when that says it ranks the same (``RankShard.squared``)."""
+    from precompute.sitefiles import RANK_BLOCK
+
+    return f"{view}/{q // RANK_BLOCK}"
+
+
+def read_row(site: Path, view: str, q: int) -> Row:
+    """The rankings row of query q in ``view`` (``<ds>/<model>/<layer>/<pooling>/<metric>``), decoded from the
+    site's data files by the contract's rules: ids and distances from its shard, similarity from the view's
+    calibration table."""
+    from precompute import sitefiles
+    from precompute.search import near_ppm
+    from precompute.sitedata import read_typed
+
+    base, metric = view.rsplit("/", 1)
+    index = read_typed(site, "index")
+    square = False
+    key = rank_shard_key(view, q)
+    if metric == "sqeuclidean" and any(m.slug == "euclidean" for m in index.metrics):
+        eu = rank_shard_key(f"{base}/euclidean", q)
+        if read_typed(site, eu).squared:
+            key, square = eu, True
+    shard = read_typed(site, key)
+    ids, dist, slack = sitefiles.decode_rankings(shard)
+    i = q - shard.first
+    d, bound = dist[i], slack[i]  # bound: what the contract says each decoded distance is exact to
+    if square:
+        d, bound = d**2, 2 * d * bound + bound**2
+    near = near_ppm(sitefiles.read_calibration(read_typed(site, f"{view}/calib")).similarity(d, bound))
+    # the page's search score and hits: from the ids and the classes (ids are sorted by class)
+    starts = read_typed(site, f"datasets/{view.split('/')[0]}").class_start
+    score = hits = None
+    if starts is not None:
+        labels = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+        hit = labels[ids[i]] == labels[q]
+        w = (len(hit) - np.arange(len(hit))) / len(hit)  # rank i weighs (k - i) / k
+        score, hits = float(100 * (w * hit).sum() / w.sum()), int(hit.sum())
+    return Row(ids=ids[i], dist=d, near_ppm=near, bound=bound, score=score, hits=hits, key=key)
+
+
+def read_rankings(site: Path, base: str, metric: str, n: int) -> dict[str, np.ndarray | None]:
+    """Every row of one view joined into arrays: ids, dist, near_ppm, score (or None)."""
+    rows = [read_row(site, f"{base}/{metric}", q) for q in range(n)]
+    return {
+        "ids": np.stack([r.ids for r in rows]),
+        "dist": np.stack([r.dist for r in rows]),
+        "near_ppm": np.stack([r.near_ppm for r in rows]),
+        "bound": np.stack([r.bound for r in rows]),
+        "score": None if rows[0].score is None else np.array([r.score for r in rows]),
+    }
 
 
 def small_copy(src: Path, dest: Path, classes: int = 3, per_class: int = 6) -> Path:

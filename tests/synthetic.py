@@ -9,9 +9,9 @@ known, so the tests can check what the pages show against an independent computa
 
 * ids are sorted by class and the class sizes are uneven (``class_start`` is not a multiple of anything);
 * the neighbours of a query are mostly in its class (more so at deeper layers), distances grow with the rank
-  and some are tied (equal distance and similarity); similarities are those of near neighbours among
-  ``n^2/2`` pairs (``near_ppm`` of a few to a few hundred parts per million), so they differ only in the
-  third or fourth decimal of a percentage;
+  and some are tied (equal distance and similarity); the calibration makes them near neighbours among
+  ``n^2/2`` pairs (``near_ppm`` of a few to a few hundred parts per million), so their similarities differ only
+  in the third or fourth decimal of a percentage;
 * scores and hits follow from the labels of the neighbours with the search-score formula (``score_of``);
 * maps put each class in its own cluster (tighter at deeper layers);
 * a second, unlabelled dataset of larger images has display images and no scores (``n/a`` everywhere).
@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw
 from precompute import contract as c
 from precompute import sitefiles
 from precompute.datasets import Dataset, ImageRecord
+from precompute.search import Calibration
 from precompute.site import render_site
 from precompute.sitedata import DataDir
 from precompute.siteimages import write_site_images
@@ -71,12 +72,10 @@ class Synth:
     def row(self, view: str, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, dist, near_ppm) of query q in view ``<ds>/<model>/<layer>/<pooling>/<metric>``, read back from
         its rankings shard (what the page reads)."""
-        from precompute.sitedata import read_data_file
+        from tests.helpers import read_row
 
-        shard = read_data_file(self.site / "data" / f"{view}/{q // sitefiles.RANK_BLOCK}.js")
-        i = q - shard["first"]
-        dist = np.asarray(shard["dist"][i], float) * shard["dist_scale"]
-        return np.asarray(shard["ids"][i]), dist, np.asarray(shard["near_ppm"][i])
+        r = read_row(self.site, view, q)
+        return r.ids, r.dist, r.near_ppm
 
 
 def score_of(hit: np.ndarray) -> np.ndarray:
@@ -191,9 +190,9 @@ def rankings(
     n: int,
     purity: float,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, dist, sim) of every query: ``purity`` of the neighbours in the query's class, never the query
-    itself, distances growing with the rank with ties, similarities of near neighbours (see module doc)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, dist) of every query: ``purity`` of the neighbours in the query's class, never the query itself,
+    distances growing with the rank with ties (see module doc)."""
     rng = np.random.default_rng(seed)
     q = np.arange(n)
     j = np.arange(K)
@@ -216,10 +215,21 @@ def rankings(
     steps = 0.02 + 0.05 * rng.random((n, K))
     steps[:, 3] = 0.0  # a tie at ranks 3 and 4
     dist = 0.2 + np.cumsum(steps, axis=1)
-    ppm = np.maximum(1, np.round(np.cumsum(1 + 40 * rng.random((n, K)), axis=1)))
-    ppm[:, 3] = ppm[:, 2]  # the tie: equal similarity too
-    sim = 1.0 - ppm / 1e6
-    return ids.astype(np.int64), dist, sim
+    return ids.astype(np.int64), dist
+
+
+def calibration(n: int) -> Calibration:
+    """A similarity calibration for these distances: near neighbours (0.2 to ~1.3) are the closest 20 to ~700
+    parts per million of n^2/2 pairs, the farthest pair at 3 (interpolated between knots)."""
+    pairs = n * (n - 1) // 2
+    knots = np.unique(np.concatenate([np.linspace(0.2, 1.6, 700), np.linspace(1.6, 3.0, 300)]).astype(np.float32))
+    d = knots.astype(np.float64)
+    frac = np.where(d <= 1.6, 2e-5 * 50.0 ** ((d - 0.2) / 1.2), 0.0)
+    top = 2e-5 * 50.0 ** (1.4 / 1.2)
+    frac = np.where(d > 1.6, top + (1 - top) * (d - 1.6) / 1.4, frac)
+    count = np.maximum(1, np.round(frac * pairs)).astype(np.int64)
+    count[-1] = pairs
+    return Calibration(d, np.maximum.accumulate(count), pairs, 0)
 
 
 def cluster_map(labels: np.ndarray | None, n: int, spread: float, seed: int) -> np.ndarray:
@@ -331,9 +341,7 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                         synth.maps[view] = xy
                     for metric in METRICS:
                         seed += 1
-                        ids, dist, sim = rankings(
-                            lab, st, nd, min(0.98, purity - (0.05 if metric != "cosine" else 0)), seed
-                        )
+                        ids, dist = rankings(lab, st, nd, min(0.98, purity - (0.05 if metric != "cosine" else 0)), seed)
                         if lab is not None:
                             hit = lab[ids] == lab[:, None]
                             scores, hits = score_of(hit), hit.sum(1)
@@ -341,17 +349,9 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                             scores = hits = None
                         exact = not (metric == "euclidean" and random_w)  # one approximate kind of view
                         sitefiles.write_rankings(
-                            data,
-                            view,
-                            metric,
-                            ids,
-                            dist,
-                            sim,
-                            scores,
-                            hits,
-                            exact=exact,
-                            recall=None if exact else 0.9731,
+                            data, view, metric, ids, dist, n_images=nd, exact=exact, recall=None if exact else 0.9731
                         )
+                        sitefiles.write_calibration(data, view, metric, calibration(nd))
                         cmp_scores[metric][slug].append(scores)
                         for kind, value in (
                             ("score", None if scores is None else round(float(scores.mean()), 2)),

@@ -26,10 +26,12 @@ from precompute.sitedata import read_data_file
 from precompute.sitefiles import decode_map
 from tests.helpers import (
     ARTIFACTS,
+    CALIB_BUDGET,
     DESKTOP,
     FIRST_VIEW_BUDGET,
     HOSTILE_CLASSES,
     PHONE,
+    RANK_BUDGET,
     SUBPATH,
     SWITCH_BUDGET,
     TEXT_COLOURS,
@@ -38,6 +40,7 @@ from tests.helpers import (
     SiteBuild,
     Watch,
     contrast_ratio,
+    read_row,
     real_site,
     serve_site,
     settle,
@@ -86,9 +89,22 @@ def data(build: SiteBuild, key: str) -> Any:
     return read_data_file(build.site / "data" / f"{key}.js")
 
 
-def rank_key(s: dict[str, Any], build: SiteBuild | None = None) -> str:
-    block = build.index["shards"]["rank_block"] if build else 256
-    return f"{s['ds']}/{s['model']}/{s['layer']}/{s['pool']}/{s['metric']}/{s['q'] // block}"
+def view_of(s: dict[str, Any]) -> str:
+    return f"{s['ds']}/{s['model']}/{s['layer']}/{s['pool']}/{s['metric']}"
+
+
+def rank_key(s: dict[str, Any], build: SiteBuild) -> str:
+    """The rankings shard the page reads for the state's query (sqeuclidean: euclidean's, when it ranks the same)."""
+    return read_row(build.site, view_of(s), s["q"]).key
+
+
+def view_keys(s: dict[str, Any], build: SiteBuild) -> set[str]:
+    """What a view switch reads: the query's rankings shard and the view's calibration under its metric."""
+    return {rank_key(s, build), f"{view_of(s)}/calib"}
+
+
+def within_budget(build: SiteBuild, keys: list[str]) -> bool:
+    return all(key_bytes(build, [k]) <= (CALIB_BUDGET if k.endswith("/calib") else RANK_BUDGET) for k in keys)
 
 
 def map_key(s: dict[str, Any]) -> str:
@@ -96,10 +112,15 @@ def map_key(s: dict[str, Any]) -> str:
 
 
 def rank_row(build: SiteBuild, s: dict[str, Any]) -> dict[str, Any]:
-    """The rankings row of the state's query, read from its shard: {ids, near_ppm, score, hits, ...}."""
-    shard = data(build, rank_key(s, build))
-    i = s["q"] - shard["first"]
-    return {k: (v[i] if isinstance(v, list) else v) for k, v in shard.items()}
+    """The rankings row of the state's query, decoded from its shard: {ids, dist, near_ppm, score, hits}."""
+    r = read_row(build.site, view_of(s), s["q"])
+    return {
+        "ids": r.ids.tolist(),
+        "dist": r.dist.tolist(),
+        "near_ppm": r.near_ppm.tolist(),
+        "score": r.score,
+        "hits": r.hits,
+    }
 
 
 def map_xy(build: SiteBuild, s: dict[str, Any]) -> Any:
@@ -250,6 +271,32 @@ def test_first_view_basic_search_and_budget(build: SiteBuild, server: str, new_p
     assert state(page)["q"] == 0
 
 
+def test_the_page_decodes_rankings_and_similarity_as_the_contract_says(
+    build: SiteBuild, server: str, new_page: Any
+) -> None:
+    """The rows the page shows, from its own decoding of the typed-array shards and calibration files, are the
+    Python decoder's to the bit: ids, distances (sqeuclidean from euclidean's shard, squared), near_ppm (the
+    staircase among the closest pairs with the row's slack, interpolated beyond), score and hits."""
+    page, _ = new_page()
+    page.goto(server + "index.html")
+    wait_ready(page)
+    s = state(page)
+    layers = [la["slug"] for m in build.index["models"] if m["slug"] == s["model"] for la in m["layers"]]
+    checked = 0
+    for metric in [m["slug"] for m in build.index["metrics"]]:
+        for layer in (layers[0], layers[-1]):
+            for q in (0, 7, 199):
+                view = {"ds": s["ds"], "model": s["model"], "layer": layer, "pooling": s["pool"], "metric": metric}
+                got = page.evaluate("([v, q]) => PG.data.row(v, q)", [view, q])
+                want = read_row(build.site, f"{s['ds']}/{s['model']}/{layer}/{s['pool']}/{metric}", q)
+                assert got["ids"] == want.ids.tolist(), (metric, layer, q)
+                assert got["dist"] == want.dist.tolist(), (metric, layer, q)  # the same float64 operations
+                assert got["near"] == want.near_ppm.tolist(), (metric, layer, q)
+                assert got["hits"] == want.hits and abs(got["score"] - want.score) < 1e-9, (metric, layer, q)
+                checked += 1
+    assert checked == 6 * len(build.index["metrics"])
+
+
 def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str, new_page: Any) -> None:
     page, _ = new_page()
     page.goto(server + "index.html")
@@ -271,18 +318,18 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
         measured[name] = {"requests": keys, "bytes": key_bytes(build, keys) if keys else 0}
         return keys
 
-    # metric, layer, model: one request each (the rankings shard of the query), <= 100 KB, while the map is off
-    # screen
+    # metric, layer, model: the query's rankings shard (<= 30 KB) and the view's calibration (<= 12 KB), while
+    # the map is off screen
     keys = switch("#tiles-metric [role=radio][aria-checked=false]", "metric")
-    assert keys == [rank_key(state(page), build)] and key_bytes(build, keys) <= SWITCH_BUDGET
+    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
     layer_before = state(page)["layer"]
     keys = switch("#tiles-layer [role=radio][aria-checked=false]", "layer")
     assert state(page)["layer"] != layer_before
-    assert keys == [rank_key(state(page), build)] and key_bytes(build, keys) <= SWITCH_BUDGET
+    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
     model_before = state(page)["model"]
     keys = switch("#tiles-model [role=radio][aria-checked=false]", "model")
     assert state(page)["model"] != model_before
-    assert keys == [rank_key(state(page), build)] and key_bytes(build, keys) <= SWITCH_BUDGET
+    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
     # the random-weights model carries its badge in the chips, its tile and the results heading
     if next(m for m in build.index["models"] if m["slug"] == state(page)["model"])["random"]:
         assert page.locator("#config-chips .badge-random").count() == 1
@@ -292,9 +339,9 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     keys = switch(f"#tiles-dataset [data-value='{build.hostile_slug}']", "dataset")
     s = state(page)
     assert s["ds"] == build.hostile_slug and s["q"] == 0
-    allowed = {f"datasets/{s['ds']}", rank_key(s, build), f"datasets/{s['ds']}/files/0"}
-    assert set(keys) <= allowed and rank_key(s, build) in keys
-    assert all((build.site / "data" / f"{k}.js").stat().st_size <= SWITCH_BUDGET for k in keys)
+    allowed = {f"datasets/{s['ds']}", f"datasets/{s['ds']}/files/0"} | view_keys(s, build)
+    assert set(keys) <= allowed and view_keys(s, build) <= set(keys)
+    assert within_budget(build, keys)
 
     # details of the layer are shown
     facts = page.locator("#layer-details").inner_text()
@@ -341,9 +388,9 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
         "bytes": key_bytes(build, keys),
         "gzip_bytes": key_bytes(build, keys, gz=True),
     }
-    new_rank = rank_key(state(page), build)
-    assert set(keys) == {map_key(state(page))} | ({new_rank} if new_rank not in seen else set()), keys
-    assert key_bytes(build, [new_rank]) <= SWITCH_BUDGET
+    new_view = view_keys(state(page), build)
+    assert set(keys) == {map_key(state(page))} | (new_view - seen), keys
+    assert within_budget(build, list(new_view))
     record("switches", measured)
     page.click("#adv-toggle")
     assert page.locator("#advanced").is_hidden() and "adv=1" not in page.url

@@ -146,13 +146,12 @@ def fresh(exported) -> dict:
 
 
 def _site_top(cfg, info: ExportInfo, qid: int) -> list[int]:
-    from precompute.sitedata import read_key
+    from tests.helpers import read_row
 
     f = info.featurizer
-    index = read_key(cfg.site_dir, "index")
-    block = index["shards"]["rank_block"]
-    shard = read_key(cfg.site_dir, f"{info.dataset.slug}/{f.model}/{f.layer}/{f.pooling}/{info.metric}/{qid // block}")
-    return shard["ids"][qid - shard["first"]]
+    return read_row(
+        cfg.site_dir, f"{info.dataset.slug}/{f.model}/{f.layer}/{f.pooling}/{info.metric}", qid
+    ).ids.tolist()
 
 
 def _cached(cfg, info: ExportInfo) -> np.ndarray:

@@ -17,8 +17,8 @@ from precompute.config import load_config
 from precompute.errors import BuildError
 from precompute.pipeline import run_precompute
 from precompute.sitedata import read_key, read_typed
-from precompute.sitefiles import RANK_BLOCK, decode_map
-from tests.helpers import small_copy
+from precompute.sitefiles import decode_map
+from tests.helpers import read_rankings, read_row, small_copy
 
 LAYERS = ("conv1", "conv_pw_13")  # the first and the last layer: two views per pooling keep the tests quick
 
@@ -47,15 +47,14 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def rankings(site: Path, base: str, metric: str, n: int) -> dict[str, np.ndarray]:
-    """All shards of one view joined back into arrays."""
-    shards = [read_key(site, f"{base}/{metric}/{b}") for b in range((n + RANK_BLOCK - 1) // RANK_BLOCK)]
-    return {
-        "ids": np.concatenate([np.array(s["ids"]) for s in shards]),
-        "dist": np.concatenate([np.array(s["dist"]) * s["dist_scale"] for s in shards]),
-        "scale": np.concatenate([np.full(len(s["ids"]), s["dist_scale"]) for s in shards]),
-        "near_ppm": np.concatenate([np.array(s["near_ppm"]) for s in shards]),
-        "score": np.concatenate([np.array(s["score"]) for s in shards]) if shards[0]["score"] else None,
-    }
+    """All shards of one view decoded back into arrays, with each distance's stated bound."""
+    return read_rankings(site, base, metric, n)  # type: ignore[return-value]
+
+
+def calibration(site: Path, view: str):
+    from precompute.sitefiles import read_calibration
+
+    return read_calibration(read_typed(site, f"{view}/calib"))
 
 
 def independent_embeddings(dataset: Path, files: list[str], layer: str) -> dict[str, np.ndarray]:
@@ -82,7 +81,7 @@ def independent_embeddings(dataset: Path, files: list[str], layer: str) -> dict[
 def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: list[Path]) -> None:
     from scipy.spatial.distance import cdist
 
-    cfg = cfg_for(tmp_path / "o", two_small[:1], metrics=("cosine", "euclidean", "minkowski"))
+    cfg = cfg_for(tmp_path / "o", two_small[:1], metrics=("cosine", "euclidean", "sqeuclidean", "minkowski"))
     summary = run_precompute(cfg)
     site = cfg.site_dir
     ds = read_key(site, "datasets/iconic_small")
@@ -96,22 +95,31 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
         for pooling in ("avg", "grid2"):
             base = f"iconic_small/mobilenet_075/{layer}/{pooling}"
             exact_scores: dict[str, list[float]] = {}
-            for metric in ("cosine", "euclidean", "minkowski"):
+            # sqeuclidean ranks as euclidean does: the page reads it from euclidean's shards, distances squared
+            assert read_typed(site, f"{base}/euclidean/0").squared is True
+            assert not (site / "data" / base / "sqeuclidean" / "0.js").exists()
+            for metric in ("cosine", "euclidean", "sqeuclidean", "minkowski"):
                 d = cdist(emb[pooling], emb[pooling], metric, **({"p": 3} if metric == "minkowski" else {}))
                 got = rankings(site, base, metric, n)
                 pairs = np.sort(d[np.triu_indices(n, 1)])
                 for q in range(n):
                     order = sorted((d[q, j], j) for j in range(n) if j != q)[:k]
                     assert got["ids"][q].tolist() == [j for _, j in order], (base, metric, q)
-                    # distances are integers times the shard's scale: exact to half a scale step
-                    np.testing.assert_allclose(
-                        got["dist"][q], [v for v, _ in order], rtol=1e-6, atol=got["scale"][q] / 2 * (1 + 1e-9)
-                    )
-                    # similarity: parts per million of all pairs at most this far apart, rounded up
-                    near = [
-                        np.ceil(1e6 * np.searchsorted(pairs, v * (1 + 1e-9), "right") / len(pairs)) for v, _ in order
-                    ]
-                    assert np.abs(got["near_ppm"][q] - near).max() <= 1
+                    # distances: scipy's on these embeddings (Keras's own predict, not the build's batches: float32
+                    # sums in another order); the stored ones are within the contract's bound of the build's own
+                    # (test_rank_shards_decode_within_their_stated_bound)
+                    want = np.array([v for v, _ in order])
+                    np.testing.assert_allclose(got["dist"][q], want, rtol=1e-5, atol=got["bound"][q].max() + 1e-6)
+                    # similarity: parts per million of all pairs at most this far apart, rounded up, from the
+                    # view's calibration (153 pairs: every one is a knot, counted one by one)
+                    cal = calibration(site, f"{base}/{metric}")
+                    assert cal.head == len(cal.dist) == len(np.unique(pairs.astype(np.float32)))
+                    for v, got_near, slack in zip(want, got["near_ppm"][q], got["bound"][q], strict=True):
+                        exact = np.ceil(1e6 * np.searchsorted(pairs, v * (1 + 1e-9), "right") / len(pairs))
+                        # the pairs the stored distance cannot tell apart from this one (and these embeddings)
+                        w = 2 * slack + 1e-5 * v  # stored up to slack off, counted up to slack on; JAX sums
+                        close = np.searchsorted(pairs, v + w, "right") - np.searchsorted(pairs, v - w, "left")
+                        assert abs(got_near - exact) <= 1 + 1e6 * max(0, close - 1) / len(pairs), (v, got_near, exact)
                     w = (k - np.arange(k)) / k
                     hits = labels[[j for _, j in order]] == labels[q]
                     exact = 100 * (w * hits).sum() / w.sum()
@@ -127,7 +135,15 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
     board = read_key(site, "leaderboard")
     assert set(board["score"]["iconic_small"]) == {"avg", "grid2"}
     assert len(board["probe"]["iconic_small"]["avg"]["mobilenet_075"]) == 2
-    for kind in ("index", "leaderboard", "datasets/iconic_small", "iconic_small/mobilenet_075/conv1/avg/map"):
+    base = "iconic_small/mobilenet_075/conv1/avg"
+    for kind in (
+        "index",
+        "leaderboard",
+        "datasets/iconic_small",
+        f"{base}/map",
+        f"{base}/cosine/0",
+        f"{base}/cosine/calib",
+    ):
         read_typed(site, kind)  # every file matches its contract type strictly
 
 
@@ -368,8 +384,9 @@ def test_unlabelled_folder_and_bad_images(tmp_path: Path, shared_datasets: Path)
     (flat / "broken.jpg").write_bytes(b"not an image")
     log.reset_warnings()
     summary = run_precompute(cfg_for(tmp_path / "o", [flat], metrics=("cosine",), pooling="avg"))
-    got = read_key(tmp_path / "o" / "site", "flat/mobilenet_075/conv1/avg/cosine/0")
-    assert got["score"] is None and len(got["ids"]) == 12
+    got = read_row(tmp_path / "o" / "site", "flat/mobilenet_075/conv1/avg/cosine", 0)
+    assert got.score is None and got.hits is None and len(got.ids) == 11 and 0 not in got.ids
+    assert read_typed(tmp_path / "o" / "site", "flat/mobilenet_075/conv1/avg/cosine/0").rows == 12
     assert read_key(tmp_path / "o" / "site", "datasets/flat")["class_start"] is None
     assert any("broken.jpg" in w for w in summary.warnings)
     assert summary.probe["flat"]["mobilenet_075"]["conv1"]["avg"] == {"not_available": "the dataset has no categories"}
@@ -421,8 +438,8 @@ def test_a_saved_keras_model_is_a_model(tmp_path: Path, two_small: list[Path]) -
     model = read_key(tmp_path / "o" / "site", "index")["models"][0]
     assert model["input_size"] == 64 and model["weights"] == "file" and not model["random"]
     assert [la["type"] for la in model["layers"]] == ["Conv2D", "Conv2D", "SeparableConv2D"]
-    got = read_key(tmp_path / "o" / "site", f"iconic_small/{model['slug']}/c2/grid2/cosine/0")
-    assert len(got["ids"]) == 18
+    got = read_typed(tmp_path / "o" / "site", f"iconic_small/{model['slug']}/c2/grid2/cosine/0")
+    assert got.rows == 18 and got.k == 15
 
 
 def test_a_dataset_with_one_image_is_skipped_not_fatal(tmp_path: Path, two_small: list[Path]) -> None:

@@ -131,7 +131,7 @@ def _killed_at(cmd: list[str], fragment: str, out: Path) -> None:
 PRECOMPUTE_KILLS = (
     "/site/thumbs/",
     "/cache/emb/",
-    "/cache/calib/",
+    "/cache/calibration/",
     "/cache/rank/",
     "/site/data/iconic_small/",
     "/cache/umap/",

@@ -20,9 +20,9 @@ from PIL import Image
 
 from precompute.config import load_config
 from precompute.serve.child import free_port, serve_child
-from precompute.sitedata import read_key
-from precompute.sitefiles import decode_map
-from tests.helpers import small_copy
+from precompute.sitedata import read_key, read_typed
+from precompute.sitefiles import decode_map, read_calibration
+from tests.helpers import read_row, small_copy
 
 pytestmark = pytest.mark.slow
 
@@ -95,17 +95,23 @@ def test_a_dataset_image_comes_back_first_then_the_precomputed_neighbours(built,
             assert r.status_code == 200, r.text
             for layer in r.json()["layers"]:
                 assert layer["ids"][0] == q and layer["dist"][0] == 0.0, (metric, pooling, layer["layer"])
-                shard = read_key(site, f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/{metric}/0")
-                assert layer["ids"][1:] == shard["ids"][q]
-                np.testing.assert_allclose(
-                    layer["dist"][1:],
-                    np.array(shard["dist"][q]) * shard["dist_scale"],
-                    rtol=1e-3,
-                    atol=shard["dist_scale"],
+                row = read_row(site, f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/{metric}", q)
+                assert layer["ids"][1:] == row.ids.tolist()
+                # the server's exact distances, the site's within their stated bound; one calibration for both:
+                # equal similarity, except that the site also counts a pair its stored distance cannot tell
+                # apart from this one (within twice the bound; every pair of this dataset is a knot)
+                d = np.array(layer["dist"][1:])
+                assert (np.abs(d - row.dist) <= row.bound).all()
+                view = f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/{metric}"
+                cal = read_calibration(read_typed(site, f"{view}/calib"))
+                assert cal.head == len(cal.dist)
+                knots = cal.dist.astype(np.float32)
+                ties = np.searchsorted(knots, (d + 2 * row.bound).astype(np.float32), "right") - np.searchsorted(
+                    knots, d.astype(np.float32), "right"
                 )
-                assert abs(np.array(layer["near_ppm"][1:]) - shard["near_ppm"][q]).max() <= max(
-                    2, 0.02 * max(shard["near_ppm"][q])
-                )
+                diff = row.near_ppm - np.array(layer["near_ppm"][1:])
+                assert (diff >= -1).all() and (diff <= 1 + 1e6 * ties / cal.pairs).all(), (diff, ties)
+                assert (diff[ties == 0] <= 1).all()
                 assert layer["files"][0] == files[q] and layer["classes"][0] == files[q].split("/")[0]
                 # on the map it lands on its own point (the site's map file: uint16-quantised, 7.6e-6 apart)
                 own = decode_map(read_key(site, f"iconic_small/mobilenet_075/{layer['layer']}/{pooling}/map")["xy"])[q]
@@ -401,9 +407,9 @@ def test_own_image_through_the_page_of_a_real_server(built, browser) -> None:
             wait_ready(page, tok, timeout=60000)
             assert page.locator("#query-eyebrow").text_content() == "Your image"
             shown = [int(x) for x in page.locator("#results .result").evaluate_all("els => els.map(e => e.dataset.id)")]
-            shard = read_key(site, "iconic_small/mobilenet_075/conv_pw_13/avg/cosine/0")
+            row = read_row(site, "iconic_small/mobilenet_075/conv_pw_13/avg/cosine", q)
             assert len(shown) == 15
-            assert shown == [q, *shard["ids"][q][:14]]
+            assert shown == [q, *row.ids.tolist()[:14]]
             classes = page.locator("#results .result-class").all_inner_texts()
             assert classes[0] == files[q].split("/")[0]
             page.locator("#map-section").scroll_into_view_if_needed()

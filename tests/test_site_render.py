@@ -19,19 +19,25 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from precompute import sitefiles
+from precompute.search import calibration_table
 from precompute.site import SiteDataMissing, render_site
 from precompute.sitedata import read_data_file, write_data_file
 from tests.helpers import (
     ARTIFACTS,
+    CALIB_BUDGET,
     FIRST_VIEW_BUDGET,
     HOSTILE_CLASSES,
     HOSTILE_DATASET,
     HOSTILE_FILES,
+    RANK_BUDGET,
     REPO,
     SWITCH_BUDGET,
     UNAVAILABLE_MODEL,
+    read_row,
     real_site,
 )
 from tests.helpers import synthetic_site as generated_site
@@ -46,7 +52,6 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
     """A tiny but complete, contract-conformant data folder with hostile names in every string, written with the
     contract's types (``sitedata.write_data_file`` refuses anything else). No images: the render needs none."""
     from precompute import contract as c
-    from precompute import sitefiles
 
     classes = list(HOSTILE_CLASSES)
     models = []
@@ -144,22 +149,21 @@ def write_synthetic_site(site: Path, n_images: int = 24, k: int = 5) -> dict[str
     )
     for m in models:
         for layer in m.layers:
+            ids = np.array([[(q + 1 + j) % n_images for j in range(k)] for q in range(n_images)])
+            dist = np.array([[0.1 * (j + 1) for j in range(k)] for _ in range(n_images)])
             write_data_file(
                 site,
                 f"hostile/{m.slug}/{layer.slug}/avg/cosine/0",
                 c.RankShard(
                     first=0,
-                    k=k,
-                    ids=[[(q + 1 + j) % n_images for j in range(k)] for q in range(n_images)],
-                    dist=[[100 * (j + 1) for j in range(k)] for _ in range(n_images)],
-                    dist_scale=0.001,
-                    near_ppm=[[10 + 5 * j for j in range(k)] for _ in range(n_images)],
-                    score=[50.0] * n_images,
-                    hits=[2] * n_images,
+                    **sitefiles.encode_rankings(ids, dist, n_images),  # type: ignore[arg-type]
                     exact=True,
                     recall=None,
+                    squared=None,
                 ),
             )
+            cal = calibration_table(np.linspace(0.05, 2.0, n_images * (n_images - 1) // 2))
+            write_data_file(site, f"hostile/{m.slug}/{layer.slug}/avg/cosine/calib", sitefiles.calibration_file(cal))
         board.score["hostile"]["avg"]["cosine"][m.slug] = [10.0, 20.0, 30.0, 40.0]
         board.precision["hostile"]["avg"]["cosine"][m.slug] = [0.1, 0.2, 0.3, 0.4]
         board.knn["hostile"]["avg"]["cosine"][m.slug] = [30.0, 40.0, 50.0, 60.0]
@@ -435,14 +439,19 @@ def measure_budgets(site: Path) -> dict[str, Any]:
     assets = re.findall(r'(?:href|src)="(assets/[^"]+)"', (site / "index.html").read_text())
     ds_key = f"datasets/{d['dataset']}"
     ds = read_data_file(data / f"{ds_key}.js")
-    rank_key = f"{d['dataset']}/{d['model']}/{d['layer']}/{d['pooling']}/{d['metric']}/0"
-    shown = [0] + read_data_file(data / f"{rank_key}.js")["ids"][0]
+    view = f"{d['dataset']}/{d['model']}/{d['layer']}/{d['pooling']}/{d['metric']}"
+    row = read_row(site, view, 0)
+    rank_key, calib_key = row.key, f"{view}/calib"
+    shown = [0, *row.ids.tolist()]
     per = ds["thumbs"]["per_sheet"]
     sheets = sorted({i // per for i in shown} | {0})  # the query's and results' sheets, and the grid's first rows
     first_files = (
         html
         + [site / a for a in assets]
-        + [data / f"{k}.js" for k in ("index", "leaderboard", "serve", ds_key, rank_key, f"{ds_key}/files/0")]
+        + [
+            data / f"{k}.js"
+            for k in ("index", "leaderboard", "serve", ds_key, rank_key, calib_key, f"{ds_key}/files/0")
+        ]
         + [site / "images" / d["dataset"] / "0.webp"]
         + [site / ds["thumbs"]["url"] / f"{s}.webp" for s in sheets]
     )
@@ -490,9 +499,12 @@ def test_budgets_measured_on_a_built_site(which: str) -> None:
     (ARTIFACTS / f"budgets-{name}.json").write_text(json.dumps(b, indent=2))
     print(json.dumps(b, indent=2))
     assert b["first_view_upper_bound_bytes"] <= FIRST_VIEW_BUDGET, b
-    # one view switch = one rankings shard, whatever the dataset size; the compare view one compare shard; a
-    # dataset's file and its file-name shards are small too (the map is its own file, read while on screen)
-    for kind in ("RankShard", "CompareShard", "DatasetFile", "FilesShard"):
+    # one view switch = one rankings shard and its view's calibration, whatever the dataset size; the compare
+    # view one compare shard; a dataset's file and its file-name shards are small too (the map is its own file,
+    # read while on screen)
+    assert b.get("max_RankShard_bytes", 0) <= RANK_BUDGET, b
+    assert b.get("max_CalibrationFile_bytes", 0) <= CALIB_BUDGET, b
+    for kind in ("CompareShard", "DatasetFile", "FilesShard"):
         assert b.get(f"max_{kind}_bytes", 0) <= SWITCH_BUDGET, (kind, b)
 
 

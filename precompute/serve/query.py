@@ -35,6 +35,7 @@ from ..cache import Cache
 from ..config import BuildConfig
 from ..errors import QueryError
 from ..images import ImageError, rgb_from_bytes
+from ..search import Calibration
 from . import schema as api
 
 MAP_NEIGHBOURS = 5
@@ -181,9 +182,9 @@ class QueryEngine:
                 self._views.popitem(last=False)
         return searcher
 
-    def _calibration(self, view: dict[str, Any], metric: str) -> np.ndarray | None:
-        got = self.cache.get_arrays("calib", view["calib"][metric])
-        return None if got is None else got["table"]
+    def _calibration(self, view: dict[str, Any], metric: str) -> Calibration | None:
+        got = self.cache.get_arrays("calibration", view["calib"][metric])  # views.CALIBRATION
+        return None if got is None else Calibration.from_arrays(got)
 
     def _map(self, view: dict[str, Any]) -> np.ndarray | None:
         got = self.cache.get_arrays("umap", view["umap"])
@@ -258,14 +259,14 @@ class QueryEngine:
         self, ds: DatasetRecord, m: ModelRecord, la: LayerRecord, pooling: str, metric: str, k: int, vector: np.ndarray
     ) -> api.LayerAnswer:
         from ..export import default_folder, export_command, featurizer_name
-        from ..search import similarity_from_table
+        from ..search import near_ppm
 
         searcher = self._searcher(ds.slug, m.slug, la.slug, pooling, metric)
         nb = searcher.search(np.asarray(vector, np.float32)[None, :], k)
         ids, dist = nb.ids[0], nb.dist[0]
         view = self.index.view(ds.slug, m.slug, la.slug, pooling)
-        table = self._calibration(view, metric)
-        sim = similarity_from_table(dist, table) if table is not None else np.full(len(dist), np.nan)
+        cal = self._calibration(view, metric)
+        sim = cal.similarity(dist) if cal is not None else None
         xy = self._map(view)
         pos = None
         if xy is not None:
@@ -282,8 +283,8 @@ class QueryEngine:
             ),
             ids=[int(i) for i in ids],
             dist=[float(d) for d in dist],
-            sim=[None if np.isnan(s) else round(float(s), 7) for s in sim],
-            near_ppm=[None if np.isnan(s) else int(np.ceil(np.round((1 - s) * 1e6, 6))) for s in sim],
+            sim=[None] * len(ids) if sim is None else [round(float(s), 7) for s in sim],
+            near_ppm=[None] * len(ids) if sim is None else [int(v) for v in near_ppm(sim)],
             labels=labels,
             classes=[None if lb is None else ds.classes[lb] for lb in labels],
             files=[ds.rels[i] for i in ids],

@@ -231,7 +231,7 @@
       );
       return;
     }
-    const key = `${D.viewKey(view, s.q)}/${s.q}`;
+    const key = `${D.viewKeys(view, s.q)[0]}/${s.q}`;
     compareFor = key;
     D.compare(view, s.q).then(
       (rows) => {

@@ -3,7 +3,7 @@
  * With no `playground serve` behind the page, a visitor's image is turned into vectors in the browser: the
  * build's own extractor as ONNX, run by ONNX Runtime Web in a Web Worker (search-cnn-worker.js), then ranked here
  * against the view's shipped embeddings with the rankings' metrics (ties by smaller id), each neighbour's
- * similarity read off the view's calibration table as `playground query` reads it
+ * similarity read off the view's calibration as `playground query` reads it
  * (precompute/browsersearch.py writes data/web/, contract.Browser*).
  *
  * Nothing is loaded until the first own image: then the runtime (~19 MB of base64), the model, and only the
@@ -19,7 +19,7 @@
   let worker = null;
   let runtime = null; // Promise: the worker has the runtime
   const models = Object.create(null); // model -> Promise: the worker has its session
-  const views = new Map(); // view key -> Promise of {n, d, emb, norms, calib}
+  const views = new Map(); // view key -> Promise of {n, d, emb, norms}
   const waiting = new Map();
   let nextId = 1;
   const stats = { cold: null, loads: [] }; // tests and the README's figures read these
@@ -98,7 +98,7 @@
     else {
       p = load(key).then((f) => {
         const emb = new Float32Array(bytes(f.emb).buffer);
-        return { n: f.n, d: f.d, emb, norms: null, calib: f.calib, fractions: f.fractions };
+        return { n: f.n, d: f.d, emb, norms: null };
       });
       p.catch(() => views.delete(key));
     }
@@ -143,25 +143,6 @@
     return out;
   }
 
-  /* numpy.interp(x, xp, fp, left=0, right=1) */
-  function interp(x, xp, fp) {
-    const n = xp.length;
-    if (!n) return 1;
-    if (x < xp[0]) return 0;
-    if (x > xp[n - 1]) return 1;
-    if (x === xp[n - 1]) return fp[n - 1];
-    let lo = 0;
-    let hi = n - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (xp[mid] <= x) lo = mid;
-      else hi = mid;
-    }
-    const slope = (fp[lo + 1] - fp[lo]) / (xp[lo + 1] - xp[lo]);
-    const v = slope * (x - xp[lo]) + fp[lo];
-    return Number.isFinite(v) ? v : fp[lo];
-  }
-
   function top(dist, k) {
     const ids = Array.from(dist.keys());
     ids.sort((a, b) => dist[a] - dist[b] || a - b);
@@ -169,13 +150,11 @@
   }
 
   /* A row in the shape of search-data.js' rows (and of the server's answers). */
-  function rankRow(vec, V, view, k, lst, xy) {
+  function rankRow(vec, V, cal, view, k, lst, xy) {
     const dist = distances(vec, V, view.metric, INDEX.minkowski_p);
     const ids = top(dist, k);
     const d = ids.map((i) => dist[i]);
-    const table = V.calib[view.metric];
-    const sim = d.map((x) => 1 - interp(x, table, V.fractions));
-    const near = sim.map((s) => Math.ceil(Math.round((1 - s) * 1e6 * 1e6) / 1e6));
+    const { near, sim } = PG.data.similarity(d, cal);
     let mapXY = null;
     if (xy) {
       let sx = 0;
@@ -259,11 +238,12 @@
       return Promise.all([
         vectors(upload, view.model),
         viewData(view),
+        PG.data.calibration(view),
         PG.data.listing(view.ds),
         PG.data.map(view).catch(() => null),
-      ]).then(([vecs, V, lst, xy]) => {
+      ]).then(([vecs, V, cal, lst, xy]) => {
         const t1 = performance.now();
-        const row = rankRow(vecs[`${view.layer}/${view.pooling}`], V, view, PG.data.k(), lst, xy);
+        const row = rankRow(vecs[`${view.layer}/${view.pooling}`], V, cal, view, PG.data.k(), lst, xy);
         const fresh = upload.fresh || { decode: 0, embed: 0 };
         upload.fresh = null;
         row.timing = { ...fresh, search: performance.now() - t1, total: performance.now() - t0, browser: true };
@@ -283,8 +263,8 @@
         const rows = [];
         for (const la of m.layers) {
           const v = { ...view, model: m.slug, layer: la.slug };
-          const V = await viewData(v);
-          rows.push(rankRow(vecs[`${la.slug}/${view.pooling}`], V, v, PG.data.k(), lst, null));
+          const [V, cal] = await Promise.all([viewData(v), PG.data.calibration(v)]);
+          rows.push(rankRow(vecs[`${la.slug}/${view.pooling}`], V, cal, v, PG.data.k(), lst, null));
         }
         out.push({ model: m.slug, layers: m.layers.map((l) => l.slug), rows });
       }

@@ -8,14 +8,19 @@
  * It reads exactly the shapes of precompute/contract.py (written by precompute/sitefiles.py and
  * siteimages.py) and of precompute/serve/schema.py (the API's answers); docs/architecture.md lists them.
  *
- * Sizes: a view switch reads ONE rankings shard (the block of rank_block queries holding q); the map is its own
- * file, read only when asked for (the map panel asks only while it is on screen); file names come in shards
- * of files_block ids, read only for the images whose names are shown.
+ * Sizes: a view switch reads ONE rankings shard (the block of rank_block queries holding q: ids and distances as
+ * typed arrays) and, once per view and metric, its calibration (the similarity of a distance); sqeuclidean
+ * is read from euclidean's shard (the same order, distances squared). The map is its own file, read only when
+ * asked for (the map panel asks only while it is on screen); file names come in shards of files_block ids, read
+ * only for the images whose names are shown.
  */
 (() => {
   const PG = window.PG;
   const API = /^[a-z0-9_-]+(\/[a-z0-9_-]+)*\/$/; // a relative path such as "api/": never another host
   const MAPS_KEPT = 4; // decoded maps kept (100,000 points: 800 KB each)
+  const SHARDS_KEPT = 24; // decoded rankings shards kept (~60 KB each)
+  const CALIBS_KEPT = 24; // decoded calibrations kept (16 KB each)
+  const NOT_FINITE = 65535; // contract.RankShard: the uint16 step that marks a non-finite distance
   const BROWSER_MAX_UPLOAD = 50 * 2 ** 20; // an image searched in the browser is decoded there: bound its size
 
   let INDEX = null;
@@ -25,12 +30,101 @@
   let exPending = null;
   const listings = Object.create(null);
   const maps = new Map(); // map key -> Promise of {n, x, y}, most recently used last
+  const shards = new Map(); // rankings key -> Promise of a decoded shard, most recently used last
+  const calibs = new Map(); // calibration key -> Promise of {dist, frac}
 
   const bySlug = (list, slug) => list.find((x) => x.slug === slug);
   const block = (q, size) => Math.floor(q / size);
   const rankKey = (v, q) =>
     `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/${block(q, INDEX.shards.rank_block)}`;
   const mapKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/map`;
+  const calibKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/calib`;
+  /* sqeuclidean ranks as euclidean does: its rows are read from euclidean's shard when the build has it */
+  const fromEuclidean = (v) => v.metric === "sqeuclidean" && INDEX.metrics.some((m) => m.slug === "euclidean");
+
+  function bytesOf(b64) {
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  /* A Promise from `cache` under `key` (made by `make` when missing), the most recently used kept last. */
+  function kept(cache, key, max, make) {
+    let p = cache.get(key);
+    if (p) cache.delete(key);
+    else {
+      p = make();
+      p.catch(() => cache.delete(key));
+    }
+    cache.set(key, p);
+    while (cache.size > max) cache.delete(cache.keys().next().value);
+    return p;
+  }
+
+  /* A RankShard (contract.py) as typed arrays, decoded with the same float64 operations as
+     precompute/sitefiles.py's decode_rankings: distance = dist_lo[row] + q * dist_step. */
+  function decodeShard(r) {
+    const n = r.rows * r.k;
+    const raw = bytesOf(r.ids);
+    const ids = new Uint32Array(n);
+    for (let i = 0, o = 0; i < n; i++, o += r.id_bytes) {
+      let v = 0;
+      for (let b = r.id_bytes - 1; b >= 0; b--) v = v * 256 + raw[o + b];
+      ids[i] = v;
+    }
+    const lo = new DataView(bytesOf(r.dist_lo).buffer);
+    const step = new DataView(bytesOf(r.dist_step).buffer);
+    const q = new DataView(bytesOf(r.dist).buffer);
+    const dist = new Float64Array(n);
+    const slack = new Float64Array(n); // what each stored distance may be off by (contract.RankShard)
+    for (let i = 0; i < n; i++) {
+      const s = q.getUint16(2 * i, true);
+      const row = 4 * Math.floor(i / r.k);
+      const l = lo.getFloat32(row, true);
+      const st = step.getFloat32(row, true);
+      dist[i] = s === NOT_FINITE ? Infinity : l + s * st;
+      slack[i] = st / 2 + Math.abs(l) * 2 ** -24;
+    }
+    return {
+      first: r.first,
+      k: r.k,
+      ids,
+      dist,
+      slack,
+      exact: r.exact,
+      recall: r.recall,
+      squared: r.squared,
+    };
+  }
+
+  function shard(key) {
+    return kept(shards, key, SHARDS_KEPT, () =>
+      PG.load(key).then((r) => {
+        PG.drop(key); // the decoded arrays are kept instead of the base64 text
+        return decodeShard(r);
+      })
+    );
+  }
+
+  /* numpy.interp(x, xp, fp, left=0, right=1) */
+  function interp(x, xp, fp) {
+    const n = xp.length;
+    if (!n) return 1;
+    if (x < xp[0]) return 0;
+    if (x > xp[n - 1]) return 1;
+    if (x === xp[n - 1]) return fp[n - 1];
+    let lo = 0;
+    let hi = n - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (xp[mid] <= x) lo = mid;
+      else hi = mid;
+    }
+    const slope = (fp[lo + 1] - fp[lo]) / (xp[lo + 1] - xp[lo]);
+    const v = slope * (x - xp[lo]) + fp[lo];
+    return Number.isFinite(v) ? v : fp[lo];
+  }
 
   /* A dataset file (contract.DatasetFile) in the page's terms. `labels` is one class index per image id
      (ids are sorted by class: class c owns ids class_start[c] .. class_start[c + 1] - 1), or null. */
@@ -154,8 +248,9 @@
     rankBlock: () => INDEX.shards.rank_block,
     compareBlock: () => INDEX.shards.compare_block,
 
-    /* The data file a view switch reads for query q (tests and the request budget: one switch = one file). */
-    viewKey: rankKey,
+    /* The data files a view switch reads for query q (tests and the request budget): its rankings shard and its
+       calibration. */
+    viewKeys: (v, q) => [rankKey(fromEuclidean(v) ? { ...v, metric: "euclidean" } : v, q), calibKey(v)],
     mapKey,
 
     /* ---- per dataset ---- */
@@ -178,21 +273,80 @@
     /* The rankings row of query q: {k, ids, dist (real distances), near (near_ppm), sim (fractions 0..1),
        score, hits, exact, recall}. */
     row(view, q) {
-      return PG.load(rankKey(view, q)).then((r) => {
-        const i = q - r.first;
-        const near = r.near_ppm[i];
+      const key = rankKey(fromEuclidean(view) ? { ...view, metric: "euclidean" } : view, q);
+      const rows = shard(key).then((s) =>
+        !fromEuclidean(view)
+          ? { s, square: false }
+          : s.squared
+            ? { s, square: true }
+            : shard(rankKey(view, q)).then((t) => ({ s: t, square: false }))
+      );
+      return Promise.all([rows, D.calibration(view), D.listing(view.ds)]).then(([{ s, square }, cal, lst]) => {
+        const i = q - s.first;
+        const ids = Array.from(s.ids.subarray(i * s.k, (i + 1) * s.k));
+        const d0 = Array.from(s.dist.subarray(i * s.k, (i + 1) * s.k));
+        const e0 = Array.from(s.slack.subarray(i * s.k, (i + 1) * s.k));
+        // sqeuclidean from euclidean's row: d^2, off by at most 2 d e + e^2
+        const dist = square ? d0.map((d) => d * d) : d0;
+        const slack = square ? e0.map((e, j) => 2 * d0[j] * e + e * e) : e0;
+        const { near, sim } = D.similarity(dist, cal, slack);
+        // the search score and hits follow from the classes (search.search_scores: rank i weighs (k - i) / k)
+        const own = lst.label(q);
+        const labels = ids.map((id) => lst.label(id));
         return {
-          k: r.k,
-          ids: r.ids[i],
-          dist: r.dist[i].map((d) => d * r.dist_scale),
+          k: s.k,
+          ids,
+          dist,
           near,
-          sim: near.map((p) => 1 - p / 1e6),
-          score: r.score ? r.score[i] : null,
-          hits: r.hits ? r.hits[i] : null,
-          exact: r.exact,
-          recall: r.recall,
+          sim,
+          score: own === null ? null : PG.searchScore(labels, own),
+          hits: own === null ? null : labels.filter((c) => c === own).length,
+          exact: s.exact,
+          recall: s.recall,
         };
       });
+    },
+
+    /* The view's similarity calibration under its metric (contract.CalibrationFile): Promise of {dist, frac},
+       Float64Arrays of the knots and the share of pairs at most that far apart (count / pairs). */
+    calibration(view) {
+      const key = calibKey(view);
+      return kept(calibs, key, CALIBS_KEPT, () =>
+        PG.load(key).then((f) => {
+          PG.drop(key);
+          const d = new DataView(bytesOf(f.dist).buffer);
+          const c = new DataView(bytesOf(f.count).buffer);
+          const dist = new Float64Array(d.byteLength / 4);
+          const frac = new Float64Array(dist.length);
+          for (let i = 0; i < dist.length; i++) {
+            dist[i] = d.getFloat32(4 * i, true);
+            frac[i] = c.getUint32(4 * i, true) / f.pairs;
+          }
+          return { dist, frac, head: f.head };
+        })
+      );
+    },
+
+    /* {near (near_ppm), sim} of distances under a calibration: search.Calibration.similarity and
+       search.near_ppm, in the same float64 operations. `slack` (optional): what each distance may be off by. */
+    similarity(dist, cal, slack) {
+      const sim = dist.map((x, i) => {
+        const n = cal.dist.length;
+        if (!n) return 1;
+        // the last knot at or below x + slack: while it is one of the closest pairs, the exact count
+        const y = Math.fround(x + (slack ? slack[i] : 0)); // at float32, the knots' precision
+        let lo = -1;
+        let hi = n;
+        while (hi - lo > 1) {
+          const mid = (lo + hi) >> 1;
+          if (cal.dist[mid] <= y) lo = mid;
+          else hi = mid;
+        }
+        if (lo < cal.head - 1) return 1 - (lo >= 0 ? cal.frac[lo] : 0);
+        return 1 - interp(x, cal.dist, cal.frac);
+      });
+      const near = sim.map((v) => Math.ceil(Math.round((1 - v) * 1e6 * 1e6) / 1e6));
+      return { near, sim };
     },
 
     /* The UMAP map of a view (every pooling and metric of a layer share it): Promise of {n, x, y} with x, y
