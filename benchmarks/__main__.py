@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--full] [--models a,b] [--skip a,b] [--json PATH]``.
 
-Default: extraction throughput for every search model + a 2-dataset precompute and its no-op rebuild +
+Default: extraction throughput for every search model + Keras against ONNX Runtime on the same extractor
+(``bench_extract_onnx``) + a 2-dataset precompute and its no-op rebuild +
 the feature-visualization benchmark + nearest-neighbour rankings (FAISS vs the matmul limit vs scipy, see
 ``bench_rank``) + shapes generation + precompute of tinyimagenet10k (``bench_scale``) + query latency of
 ``playground serve`` (``bench_serve``) + ``datasets inspect`` on tinyimagenet10k (``bench_inspect``). ``--full``
@@ -31,7 +32,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer models and images")
     ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
     ap.add_argument(
-        "--skip", default="", help="comma list of: extract,pipeline,featurevis,rank,shapes,scale,inspect,serve"
+        "--skip", default="", help="comma list of: extract,onnx,pipeline,featurevis,rank,shapes,scale,inspect,serve"
     )
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
     args = ap.parse_args()
@@ -49,6 +50,13 @@ def main() -> None:
             f"images, avg vs avg+grid2 on {n_images})"
         )
         results["extract"] = bench_extract.run(models, shared / "iconic200", n_images, n_compare)
+
+    if "onnx" not in skip:
+        from benchmarks import bench_extract_onnx
+
+        print("== extraction: Keras against its ONNX export in ONNX Runtime (mobilenet_075, ImageNet weights)")
+        results["extract_onnx"] = bench_extract_onnx.measure(shared / "tinyimagenet10k", 128 if args.quick else 512, 32)
+        print(json.dumps({k: v for k, v in results["extract_onnx"].items() if k != "max_rel_diff_by_output"}))
 
     if "pipeline" not in skip:
         from benchmarks import bench_pipeline
