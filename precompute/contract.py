@@ -36,6 +36,12 @@ class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 # ------------------------------------------------------------------------------------------------ index
+#: The shape of the data files as the pages read them: bump when a change leaves older pages unable to read the
+#: data (2: rankings as typed arrays, similarity from calibration files). The rendered pages carry the format
+#: they read (``<html data-format>``) and say so when ``index.build.format`` is another one.
+DATA_FORMAT = 2
+
+
 class BuildInfo(Struct):
     version: str
     backend: Annotated[str, _d("Keras backend the build ran on (tensorflow | jax)")]
@@ -43,6 +49,7 @@ class BuildInfo(Struct):
     minkowski_p: float
     seed: int
     k: Annotated[int, _d("neighbours per query")]
+    format: Annotated[int, _d("DATA_FORMAT of the files (1: before it was recorded)")] = 1
 
 
 class SkippedFiles(Struct):

@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
 from .atomic import write_bytes
+from .contract import DATA_FORMAT
 from .errors import SiteDataMissing
 from .sitedata import read_data_file
 
@@ -129,6 +130,7 @@ def _context(index: dict[str, Any], site_dir: Path) -> dict[str, Any]:
         "k": index.get("k", 15),
         "any_random": any(m.get("random") for m in models),
         "has_explorer": explorer,
+        "data_format": DATA_FORMAT,
         "export_snippets": _export_snippets(),
     }
 

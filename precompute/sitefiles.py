@@ -355,6 +355,7 @@ def index(inputs: BuildInputs, results: list[ViewResult], cfg: BuildConfig, back
     return c.Index(
         build=c.BuildInfo(
             version=__version__,
+            format=c.DATA_FORMAT,
             backend=backend,
             poolings=list(cfg.pooling),
             minkowski_p=cfg.minkowski_p,

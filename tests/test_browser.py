@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from precompute.contract import DATA_FORMAT
 from precompute.sitedata import read_data_file
 from precompute.sitefiles import decode_map
 from tests.helpers import (
@@ -751,6 +754,26 @@ def test_works_from_file_url(build: SiteBuild, new_page: Any) -> None:
     page.wait_for_selector("h1")
     assert "About" in page.locator("h1").inner_text()
     assert all(u.startswith("file://") or u.startswith("data:") for u in watch.requests), watch.foreign()
+
+
+def test_pages_older_or_newer_than_the_data_say_so(build: SiteBuild, new_page: Any, tmp_path: Path) -> None:
+    """``playground precompute`` writes data; the pages are written by ``render``. A site whose data/index.js
+    is of another format than its pages (here: data of before the format was recorded) says what to run, rather
+    than failing on a shard it cannot read."""
+    site = tmp_path / "site"
+    shutil.copytree(build.site, site)
+    index = site / "data" / "index.js"
+    text = index.read_text(encoding="utf-8")
+    old = re.sub(rf',"format":{DATA_FORMAT}\b', "", text, count=1)
+    assert old != text
+    index.write_text(old, encoding="utf-8")
+    origin = site.resolve().as_uri() + "/"
+    page, _ = new_page(origin=origin)
+    page.goto(origin + "index.html")
+    page.wait_for_selector("#page-error")
+    msg = page.locator("#page-error").inner_text()
+    assert f"the pages read data format {DATA_FORMAT}, data/index.js is format 1" in msg, msg
+    assert "playground render" in msg and page.locator("#results li").count() == 0
 
 
 def test_hostile_dataset_executes_nothing(build: SiteBuild, server: str, new_page: Any) -> None:

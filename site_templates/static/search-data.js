@@ -234,6 +234,7 @@
 
     /* ---- the build's catalogue (synchronous once init resolved) ---- */
     datasets: () => INDEX.datasets,
+    dataFormat: () => INDEX.build?.format ?? 1, // contract.DATA_FORMAT (absent: 1)
     models: () => INDEX.models.filter((m) => !m.explorer_only),
     metrics: () => INDEX.metrics,
     poolings: () => INDEX.poolings,

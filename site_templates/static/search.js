@@ -22,6 +22,14 @@
 
   D.init().then(
     () => {
+      const pages = document.documentElement.getAttribute("data-format");
+      const data = String(D.dataFormat());
+      if (pages && data !== pages) {
+        PG.error(
+          `This site's pages and its data come from different versions of ConvNet Playground (the pages read data format ${pages}, data/index.js is format ${data}): run \`playground render\` (or \`playground build\`) to write them together.`
+        );
+        return;
+      }
       if (!D.datasets().length || !D.models().length || !D.metrics().length) {
         PG.error("Nothing was built yet: run `playground build` (see “About this build” on the About page).");
         return;
