@@ -59,6 +59,13 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--minkowski-p", type=float, help="p of the Minkowski metric (default 3)."),
         click.option("--top-k", type=int, help="Neighbours per query (default 15)."),
         click.option("--pooling", help="Comma-separated poolings: avg,max,gem,grid2,flatten (default avg,grid2)."),
+        click.option(
+            "--index",
+            type=click.Choice(["auto", "exact", "approximate"]),
+            help="Nearest-neighbour search: auto (an HNSW graph with measured recall for large views, else exact), "
+            "exact (flat search at any size), approximate (the graph at any size).",
+        ),
+        click.option("--exact", is_flag=True, default=None, help="Exact (flat) search at any size: --index exact."),
         click.option("--gem-p", type=float, help="p of gem pooling (default 3)."),
         click.option("--batch-size", type=int, help="Images per forward pass (default 32)."),
         click.option("--seed", type=int, help="UMAP and probe seed (default 42)."),
@@ -77,6 +84,10 @@ def _config(ctx: click.Context, **kw: Any) -> Any:
     from .config import load_config
 
     quiet = kw.pop("quiet", None) or ctx.obj.get("quiet")
+    if kw.pop("exact", None):
+        if kw.get("index") not in (None, "exact"):
+            raise click.UsageError(f"--exact and --index {kw['index']} disagree: give one")
+        kw["index"] = "exact"
     over = {k: v for k, v in kw.items() if v is not None}
     for k in ("datasets", "models", "metrics"):
         if k in over:

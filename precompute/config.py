@@ -21,6 +21,7 @@ DEFAULT_CONFIG = REPO_ROOT / "playground.toml"
 METRICS = ("cosine", "euclidean", "sqeuclidean", "minkowski")
 POOLINGS = ("avg", "max", "gem", "grid2", "flatten")
 ENGINES = ("local", "ray")
+INDEXES = ("auto", "exact", "approximate")  # approximate.INDEX_CHOICES (config stays free of numpy imports)
 PER_MODEL_FV = frozenset({"channels", "steps", "size", "learning_rate"})  # [featurevis.model.NAME] keys
 
 
@@ -81,6 +82,7 @@ class BuildConfig:
     metrics: tuple[str, ...] = METRICS
     minkowski_p: float = 3
     top_k: int = 15
+    index: str = "auto"  # auto | exact | approximate (``approximate``: an HNSW graph for large views)
     pooling: tuple[str, ...] = ("avg", "grid2")
     gem_p: float = 3.0
     layers_per_model: int = 8
@@ -166,6 +168,8 @@ class BuildConfig:
             raise ConfigError("a pooling or metric is listed twice")
         if self.top_k < 1:
             raise ConfigError("top_k must be at least 1")
+        if self.index not in INDEXES:
+            raise ConfigError(f"unknown index '{self.index}'; choose from {list(INDEXES)}")
         if self.minkowski_p < 1:
             raise ConfigError("minkowski_p must be >= 1 (p < 1 is not a metric)")
         if self.gem_p < 1:
@@ -198,6 +202,7 @@ SECTIONS: dict[str, dict[str, str]] = {
             "metrics",
             "minkowski_p",
             "top_k",
+            "index",
             "pooling",
             "gem_p",
             "layers_per_model",

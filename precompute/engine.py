@@ -96,9 +96,9 @@ class LocalEngine:
         run_embed(job, job.entry.model(), write)
 
     def rank(self, emb: np.ndarray, metrics: Sequence[str], cfg: BuildConfig) -> dict[str, Any]:
-        from .search import rank_all
+        from .approximate import rank_all
 
-        return rank_all(emb, list(metrics), k=cfg.top_k, p=cfg.minkowski_p, seed=cfg.seed)
+        return rank_all(emb, list(metrics), k=cfg.top_k, p=cfg.minkowski_p, seed=cfg.seed, index=cfg.index)
 
     def close(self) -> None:
         pass

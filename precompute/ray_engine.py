@@ -149,8 +149,16 @@ class RayEngine:
     def rank(self, emb: np.ndarray, metrics: Sequence[str], cfg: BuildConfig) -> dict[str, Any]:
         import ray
 
+        from . import approximate
         from .search import finish_ranking
 
+        if approximate.uses_graph(*emb.shape, cfg.index):
+            # one graph serves every query: it is built and searched here, on this node's cores (a graph per
+            # block would be built once per task)
+            log.info(f"  approximate search of {len(emb):,} rows runs on the driver")
+            return approximate.rank_all(
+                emb, list(metrics), k=cfg.top_k, p=cfg.minkowski_p, seed=cfg.seed, index=cfg.index
+            )
         ref = ray.put(np.ascontiguousarray(emb, dtype=np.float32))
         n = len(emb)
         out = {}

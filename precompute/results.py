@@ -18,6 +18,8 @@ class MetricResult:
     scores: np.ndarray | None  # float32 per query
     exact: bool
     recall: float | None
+    index: str = "flat"  # search.Ranking.index
+    index_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,9 @@ Method (memory O(n·d + block·K), never an n x n matrix):
    error bound grows with d, so at d = 301,056 (a flattened early layer) nearly every certificate failed and
    fell back to the exact numpy path. Minkowski is exact there at any d. Searches of a few queries (a live query)
    keep FAISS: its answers are exact too, so both paths give the same bits.
+6. Large views (n²·d above ``approximate.APPROX_MIN_WORK``, or ``index = "approximate"``) are ranked by
+   ``approximate``: an HNSW graph (``_Index(graph=...)``, ``approx_topk``) gives the candidates, re-ranked exactly as
+   above, with a recall measured against this module's exact search on sampled queries.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ COMPILED_MIN_QUERIES = 64
 # not the row count, decides (see ``all_pairs_pay``)
 ALL_PAIRS_MIN_WORK = 2e8
 COMPILED_STEP = 1024  # queries per compiled re-rank step
+GRAPH_BUILD_EF = 80  # HNSW efConstruction of an approximate search's graph (see ``approximate``)
 FAISS_TILE = (1024, 4096)  # queries x rows per BLAS tile of a FAISS search (see _Index)
 
 _U32 = 2.0**-24  # unit roundoff of float32
@@ -125,6 +129,8 @@ class Ranking:
     recall: float | None = None  # measured recall@k of an approximate ranking, None when exact
     fallbacks: int = 0
     calibration: Calibration | None = None  # of the pair sample (what the site and live queries read)
+    index: str = "flat"  # how the neighbours were found ("flat": exact search; else ``approximate``'s graph)
+    index_note: str | None = None  # why a view large enough for the graph stayed exact (``approximate``)
 
 
 # --------------------------------------------------------------------------------------------- exact formulas
@@ -335,6 +341,18 @@ def exact_topk(
     return out
 
 
+def _finish_sorted(ids: np.ndarray, vals: np.ndarray, finish: Finish) -> tuple[np.ndarray, np.ndarray]:
+    """``finish`` of rows sorted by (value, id). A monotone finish keeps that order, except where it merges two
+    different values into a tie (sqrt can): those rows are ordered by (finished value, id) again."""
+    fv = finish(vals)
+    merged = ((fv[:, 1:] == fv[:, :-1]) & (vals[:, 1:] != vals[:, :-1])).any(axis=1)
+    if not merged.any():
+        return ids, fv
+    ids, fv = ids.copy(), fv.copy()
+    ids[merged], fv[merged] = _sort_rows(ids[merged], fv[merged], ids.shape[1])
+    return ids, fv
+
+
 # --------------------------------------------------------------------------------------------- FAISS + certificate
 class _Index:
     """One FAISS flat index over the usable rows of ``x`` plus what is needed to certify its answers.
@@ -343,7 +361,9 @@ class _Index:
     lists (self NOT excluded) under any number of finishes (monotone maps of the exact value).
     """
 
-    def __init__(self, x: np.ndarray, kind: str, p: float = 3.0) -> None:
+    def __init__(self, x: np.ndarray, kind: str, p: float = 3.0, *, graph: int = 0) -> None:
+        """``graph`` > 0 (an ``approximate`` search of "ip" or "l2"): the rows also go into an HNSW graph of that
+        many links per node, whose flat storage serves the exact searches (one copy of the rows for both)."""
         import faiss
 
         # FAISS's brute-force search multiplies tiles of (queries x rows) with BLAS, then updates each query's
@@ -364,7 +384,17 @@ class _Index:
             for s in range(0, len(self.good), step):
                 self.mu += x[self.good[s : s + step]].sum(axis=0, dtype=np.float64)
             self.mu /= len(self.good)
-        if kind == "ip":
+        self.graph = None
+        if graph:
+            if kind == "lp":
+                raise ValueError("an HNSW graph serves cosine and the euclidean family, not minkowski")
+            self.graph = faiss.IndexHNSWFlat(
+                self.d, graph, faiss.METRIC_INNER_PRODUCT if kind == "ip" else faiss.METRIC_L2
+            )
+            self.graph.hnsw.efConstruction = GRAPH_BUILD_EF
+            # the flat storage under the graph: the exact searches read the same float32 rows
+            self.index = faiss.downcast_index(self.graph.storage)
+        elif kind == "ip":
             self.index = faiss.IndexFlatIP(self.d)
         elif kind == "l2":
             self.index = faiss.IndexFlatL2(self.d)
@@ -372,11 +402,19 @@ class _Index:
             self.index = faiss.IndexFlat(self.d, faiss.METRIC_Lp)
             self.index.metric_arg = float(p)
         self.max_norm = 0.0
-        for s in range(0, len(self.good), step):
-            rows = self.good[s : s + step]
-            prepared = self._prepare(x[rows], self.aux.take(rows))
-            self.max_norm = max(self.max_norm, float(self._norms(prepared).max()))
-            self.index.add(prepared)
+        # FAISS inserts a chunk's nodes into the graph on all threads, each linking its nodes while others change
+        # the lists it reads: the links would depend on timing. One thread builds the same graph on every run.
+        threads = faiss.omp_get_max_threads()
+        if self.graph is not None:
+            faiss.omp_set_num_threads(1)
+        try:
+            for s in range(0, len(self.good), step):
+                rows = self.good[s : s + step]
+                prepared = self._prepare(x[rows], self.aux.take(rows))
+                self.max_norm = max(self.max_norm, float(self._norms(prepared).max()))
+                (self.graph if self.graph is not None else self.index).add(prepared)
+        finally:
+            faiss.omp_set_num_threads(threads)
         self._zero_order: np.ndarray | None = None
 
     # ----- preparation and error bound
@@ -505,15 +543,50 @@ class _Index:
             rows = where[s:e][ok]
             ok_ids, ok_vals = sids[ok], svals[ok]
             for f, (oi, ov) in zip(finishes, out, strict=True):
-                fi, fv = ok_ids, f(ok_vals)
-                # a monotone finish keeps the (value, id) order, except where it merges two different values into
-                # a tie (sqrt can): those rows are ordered by (finished value, id) again
-                merged = ((fv[:, 1:] == fv[:, :-1]) & (ok_vals[:, 1:] != ok_vals[:, :-1])).any(axis=1)
-                if merged.any():
-                    fi, fv = fi.copy(), fv.copy()
-                    fi[merged], fv[merged] = _sort_rows(fi[merged], fv[merged], fi.shape[1])
+                fi, fv = _finish_sorted(ok_ids, ok_vals, f)
                 oi[rows], ov[rows] = self._with_unusable(fi[:, :kg], fv[:, :kg], K)
         return np.flatnonzero(failed)
+
+    def approx_topk(
+        self, q: np.ndarray, K: int, finishes: Sequence[Finish], ef: int
+    ) -> tuple[list[tuple[np.ndarray, ...]], int]:
+        """``topk`` from the HNSW graph (``efSearch`` = ``ef``): its K + 8 + K/4 candidates re-ranked exactly and
+        sorted by (value, id). The answer is defined exactly by its candidates, but a true neighbour the graph did
+        not reach is missing: ``approximate`` measures the recall. Queries for which the graph returns fewer
+        candidates, and the special ones (zero, non-finite), get ``topk``'s exact answer (counted)."""
+        import faiss
+
+        assert self.graph is not None
+        m = len(q)
+        K = min(K, self.n)
+        qaux = _aux(q)
+        qbad = qaux.bad if self.kind == "ip" else ~qaux.finite
+        special = qbad | (qaux.zero if self.kind == "ip" else False) | (len(self.good) == 0)
+        out = [(np.empty((m, K), dtype=np.int64), np.empty((m, K))) for _ in finishes]
+        todo = np.flatnonzero(~special)
+        kg = min(K, len(self.good))
+        kf = min(len(self.good), K + 8 + K // 4)
+        params = faiss.SearchParametersHNSW(efSearch=max(int(ef), kf))
+        compiled = self._compiled(len(todo))
+        step = COMPILED_STEP if compiled else max(1, 4 * _CHUNK // (self.d * kf))
+        exact = [np.flatnonzero(special)]
+        for s in range(0, len(todo), step):
+            rows = todo[s : s + step]
+            _, pos = self.graph.search(self._prepare(q[rows], qaux.take(rows)), kf, params=params)
+            short = (pos < 0).any(axis=1)
+            exact.append(rows[short])
+            rows, pos = rows[~short], pos[~short]
+            cand = self.good[pos]
+            ids, vals = _sort_rows(cand, self.rerank(q[rows], qaux.take(rows), cand, self.kind, compiled), kf)
+            for f, (oi, ov) in zip(finishes, out, strict=True):
+                fi, fv = _finish_sorted(ids, vals, f)
+                oi[rows], ov[rows] = self._with_unusable(fi[:, :kg], fv[:, :kg], K)
+        rest = np.concatenate(exact)
+        if len(rest):
+            found, _ = self.topk(q[rest], K, finishes)
+            for (oi, ov), (ri, rv) in zip(out, found, strict=True):
+                oi[rest], ov[rest] = ri, rv
+        return out, int(len(rest) - special.sum())
 
     def _compiled(self, queries: int) -> bool:
         """Whether a search of ``queries`` rows re-ranks through the compiled kernels: a large dataset, not a live
@@ -797,6 +870,7 @@ def rank_all(
             recall,
             fallbacks[m],
             calibration_table(pairs[m]),
+            index=f"minkowski from the euclidean family's exact top {APPROX_CANDIDATES}" if approx else "flat",
         )
     return out
 
@@ -996,4 +1070,13 @@ def finish_ranking(
     pairs = pair_distances(x, [metric], p, seed=seed)[metric]
     approx = metric == "minkowski" and not minkowski_exact(n, d, p)
     recall = minkowski_recall(x, ids, p, seed=seed) if approx else None
-    return Ranking(ids, dist, similarity(dist, pairs), not approx, recall, 0, calibration_table(pairs))
+    return Ranking(
+        ids,
+        dist,
+        similarity(dist, pairs),
+        not approx,
+        recall,
+        0,
+        calibration_table(pairs),
+        index=f"minkowski from the euclidean family's exact top {APPROX_CANDIDATES}" if approx else "flat",
+    )

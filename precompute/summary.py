@@ -81,6 +81,7 @@ def settings_json(cfg: BuildConfig) -> dict[str, Any]:
         "metrics": list(cfg.metrics),
         "minkowski_p": cfg.minkowski_p,
         "top_k": cfg.top_k,
+        "index": cfg.index,
         "pooling": list(cfg.pooling),
         "gem_p": cfg.gem_p,
         "seed": cfg.seed,
@@ -113,6 +114,8 @@ def build_summary(
                 "knn_accuracy": r.knn_accuracy,
                 "exact": r.exact,
                 "recall": r.recall,
+                "index": r.index,
+                **({"index_note": r.index_note} if r.index_note else {}),
             }
             for m, r in v.metrics.items()
         }

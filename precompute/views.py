@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from . import approximate, log, sitefiles
 from . import embeddings as emb_store
-from . import log, sitefiles
 from .cache import Cache, key
 from .config import BuildConfig
 from .datasets import Dataset
@@ -66,6 +66,7 @@ def rank_key(ref: EmbeddingRef, metric: str, cfg: BuildConfig) -> str:
         k=cfg.top_k,
         seed=cfg.seed,
         p=cfg.minkowski_p if metric == "minkowski" else None,
+        **approximate.key_part(ref.n, ref.dim, cfg.index),
     )
 
 
@@ -98,6 +99,8 @@ def _rankings(ref: EmbeddingRef, emb: _Lazy, cfg: BuildConfig, cache: Cache, eng
                 "sim": r.sim,
                 "exact": np.asarray(r.exact),
                 "recall": np.asarray(np.nan if r.recall is None else r.recall),
+                "index": np.asarray(r.index),
+                "index_note": np.asarray(r.index_note or ""),
             }
             # first: a ranking is only cached with its calibration. A resumed build that finds the calibration
             # but not its ranking (killed between the two) keeps the finished file: the same key, the same bytes
@@ -228,6 +231,9 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
             scores=None if scores is None else scores.astype(np.float32),
             exact=exact,
             recall=None if np.isnan(recall) else round(recall, 4),
+            # rankings cached before the approximate index have no "index": they were all flat searches
+            index=str(r["index"]) if "index" in r else "flat",
+            index_note=str(r["index_note"]) or None if "index_note" in r else None,
         )
     sitefiles.write_map(data, base, _umap(ref, emb, ranks, cfg, cache, engine))
     probe_result, note = _probe(ref, emb, labels, cfg, cache)

@@ -465,3 +465,28 @@ def test_real_weights_beat_random_weights_on_iconic200(tmp_path: Path, shared_da
     assert s_real > 75 and s_real > s_rand + 30
     model = read_key(tmp_path / "rand" / "site", "index")["models"][0]
     assert model["random"] is True and model["weights"] == "random"
+
+
+@pytest.mark.backend
+def test_the_index_setting_reaches_rankings_summary_and_shards(tmp_path: Path, two_small: list[Path]) -> None:
+    """``index = "approximate"`` ranks through the graph at any size: the summary and the site's shards say
+    approximate, with the measured recall; it is its own cache entry, and ``exact`` reads the exact one back."""
+    out, ds = tmp_path / "o", two_small[:1]
+    base = "iconic_small/mobilenet_075/conv_pw_13/avg"
+    kw = {"metrics": ("cosine", "euclidean"), "pooling": "avg"}
+    exact = run_precompute(cfg_for(out, ds, **kw))
+    exact_ids = {m: rankings(out / "site", base, m, 18)["ids"] for m in kw["metrics"]}
+    approx = run_precompute(cfg_for(out, ds, index="approximate", **kw))
+    for metric in kw["metrics"]:
+        e = exact.scores["iconic_small"]["mobilenet_075"]["conv_pw_13"]["avg"][metric]
+        a = approx.scores["iconic_small"]["mobilenet_075"]["conv_pw_13"]["avg"][metric]
+        assert e["exact"] is True and e["index"] == "flat" and e["recall"] is None
+        # 18 rows: the graph returns every candidate, so nothing can be missed
+        assert a["exact"] is False and a["index"].startswith("hnsw") and a["recall"] == 1.0
+        shard = read_typed(out / "site", f"{base}/{metric}/0")
+        assert shard.exact is False and shard.recall == 1.0
+        assert (rankings(out / "site", base, metric, 18)["ids"] == exact_ids[metric]).all()
+    assert approx.settings["index"] == "approximate"
+    again = run_precompute(cfg_for(out, ds, index="exact", **kw))
+    assert again.scores == exact.scores  # the exact entry, from the cache
+    assert read_typed(out / "site", f"{base}/cosine/0").exact is True
