@@ -3,7 +3,8 @@
 Default: extraction throughput for every search model + Keras against ONNX Runtime on the same extractor
 (``bench_extract_onnx``) + a 2-dataset precompute and its no-op rebuild +
 the feature-visualization benchmark + nearest-neighbour rankings (FAISS vs the matmul limit vs scipy, see
-``bench_rank``) + shapes generation + precompute of tinyimagenet10k (``bench_scale``) + query latency of
+``bench_rank``) + shapes generation + precompute of tinyimagenet10k (``bench_scale``) and the approximate
+search against exact on its views (``bench_approx``) + query latency of
 ``playground serve`` (``bench_serve``) + ``datasets inspect`` on tinyimagenet10k (``bench_inspect``). ``--full``
 also times the full default precompute (4 datasets x 9 models,
 random weights) and the 101,000-image scale run: an hour or more on 2 CPU cores.
@@ -32,7 +33,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer models and images")
     ap.add_argument("--full", action="store_true", help="also the full default precompute (slow)")
     ap.add_argument(
-        "--skip", default="", help="comma list of: extract,onnx,pipeline,featurevis,rank,shapes,scale,inspect,serve"
+        "--skip",
+        default="",
+        help="comma list of: extract,onnx,pipeline,featurevis,rank,shapes,scale,approx,inspect,serve",
     )
     ap.add_argument("--json", type=Path, default=REPO / "build" / "bench.json")
     args = ap.parse_args()
@@ -101,8 +104,16 @@ def main() -> None:
     if "scale" not in skip:
         from benchmarks import bench_scale
 
-        print("== precompute at scale (tinyimagenet10k; --full adds the 101,000-image set)")
-        results["scale"] = bench_scale.run(["10k", "100k"] if args.full else ["10k"])
+        print("== precompute at scale (tinyimagenet10k; --full adds the 101,000-image sets)")
+        results["scale"] = bench_scale.run(["10k", "100k", "shapes100k"] if args.full else ["10k"])
+        built = bench_scale.WORK / "10k-avg-local"
+        if "approx" not in skip and (built / "manifest.json").is_file():
+            from benchmarks import bench_approx
+
+            print("== approximate (HNSW) against exact search on that build's views")
+            rows = bench_approx.on_build(built, None)
+            print(bench_approx.table(rows))
+            results["approx"] = rows
 
     if "inspect" not in skip:
         from benchmarks import bench_inspect
