@@ -20,6 +20,11 @@ from .atomic import atomic_file, dumps, read_npz, sweep_leftovers, write_json, w
 FORMAT = 1  # bump when the meaning of a cached artifact changes
 
 
+#: the cache kind of a view's ``search.Calibration``, stored under its ranking's key ("calib" held the
+#: fixed-fraction table of earlier builds); written by ``views``, read by ``serve``
+CALIBRATION = "calibration"
+
+
 def key(**parts: Any) -> str:
     """A short stable hash of the dependencies."""
     return hashlib.sha256(dumps({"format": FORMAT, **parts}).encode()).hexdigest()[:24]

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import approximate, log, sitefiles
 from . import embeddings as emb_store
-from .cache import Cache, key
+from .cache import CALIBRATION, Cache, key
 from .config import BuildConfig
 from .datasets import Dataset
 from .embeddings import EmbeddingRef
@@ -31,9 +31,6 @@ from .sitedata import DataDir
 RANK_VERSION = 3  # bump when the ranking or similarity definition changes (3: scipy's order at d > 65,536; all pairs)
 UMAP_VERSION = 2  # 2: on the exact cosine neighbour graph
 PROBE_VERSION = 1
-#: the cache kind of a view's ``search.Calibration`` (under its ranking's key; "calib" held the fixed-fraction table
-#: of earlier builds)
-CALIBRATION = "calibration"
 
 
 def labels_of(ds: Dataset) -> np.ndarray | None:

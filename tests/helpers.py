@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,6 +46,14 @@ FIRST_VIEW_BUDGET = 1.5 * 1024 * KB
 SWITCH_BUDGET = 100 * KB  # any one file a view switch reads, whatever the dataset size
 RANK_BUDGET = 30 * KB  # one rankings shard (contract.RankShard): 256 queries, ids and distances as typed arrays
 CALIB_BUDGET = 12 * KB  # one view's calibration under one metric: <= 1,024 knots (contract.CalibrationFile)
+
+
+def within_budget(size_of: Callable[[str], int], keys: Iterable[str]) -> bool:
+    """Whether each data file a view switch reads (``size_of(key)`` bytes) is within its budget: a rankings shard
+    ``RANK_BUDGET``, a calibration ``CALIB_BUDGET``."""
+    return all(size_of(k) <= (CALIB_BUDGET if k.endswith("/calib") else RANK_BUDGET) for k in keys)
+
+
 SYNTH_N = 20_000
 SYNTH_CLASSES = 200
 

@@ -29,12 +29,10 @@ from precompute.sitedata import read_data_file
 from precompute.sitefiles import decode_map
 from tests.helpers import (
     ARTIFACTS,
-    CALIB_BUDGET,
     DESKTOP,
     FIRST_VIEW_BUDGET,
     HOSTILE_CLASSES,
     PHONE,
-    RANK_BUDGET,
     SUBPATH,
     SWITCH_BUDGET,
     TEXT_COLOURS,
@@ -48,6 +46,7 @@ from tests.helpers import (
     serve_site,
     settle,
     wait_ready,
+    within_budget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -104,10 +103,6 @@ def rank_key(s: dict[str, Any], build: SiteBuild) -> str:
 def view_keys(s: dict[str, Any], build: SiteBuild) -> set[str]:
     """What a view switch reads: the query's rankings shard and the view's calibration under its metric."""
     return {rank_key(s, build), f"{view_of(s)}/calib"}
-
-
-def within_budget(build: SiteBuild, keys: list[str]) -> bool:
-    return all(key_bytes(build, [k]) <= (CALIB_BUDGET if k.endswith("/calib") else RANK_BUDGET) for k in keys)
 
 
 def map_key(s: dict[str, Any]) -> str:
@@ -324,15 +319,15 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     # metric, layer, model: the query's rankings shard (<= 30 KB) and the view's calibration (<= 12 KB), while
     # the map is off screen
     keys = switch("#tiles-metric [role=radio][aria-checked=false]", "metric")
-    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
+    assert set(keys) == view_keys(state(page), build) and within_budget(lambda k: key_bytes(build, [k]), keys), keys
     layer_before = state(page)["layer"]
     keys = switch("#tiles-layer [role=radio][aria-checked=false]", "layer")
     assert state(page)["layer"] != layer_before
-    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
+    assert set(keys) == view_keys(state(page), build) and within_budget(lambda k: key_bytes(build, [k]), keys), keys
     model_before = state(page)["model"]
     keys = switch("#tiles-model [role=radio][aria-checked=false]", "model")
     assert state(page)["model"] != model_before
-    assert set(keys) == view_keys(state(page), build) and within_budget(build, keys), keys
+    assert set(keys) == view_keys(state(page), build) and within_budget(lambda k: key_bytes(build, [k]), keys), keys
     # the random-weights model carries its badge in the chips, its tile and the results heading
     if next(m for m in build.index["models"] if m["slug"] == state(page)["model"])["random"]:
         assert page.locator("#config-chips .badge-random").count() == 1
@@ -344,7 +339,7 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     assert s["ds"] == build.hostile_slug and s["q"] == 0
     allowed = {f"datasets/{s['ds']}", f"datasets/{s['ds']}/files/0"} | view_keys(s, build)
     assert set(keys) <= allowed and view_keys(s, build) <= set(keys)
-    assert within_budget(build, keys)
+    assert within_budget(lambda k: key_bytes(build, [k]), keys)
 
     # details of the layer are shown
     facts = page.locator("#layer-details").inner_text()
@@ -393,7 +388,7 @@ def test_advanced_toggle_each_switch_and_keyboard(build: SiteBuild, server: str,
     }
     new_view = view_keys(state(page), build)
     assert set(keys) == {map_key(state(page))} | (new_view - seen), keys
-    assert within_budget(build, list(new_view))
+    assert within_budget(lambda k: key_bytes(build, [k]), new_view)
     record("switches", measured)
     page.click("#adv-toggle")
     assert page.locator("#advanced").is_hidden() and "adv=1" not in page.url

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import log
 from ..buildindex import BuildIndex, DatasetRecord, LayerRecord, ModelRecord
-from ..cache import Cache
+from ..cache import CALIBRATION, Cache
 from ..config import BuildConfig
 from ..errors import QueryError
 from ..images import ImageError, rgb_from_bytes
@@ -183,7 +183,7 @@ class QueryEngine:
         return searcher
 
     def _calibration(self, view: dict[str, Any], metric: str) -> Calibration | None:
-        got = self.cache.get_arrays("calibration", view["calib"][metric])  # views.CALIBRATION
+        got = self.cache.get_arrays(CALIBRATION, view["calib"][metric])
         return None if got is None else Calibration.from_arrays(got)
 
     def _map(self, view: dict[str, Any]) -> np.ndarray | None:

@@ -65,6 +65,14 @@
   /* How many data files are loading now (tests wait for 0 instead of sleeping). */
   PG.inflight = () => Object.keys(waiting).length;
 
+  /* The bytes of a base64 string (the typed arrays of the data files, the in-browser search's model and runtime). */
+  PG.bytes = (b64) => {
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  };
+
   PG.isSlug = (s) => typeof s === "string" && SLUG.test(s);
 
   /* Forget a loaded data file (a large one, once its content is decoded elsewhere); a later load fetches it

@@ -32,12 +32,7 @@
     });
   }
 
-  function bytes(b64) {
-    const bin = atob(b64);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
+  const bytes = PG.bytes;
 
   function text(b64) {
     return new TextDecoder().decode(bytes(b64));

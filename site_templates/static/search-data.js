@@ -42,12 +42,7 @@
   /* sqeuclidean ranks as euclidean does: its rows are read from euclidean's shard when the build has it */
   const fromEuclidean = (v) => v.metric === "sqeuclidean" && INDEX.metrics.some((m) => m.slug === "euclidean");
 
-  function bytesOf(b64) {
-    const bin = atob(b64);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
+  const bytesOf = PG.bytes;
 
   /* A Promise from `cache` under `key` (made by `make` when missing), the most recently used kept last. */
   function kept(cache, key, max, make) {
