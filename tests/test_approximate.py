@@ -161,3 +161,22 @@ def test_the_cli_flags_set_the_index(tmp_path) -> None:
             assert seen.get("index") == want, args
         bad = runner.invoke(cli.cli, ["precompute", "--exact", "--index", "approximate"])
         assert bad.exit_code == 2 and "disagree" in bad.output
+
+
+def test_the_ray_engine_ranks_a_large_view_on_the_driver_with_the_local_bits() -> None:
+    """One graph serves every query, so the Ray engine does not split a graph-ranked view into tasks: it ranks it
+    where it runs (no cluster is touched: the engine is not started) and gets the local engine's answer."""
+    pytest.importorskip("ray")
+    from precompute.config import load_config
+    from precompute.engine import LocalEngine
+    from precompute.ray_engine import RayEngine
+
+    cfg = load_config(index="approximate", quiet=True)
+    x = clustered(500, 8)
+    engine = object.__new__(RayEngine)  # its __init__ would start Ray; this branch never reaches it
+    got = engine.rank(x, ["cosine", "euclidean"], cfg)
+    want = LocalEngine().rank(x, ["cosine", "euclidean"], cfg)
+    for m in ("cosine", "euclidean"):
+        assert not got[m].exact and got[m].index.startswith("hnsw")
+        assert np.array_equal(got[m].ids, want[m].ids) and np.array_equal(got[m].dist, want[m].dist)
+        assert got[m].recall == want[m].recall
