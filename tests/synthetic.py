@@ -397,6 +397,7 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                 minkowski_p=3.0,
                 seed=0,
                 k=K,
+                format=c.DATA_FORMAT,  # the pages refuse data of another format
             ),
             datasets=[c.DatasetInfo(**dataset_json(d)) for d in dsets],
             models=models_out,
