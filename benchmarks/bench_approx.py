@@ -23,12 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from precompute import approximate, search
+from precompute.approximate import _recall  # the share of exact ids found: the one the rankings report
 
 K = 15
-
-
-def _recall(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean([len(set(x) & set(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)]) / b.shape[1])
 
 
 def on_build(out: Path, max_views: int | None) -> list[dict]:
