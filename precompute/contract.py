@@ -37,9 +37,10 @@ class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 # ------------------------------------------------------------------------------------------------ index
 #: The shape of the data files as the pages read them: bump when a change leaves older pages unable to read the
-#: data (2: rankings as typed arrays, similarity from calibration files). The rendered pages carry the format
-#: they read (``<html data-format>``) and say so when ``index.build.format`` is another one.
-DATA_FORMAT = 2
+#: data (2: rankings as typed arrays, similarity from calibration files; 3: a per-class file per view). The
+#: rendered pages carry the format they read (``<html data-format>``) and say so when ``index.build.format`` is
+#: another one.
+DATA_FORMAT = 3
 
 
 class BuildInfo(Struct):
@@ -262,6 +263,28 @@ class CalibrationFile(Struct):
     head: Annotated[int, _d("the first head knots are the closest pairs of the sample, one by one")]
     dist: Annotated[str, _d("float32 knots, ascending and distinct: pair distances (base64, little-endian)")]
     count: Annotated[str, _d("uint32 per knot: the sample's pairs at most that far apart")]
+
+
+class ClassesFile(Struct):
+    """``<ds>/<model>/<layer>/<pooling>/<metric>/classes``: the view's per-class truth at the build's k
+    (``perclass.summarise``), one small file whatever the number of images. Per class c (the dataset's classes,
+    in order): its images' mean search score and precision@k as queries, the same score at every layer of this
+    model (this pooling and metric), the classes that took most of its results, and its lowest-scoring image;
+    then the view's lowest-scoring queries. null where a class has no images."""
+
+    k: int
+    score: Annotated[list[float | None], _d("per class: mean search score 0-100 of its images")]
+    precision: Annotated[list[float | None], _d("per class: mean precision@k of its images, 0-1")]
+    by_layer: Annotated[
+        list[list[float | None]], _d("[layer index][class]: mean search score at each layer of this model")
+    ]
+    confused: Annotated[
+        list[list[tuple[int, int]]],
+        _d("per class: up to 3 [other class, results] pairs, the classes that took most of its results, most first"),
+    ]
+    worst_query: Annotated[list[int | None], _d("per class: the id of its lowest-scoring image")]
+    worst: Annotated[list[int], _d("the view's lowest-scoring queries (ids), lowest first, ties by id")]
+    worst_score: Annotated[list[float], _d("their search scores")]
 
 
 class MapFile(Struct):
@@ -505,6 +528,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("datasets/<ds>/files/<b>", FilesShard),
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/<b>", RankShard),
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/calib", CalibrationFile),
+    Kind("<ds>/<model>/<layer>/<pooling>/<metric>/classes", ClassesFile),
     Kind("<ds>/<model>/<layer>/<pooling>/map", MapFile),
     Kind("<ds>/<pooling>/compare/<metric>/<b>", CompareShard),
     Kind("explorer/index", ExplorerIndex),
@@ -545,7 +569,7 @@ def kind_of(key: str) -> Kind:
     if len(parts) == 5 and parts[4] == "map":
         return _kind(MapFile)
     if len(parts) == 6:
-        return _kind(CalibrationFile if parts[5] == "calib" else RankShard)
+        return _kind({"calib": CalibrationFile, "classes": ClassesFile}.get(parts[5], RankShard))
     raise ValueError(f"no data file kind for key '{key}'")
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .perclass import ClassSummary
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class MetricResult:
     recall: float | None
     index: str = "flat"  # search.Ranking.index
     index_note: str | None = None
+    classes: ClassSummary | None = None  # the per-class truth (labelled datasets)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from .sitedata import DataDir
 from .siteimages import ImageLayout
 
 if TYPE_CHECKING:
+    from .perclass import ClassSummary
     from .search import Calibration
 
 RANK_BLOCK = 256  # ~70 KB per shard at 100k images (ids of 5 digits)
@@ -247,6 +248,43 @@ def write_compare(
         data.put(f"{ds.slug}/{pooling}/compare/{metric}/{first // COMPARE_BLOCK}", shard)
 
 
+def _maybe(x: float, digits: int) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def classes_file(summary: ClassSummary, by_layer: list[np.ndarray | None]) -> c.ClassesFile:
+    """The site's form of a view's per-class truth; ``by_layer``: the per-class scores of every layer of the model
+    (same pooling and metric), None for a layer without them."""
+    return c.ClassesFile(
+        k=summary.k,
+        score=[_maybe(x, 1) for x in summary.score],
+        precision=[_maybe(x, 3) for x in summary.precision],
+        by_layer=[[] if s is None else [_maybe(x, 1) for x in s] for s in by_layer],
+        confused=[list(row) for row in summary.confused],
+        worst_query=[None if i < 0 else int(i) for i in summary.worst_query],
+        worst=[int(i) for i in summary.worst],
+        worst_score=[round(float(x), 1) for x in summary.worst_score],
+    )
+
+
+def write_classes(data: DataDir, results: list[ViewResult], inputs: BuildInputs, cfg: BuildConfig) -> None:
+    """``<ds>/<model>/<layer>/<pooling>/<metric>/classes`` for every view of a labelled dataset."""
+    for ds in inputs.datasets:
+        if not ds.labeled:
+            continue
+        for pooling in cfg.pooling:
+            for e in inputs.models:
+                rows = _per_layer(results, ds.slug, pooling, e.slug)
+                for m in cfg.metrics:
+                    sums = [v.metrics[m].classes for v in rows]
+                    by_layer = [None if s is None else s.score for s in sums]
+                    for v, summary in zip(rows, sums, strict=True):
+                        if summary is None:
+                            continue
+                        base = view_key(ds.slug, e.slug, v.layer, pooling)
+                        data.put(f"{base}/{m}/classes", classes_file(summary, by_layer))
+
+
 def write_serve_stub(data: DataDir) -> None:
     """``serve``: a static build answers live = false; ``playground serve`` answers this key itself."""
     data.put("serve", c.ServeInfo(live=False, api="", max_upload=0, datasets=[]))
@@ -395,10 +433,12 @@ def write_build_files(
     cfg: BuildConfig,
     backend: str,
 ) -> None:
-    """Every build-wide file: datasets, compare shards, leaderboard, index, the static ``serve`` answer."""
+    """Every build-wide file: datasets, compare shards, per-class files, leaderboard, index, the static ``serve``
+    answer."""
     for ds in inputs.datasets:
         write_dataset(data, ds, layouts[ds.slug])
     write_compares(data, results, inputs, cfg)
+    write_classes(data, results, inputs, cfg)
     data.put("leaderboard", leaderboard(results, inputs, cfg))
     data.put("index", index(inputs, results, cfg, backend))
     write_serve_stub(data)

@@ -187,6 +187,7 @@ def _probe(
 
 def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engine: Engine, data: DataDir) -> ViewResult:
     """Rankings, scores, map and probe of one view, with its site files written."""
+    from . import perclass
     from .search import Calibration, knn_accuracy, precision_at_k, search_scores
 
     emb = _Lazy(lambda: emb_store.load(cache, ref))
@@ -231,6 +232,7 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
             # rankings cached before the approximate index have no "index": they were all flat searches
             index=str(r["index"]) if "index" in r else "flat",
             index_note=str(r["index_note"]) or None if "index_note" in r else None,
+            classes=None if labels is None else perclass.summarise(ids, labels, len(ds.classes)),
         )
     sitefiles.write_map(data, base, _umap(ref, emb, ranks, cfg, cache, engine))
     probe_result, note = _probe(ref, emb, labels, cfg, cache)

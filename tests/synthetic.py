@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from precompute import contract as c
-from precompute import sitefiles
+from precompute import perclass, sitefiles
 from precompute.datasets import Dataset, ImageRecord
 from precompute.search import Calibration
 from precompute.site import render_site
@@ -327,6 +327,7 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
         for pooling, _, _ in POOLINGS:
             cmp_scores: dict[str, dict[str, list[np.ndarray | None]]] = {m: {} for m in METRICS}
             for slug, _display, random_w, n_layers in MODELS:
+                per_class: dict[str, list[tuple[str, perclass.ClassSummary]]] = {m: [] for m in METRICS}
                 for metric in METRICS:
                     cmp_scores[metric][slug] = []
                 for li in range(n_layers):
@@ -353,6 +354,8 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                         )
                         sitefiles.write_calibration(data, view, metric, calibration(nd))
                         cmp_scores[metric][slug].append(scores)
+                        if lab is not None:
+                            per_class[metric].append((view, perclass.summarise(ids, lab, len(d.classes))))
                         for kind, value in (
                             ("score", None if scores is None else round(float(scores.mean()), 2)),
                             ("precision", None if hits is None else round(float(hits.mean() / K), 4)),
@@ -366,6 +369,10 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                     board.probe_std.setdefault(d.slug, {}).setdefault(pooling, {}).setdefault(slug, []).append(
                         None if lab is None else round(0.4 + 0.3 * li, 2)
                     )
+                for metric, views in per_class.items():
+                    by_layer = [summary.score for _, summary in views]
+                    for view, summary in views:
+                        data.put(f"{view}/{metric}/classes", sitefiles.classes_file(summary, by_layer))
             models = [(slug, [_layer(i, nl).slug for i in range(nl)]) for slug, _, _, nl in MODELS]
             for metric in METRICS:
                 sitefiles.write_compare(data, d, pooling, metric, models, cmp_scores[metric])

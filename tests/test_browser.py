@@ -573,6 +573,137 @@ def test_leaderboard(build: SiteBuild, server: str, new_page: Any) -> None:
     assert state(page)["model"] == models[-1]["slug"] and state(page)["layer"] == models[-1]["layers"][2]["slug"]
 
 
+def _per_class_by_hand(build: SiteBuild, s: dict[str, Any], k: int) -> dict[str, Any]:
+    """The per-class truth of a view from its rankings shards, by loops (not perclass.summarise)."""
+    ds = data(build, f"datasets/{s['ds']}")
+    n = ds["n"]
+    rows = [read_row(build.site, view_of(s), q).ids.tolist() for q in range(n)]
+    label = [label_of(ds, i) for i in range(n)]
+    w = [(k - i) / k for i in range(k)]
+    score = [
+        100 * sum(wi for wi, j in zip(w, row, strict=True) if label[j] == label[q]) / sum(w)
+        for q, row in enumerate(rows)
+    ]
+    out: dict[str, Any] = {"score": {}, "precision": {}, "confused": {}, "worst_query": {}}
+    for c, name in enumerate(ds["class_names"] or ds["classes"]):
+        mine = [q for q in range(n) if label[q] == c]
+        out["score"][name] = sum(score[q] for q in mine) / len(mine)
+        out["precision"][name] = sum(sum(label[j] == c for j in rows[q]) for q in mine) / (k * len(mine))
+        counts: dict[int, int] = {}
+        for q in mine:
+            for j in rows[q]:
+                if label[j] != c:
+                    counts[label[j]] = counts.get(label[j], 0) + 1
+        out["confused"][name] = sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:3]
+        out["worst_query"][name] = min(mine, key=lambda q: (score[q], q))
+    out["worst"] = sorted(range(n), key=lambda q: (score[q], q))[:12]
+    out["names"] = ds["class_names"] or ds["classes"]
+    out["size"] = {name: len([q for q in range(n) if label[q] == c]) for c, name in enumerate(out["names"])}
+    return out
+
+
+def test_per_class_table_worst_queries_and_their_searches(build: SiteBuild, server: str, new_page: Any) -> None:
+    """Deep link tab=classes: one request (the view's classes file); every category's score, precision@k and the
+    classes that take its results equal a by-hand computation from the rankings shards; worst first and A-Z; the
+    filter; a category searches with its lowest-scoring image, a worst image with itself; a layer switch reloads."""
+    page, _ = new_page()
+    page.goto(server + "index.html#tab=classes")
+    wait_ready(page)
+    s = state(page)
+    page.wait_for_selector("#classes tbody tr")
+    want = _per_class_by_hand(build, s, build.index["k"])
+    assert [k for k in page.evaluate("PG.requests") if k.endswith("/classes")] == [f"{view_of(s)}/classes"]
+    rows = page.locator("#classes tbody tr")
+    assert rows.count() == len(want["names"]) == 10
+    shown = []
+    for r in range(rows.count()):
+        cells = rows.nth(r).locator("th, td").all_inner_texts()
+        name = cells[0]
+        shown.append(name)
+        assert int(cells[1]) == want["size"][name]
+        assert abs(float(cells[2]) - want["score"][name]) <= 0.051, (name, cells)
+        assert abs(float(cells[3]) - want["precision"][name]) <= 0.0051, (name, cells)
+        total = want["size"][name] * build.index["k"]
+        confused = ", ".join(
+            f"{want['names'][d]} {'<1' if m / total < 0.005 else round(100 * m / total)} %"
+            for d, m in want["confused"][name]
+        )
+        assert cells[5] == (confused or "—"), (name, cells[5], confused)
+        layers = next(m for m in build.index["models"] if m["slug"] == s["model"])["layers"]
+        assert rows.nth(r).locator(".cls-slot").count() == len(layers) >= 3
+        assert rows.nth(r).locator(".cls-bar.is-current").count() == 1
+    assert shown == sorted(shown, key=lambda x: (want["score"][x], want["names"].index(x)))  # worst first
+    worst = [int(b.get_attribute("data-id")) for b in page.locator("#worst .worst").all()]
+    assert worst == want["worst"]
+    # A-Z, in the URL
+    page.click("#cls-name")
+    page.wait_for_function("() => location.hash.includes('cls=name')")
+    page.wait_for_function(
+        "(first) => document.querySelector('#classes tbody th').innerText === first", arg=sorted(shown)[0]
+    )
+    page.fill("#cls-filter", "tow")
+    page.wait_for_function("() => document.querySelectorAll('#classes tbody tr').length === 1")
+    assert page.locator("#classes tbody th").inner_text() == "eiffeltower"
+    # a category searches with its lowest-scoring image
+    tok = ready_token(page)
+    page.locator("#classes tbody th button").click()
+    wait_ready(page, tok)
+    assert state(page)["q"] == want["worst_query"]["eiffeltower"]
+    tok = ready_token(page)
+    page.locator("#worst .worst").nth(2).click()
+    wait_ready(page, tok)
+    assert state(page)["q"] == want["worst"][2] and "tab=classes" in page.url
+    # another layer: its own file, its own numbers
+    model = build.index["models"][0]
+    layer = model["layers"][0]["slug"]
+    tok = ready_token(page)
+    set_hash(page, f"ds={s['ds']}&model={model['slug']}&layer={layer}&metric={s['metric']}&tab=classes")
+    wait_ready(page, tok)
+    s2 = state(page)
+    want2 = _per_class_by_hand(build, s2, build.index["k"])
+    page.wait_for_function(
+        "(w) => [...document.querySelectorAll('#worst .worst')].map((b) => +b.dataset.id).join() === w",
+        arg=",".join(map(str, want2["worst"])),
+    )
+    # the filter stays (the same dataset), the numbers are the new layer's
+    assert page.locator("#classes tbody th").all_inner_texts() == ["eiffeltower"]
+    assert abs(float(page.locator("#classes tbody td").nth(1).inner_text()) - want2["score"]["eiffeltower"]) <= 0.051
+    page.fill("#cls-filter", "")
+    page.wait_for_function("() => document.querySelectorAll('#classes tbody tr').length === 10")
+    first = page.locator("#classes tbody tr").first.locator("td").nth(1).inner_text()
+    assert abs(float(first) - min(want2["score"].values())) <= 0.051
+
+
+def test_k_shows_fewer_results_scored_at_that_k(build: SiteBuild, server: str, new_page: Any) -> None:
+    """k=5 in the link: 5 results, the search score and hits at k = 5 (the formula by hand on the first 5 of the
+    shard's row), every "k" in the help; the menu offers 1 .. the build's k; a k the build did not keep is said."""
+    page, _ = new_page()
+    page.goto(server + "index.html#q=45&k=5")
+    wait_ready(page)
+    s = state(page)
+    assert s["k"] == 5 and page.locator("#results .result").count() == 5
+    ds = data(build, f"datasets/{s['ds']}")
+    ids = rank_row(build, s)["ids"][:5]
+    hits = [label_of(ds, j) == label_of(ds, 45) for j in ids]
+    w = [(5 - i) / 5 for i in range(5)]
+    assert abs(shown_score(page) - 100 * sum(wi for wi, h in zip(w, hits, strict=True) if h) / sum(w)) <= 0.051
+    assert page.locator("#score-hits").inner_text().startswith(f"{sum(hits)} / 5")
+    assert set(page.locator(".k-now").all_inner_texts()) == {"5"} and page.locator("#k-one").inner_text() == "33.3"
+    K = build.index["k"]
+    options = [int(v) for v in page.locator("#k-select option").evaluate_all("(os) => os.map((o) => o.value)")]
+    assert options[0] == 1 and options[-1] == K and options == sorted(options)
+    tok = ready_token(page)
+    page.select_option("#k-select", str(K))
+    wait_ready(page, tok)
+    assert page.locator("#results .result").count() == K and "k=" not in page.url  # the default is not written
+    assert abs(shown_score(page) - rank_row(build, state(page))["score"]) <= 0.051
+    tok = ready_token(page)
+    set_hash(page, "q=45&k=99")
+    wait_ready(page, tok)
+    assert "k=99 is not between 1 and" in page.locator("#link-notice").inner_text()
+    assert page.locator("#results .result").count() == K
+
+
 def test_dataset_browser(build: SiteBuild, server: str, new_page: Any) -> None:
     page, _ = new_page()
     page.goto(server + "index.html")

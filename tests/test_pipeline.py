@@ -90,6 +90,7 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
     labels = np.repeat(np.arange(len(ds["classes"])), np.diff(ds["class_start"]))
     assert [f.split("/")[0] for f in files] == [ds["classes"][c] for c in labels]
     n, k = 18, 15
+    independent: dict[tuple[str, str], dict[str, list]] = {}
     for layer in LAYERS:
         emb = independent_embeddings(two_small[0], files, layer)
         for pooling in ("avg", "grid2"):
@@ -125,6 +126,9 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
                     exact = 100 * (w * hits).sum() / w.sum()
                     exact_scores.setdefault(metric, []).append(exact)
                     assert got["score"][q] == pytest.approx(exact, abs=0.01)
+                    independent.setdefault((pooling, metric), {}).setdefault(layer, []).append(
+                        (q, exact, [int(labels[j]) for _, j in order])
+                    )
             # the map: UMAP with the documented settings on the exact cosine graph, in the unit square
             xy = decode_map(read_key(site, f"{base}/map")["xy"])
             assert xy.shape == (n, 2) and xy.min() >= 0 and xy.max() <= 1
@@ -132,6 +136,20 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
             # the summary's mean (3 decimals) is the mean of the exact scores, not of the site's rounded ones
             assert s["mean_search_score"] == pytest.approx(np.mean(exact_scores["cosine"]), abs=1e-3)
             assert s["exact"] is True and s["recall"] is None
+    # the per-class files, from the independent rankings above in plain Python
+    classes = len(ds["classes"])
+    for (pooling, metric), by_layer in independent.items():
+        means = {layer: _class_truth(rows, labels, classes, k) for layer, rows in by_layer.items()}
+        for layer in LAYERS:
+            f = read_key(site, f"iconic_small/mobilenet_075/{layer}/{pooling}/{metric}/classes")
+            want = means[layer]
+            assert f["k"] == k
+            np.testing.assert_allclose(f["score"], want["score"], atol=0.05 + 1e-9)
+            np.testing.assert_allclose(f["precision"], want["precision"], atol=5e-4 + 1e-9)
+            assert f["confused"] == want["confused"], (layer, pooling, metric)
+            assert f["worst_query"] == want["worst_query"] and f["worst"] == want["worst"]
+            np.testing.assert_allclose(f["worst_score"], want["worst_score"], atol=0.05 + 1e-9)
+            np.testing.assert_allclose(f["by_layer"], [means[x]["score"] for x in LAYERS], atol=0.05 + 1e-9)
     board = read_key(site, "leaderboard")
     assert set(board["score"]["iconic_small"]) == {"avg", "grid2"}
     assert len(board["probe"]["iconic_small"]["avg"]["mobilenet_075"]) == 2
@@ -143,8 +161,29 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
         f"{base}/map",
         f"{base}/cosine/0",
         f"{base}/cosine/calib",
+        f"{base}/cosine/classes",
     ):
         read_typed(site, kind)  # every file matches its contract type strictly
+
+
+def _class_truth(rows: list[tuple[int, float, list[int]]], labels: np.ndarray, classes: int, k: int) -> dict:
+    """Per class, from (query, exact search score, result labels) rows: the ClassesFile's fields, by loops."""
+    out: dict = {"score": [], "precision": [], "confused": [], "worst_query": []}
+    for c in range(classes):
+        mine = [r for r in rows if labels[r[0]] == c]
+        out["score"].append(sum(r[1] for r in mine) / len(mine))
+        out["precision"].append(sum(r[2].count(c) for r in mine) / (k * len(mine)))
+        counts: dict[int, int] = {}
+        for r in mine:
+            for got in r[2]:
+                if got != c:
+                    counts[got] = counts.get(got, 0) + 1
+        out["confused"].append([[d, m] for d, m in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:3]])
+        out["worst_query"].append(min(mine, key=lambda r: (r[1], r[0]))[0])
+    worst = sorted(rows, key=lambda r: (r[1], r[0]))[:12]
+    out["worst"] = [r[0] for r in worst]
+    out["worst_score"] = [r[1] for r in worst]
+    return out
 
 
 @pytest.mark.backend

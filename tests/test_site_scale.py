@@ -225,6 +225,36 @@ def test_each_switch_is_one_shard_under_30_kb_and_its_calibration(synth: Synth, 
 
 
 # ------------------------------------------------------------------------------------------------ DOM size
+def test_per_class_panel_at_20000_images_reads_one_small_file(synth: Synth, server: str, pages: Pages) -> None:
+    """The Per class tab of a 20,000-image, 200-class view: one request beyond the view's own (its classes file,
+    under the switch budget), 25 rows worst first, all 200 on request; the twelve worst images are the file's,
+    with the scores of their rows. (The by-hand check of every number is on the real site: test_browser.)"""
+    page, _ = pages.make()
+    page.goto(server + "index.html#q=4321")
+    wait_ready(page)
+    n = page.evaluate("PG.requests.length")
+    page.click("#tab-classes")
+    page.wait_for_selector("#classes tbody tr")
+    s = state(page)
+    key = f"{s['ds']}/{s['model']}/{s['layer']}/{s['pool']}/{s['metric']}/classes"
+    got = [k for k in requests_after(page, n) if not k.endswith("/map")]
+    assert got == [key] and size(synth, key) <= SWITCH_BUDGET, (got, size(synth, key))
+    f = read_data_file(synth.site / "data" / f"{key}.js")
+    order = sorted(range(len(synth.classes)), key=lambda c: (f["score"][c], c))
+    rows = page.locator("#classes tbody tr")
+    assert rows.count() == 25
+    assert rows.locator("th").all_inner_texts() == [synth.classes[c] for c in order[:25]]
+    assert page.locator("#cls-more").inner_text() == "Show all 200 categories"
+    page.click("#cls-more")
+    page.wait_for_function("() => document.querySelectorAll('#classes tbody tr').length === 200")
+    assert [int(b.get_attribute("data-id")) for b in page.locator("#worst .worst").all()] == f["worst"]
+    # the worst queries' scores are theirs: the formula on their rows as the page reads them
+    for q, score in zip(f["worst"], f["worst_score"], strict=True):
+        ids, _, _ = synth.row(key.rsplit("/", 1)[0], q)
+        w = (15 - np.arange(15)) / 15
+        assert abs(100 * (w * (synth.labels[ids] == synth.labels[q])).sum() / w.sum() - score) <= 0.051
+
+
 def test_dataset_browser_is_virtualised(synth: Synth, server: str, pages: Pages) -> None:
     page, _ = pages.make()
     page.goto(server + "index.html#q=17")

@@ -253,7 +253,7 @@
     const view = P.viewOf(s);
     const anyProbe = rows.some((r) => (D.leaderboard("probe", view, r.model) || []).some((v) => typeof v === "number"));
     $("cmp-sub").textContent =
-      `${sub} Bars: this image's search score (0-100), the best marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy in % on the whole dataset (the same for every image), on the same 0-100 scale." : ""}`;
+      `${sub} Bars: this image's search score (0-100)${s.k === D.k() ? "" : ` at k = ${D.k()}, the build's (the results above show ${s.k})`}, the best marked ★; click a bar to search with it.${anyProbe ? " The dashed line on each bar is the layer's linear-probe accuracy in % on the whole dataset (the same for every image), on the same 0-100 scale." : ""}`;
     const all = rows.flatMap((r) => r.scores.filter((v) => v !== null));
     const best = all.length ? Math.max(...all) : null;
     // one model: one wide, taller chart with its layers named under the bars (not a 220 px sparkline)
@@ -341,8 +341,8 @@
 
   PG.searchAnalysis = {
     init() {
-      const tabs = [$("tab-leaderboard"), $("tab-compare")];
-      PG.tabs(tabs, (id) => P.set({ tab: id === "tab-compare" ? "compare" : "leaderboard" }, false));
+      const tabs = [$("tab-leaderboard"), $("tab-compare"), $("tab-classes")];
+      PG.tabs(tabs, (id) => P.set({ tab: id.slice(4) }, false));
       const kinds = { "lb-score": "score", "lb-prec": "precision", "lb-knn": "knn", "lb-probe": "probe" };
       for (const id of Object.keys(kinds)) $(id).addEventListener("click", () => P.set({ lb: kinds[id] }, false));
       $("lb-bestpool").hidden = D.poolings().length < 2;
@@ -353,7 +353,7 @@
       window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => renderLeaderboard(P.state()));
       P.panel({
         config(s) {
-          PG.selectTab(tabs, s.tab === "compare" ? "tab-compare" : "tab-leaderboard");
+          PG.selectTab(tabs, `tab-${s.tab}`);
           for (const id of Object.keys(kinds))
             $(id).setAttribute("aria-pressed", s.lb === kinds[id] ? "true" : "false");
           $("lb-bestpool").setAttribute("aria-pressed", s.lbp === "best" ? "true" : "false");

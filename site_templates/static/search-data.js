@@ -303,6 +303,21 @@
       });
     },
 
+    /* A row cut to its first k results (the visitor's k, at most the build's): the search score and hits of a
+       dataset image at that k (search.search_scores' formula, rank i weighs (k - i) / k). */
+    firstK(row, k, lst, q) {
+      if (!(k < row.ids.length)) return row;
+      const cut = Object.assign({}, row, { k });
+      for (const f of ["ids", "dist", "near", "sim", "labels"]) if (Array.isArray(row[f])) cut[f] = row[f].slice(0, k);
+      if (typeof row.score === "number") {
+        const own = lst.label(q);
+        const labels = cut.ids.map((id) => lst.label(id));
+        cut.score = PG.searchScore(labels, own);
+        cut.hits = labels.filter((c) => c === own).length;
+      }
+      return cut;
+    },
+
     /* The view's similarity calibration under its metric (contract.CalibrationFile): Promise of {dist, frac},
        Float64Arrays of the knots and the share of pairs at most that far apart (count / pairs). */
     calibration(view) {
@@ -362,6 +377,12 @@
       maps.set(key, p);
       while (maps.size > MAPS_KEPT) maps.delete(maps.keys().next().value);
       return p;
+    },
+
+    /* The view's per-class truth (contract.ClassesFile): Promise of the file, loaded when the "Per class" tab is
+       open (one small file per view, whatever the number of images). */
+    classes(view) {
+      return PG.load(`${view.ds}/${view.model}/${view.layer}/${view.pooling}/${view.metric}/classes`);
     },
 
     /* Leaderboard values per layer of one model, or null: kind "score" (mean search score 0-100), "precision"

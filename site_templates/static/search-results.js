@@ -256,9 +256,30 @@
     }
   }
 
+  /* k: the results shown, 1 .. the build's k (the rankings keep that many per image) */
+  function kChoices(K) {
+    return [...new Set([1, 3, 5, 10, 15, 20, 30, 50, 100, K].filter((v) => v <= K))].sort((a, b) => a - b);
+  }
+  function showK(k) {
+    for (const n of document.querySelectorAll(".k-now")) n.textContent = String(k);
+    if ($("k-one")) $("k-one").textContent = (200 / (k + 1)).toFixed(1);
+  }
+
   PG.searchResults = {
     init() {
+      const pick = $("k-select");
+      const K = D.k();
+      for (const v of kChoices(K))
+        pick.appendChild(el("option", { value: String(v), text: v === K ? `${v} (all kept)` : String(v) }));
+      pick.title = `Results shown per search: the build kept ${K} per image`;
+      pick.addEventListener("change", () => P.set({ k: Number(pick.value) }, false));
       P.panel({
+        config(s) {
+          if (![...pick.options].some((o) => o.value === String(s.k)))
+            pick.appendChild(el("option", { value: String(s.k), text: String(s.k) }));
+          pick.value = String(s.k);
+          showK(s.k);
+        },
         view(ctx) {
           renderQuery(ctx);
           renderResults(ctx);

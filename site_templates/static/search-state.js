@@ -1,8 +1,9 @@
 /* ConvNet Playground, Semantic Search: the page state and its router.
  *
  * State (all of it in the URL hash but an uploaded image): ds, model, layer, pool (pooling), metric, q (query
- * image id), adv (advanced panel), view (dataset browser: all | cat), tab (leaderboard | compare), lb (score |
- * precision | knn | probe), lbp (leaderboard: cur | best pooling per layer).
+ * image id), k (results shown: 1 .. the build's k), adv (advanced panel), view (dataset browser: all | cat), tab
+ * (leaderboard | compare | classes), lb (score | precision | knn | probe), lbp (leaderboard: cur | best pooling per
+ * layer), cls (per-class table: worst | name).
  * An uploaded image (search with your own image, `playground serve` only) replaces q while it is active; it is
  * not in the URL (it never leaves the page but to the local server).
  * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js,
@@ -22,11 +23,13 @@
     pool: "",
     metric: "",
     q: 0,
+    k: 0,
     adv: false,
     view: "all",
     tab: "leaderboard",
     lb: "score",
     lbp: "cur",
+    cls: "worst",
   };
   // names people write for the settings (the hash says ds=, pool=, q=), suggested when a link uses them
   const ALIASES = { dataset: "ds", pooling: "pool", image: "q", query: "q", distance: "metric" };
@@ -76,7 +79,13 @@
       problems.push(`image “${short(h.q)}” is not in ${d.name} (${d.n_images} images); showing image 0.`);
     s.adv = h.adv === "1";
     s.view = h.view === "cat" ? "cat" : "all";
-    s.tab = h.tab === "compare" ? "compare" : "leaderboard";
+    s.tab = ["compare", "classes"].includes(h.tab) ? h.tab : "leaderboard";
+    s.cls = h.cls === "name" ? "name" : "worst";
+    const K = D.k();
+    const k = /^\d+$/.test(h.k || "") ? Number.parseInt(h.k, 10) : Number.NaN;
+    s.k = k >= 1 && k <= K ? k : K;
+    if (h.k !== undefined && !(k >= 1 && k <= K))
+      problems.push(`k=${short(h.k)} is not between 1 and ${K} (the results this build kept per image); showing ${K}.`);
     s.lb = LB_KINDS.includes(h.lb) ? h.lb : "score";
     s.lbp = h.lbp === "best" ? "best" : "cur";
     for (const k of Object.keys(h)) {
@@ -97,11 +106,13 @@
         pool: one ? "" : S.pool,
         metric: S.metric,
         q: S.q,
+        k: S.k === D.k() ? "" : S.k,
         adv: S.adv,
         view: S.view === "cat" ? "cat" : "",
-        tab: S.tab === "compare" ? "compare" : "",
+        tab: S.tab === "leaderboard" ? "" : S.tab,
         lb: S.lb === "score" ? "" : S.lb,
         lbp: S.lbp === "best" ? "best" : "",
+        cls: S.cls === "name" ? "name" : "",
       },
       push
     );
@@ -141,8 +152,9 @@
     const up = upload;
     const view = viewOf(s);
     Promise.all([D.listing(s.ds), up ? uploadRow(view, up) : D.row(view, s.q)])
-      .then(([lst, row]) => {
+      .then(([lst, full]) => {
         if (token !== seq) return;
+        const row = D.firstK(full, s.k, lst, s.q);
         listing = lst;
         lastRow = row;
         const ctx = { s, view, listing: lst, row, prev, token, upload: up };

@@ -1,7 +1,7 @@
 /* ConvNet Playground, Semantic Search: start the page. Loaded last; the modules before it, in order:
  * pg.js (core), intro.js, scatter.js (the canvas plot), help.js, search-data.js (the data files and the query
  * API), search-state.js (state + router), search-config.js, search-results.js, search-map.js,
- * search-browser.js, search-analysis.js, search-upload.js (the panels).
+ * search-browser.js, search-analysis.js, search-classes.js, search-upload.js (the panels).
  */
 (() => {
   const PG = window.PG;
@@ -39,6 +39,7 @@
       PG.searchResults.init();
       PG.searchBrowser.init();
       PG.searchAnalysis.init();
+      PG.searchClasses.init();
       PG.searchUpload.init();
       PG.search.start();
     },
