@@ -490,6 +490,128 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
     assert abs(got[0] - xy[3][0]) < 1e-3 and abs(got[1] - xy[3][1]) < 1e-3
 
 
+def _winding_inside(xy: Any, poly: list[tuple[float, float]]) -> list[int]:
+    """The points inside a simple polygon by the winding number (not the page's even-odd crossing test)."""
+    import math
+
+    inside = []
+    for i, (px, py) in enumerate(xy):
+        total = 0.0
+        for (ax, ay), (bx, by) in zip(poly, poly[1:] + poly[:1], strict=True):
+            a, b = math.atan2(ay - py, ax - px), math.atan2(by - py, bx - px)
+            d = b - a
+            total += d - 2 * math.pi * round(d / (2 * math.pi))
+        if abs(total) > math.pi:
+            inside.append(i)
+    return inside
+
+
+def _sel_poly(url: str) -> tuple[str, list[tuple[float, float]]]:
+    from urllib.parse import parse_qs
+
+    sel = parse_qs(urlparse(url).fragment)["sel"][0]
+    layer, pts = sel.split(":")
+    v = [int(x) / 1000 for x in pts.split(",")]
+    return layer, list(zip(v[0::2], v[1::2], strict=True))
+
+
+def test_map_lasso_selects_images_into_the_grid_and_the_link_keeps_them(
+    build: SiteBuild, server: str, new_page: Any
+) -> None:
+    """Lasso around the query's category on the map: the link holds the polygon (sel=), the dataset grid shows
+    exactly the images inside it (a winding-number test on the map file, not the page's code), in id order; By
+    category lists only their categories; the link opened afresh shows the same; another layer keeps the same
+    images (drawn where that layer puts them, no outline); Clear brings every image back; a bad sel is said."""
+    page, _ = new_page()
+    page.goto(server + "index.html")
+    wait_ready(page)
+    show_map(page)
+    s = state(page)
+    ds = data(build, f"datasets/{s['ds']}")
+    page.click("#map-lasso")  # (first: the click may scroll the page)
+    assert page.locator("#map-lasso").get_attribute("aria-pressed") == "true"
+    path, a, b = page.evaluate(
+        """(starts) => {
+        const m = PG.page.map(), r = m.canvas.getBoundingClientRect();
+        // the category whose centre is farthest inside the map's square (a point on the lasso's edge is neither in
+        // nor out, and the lasso stays inside the square)
+        const lo = m.toScreen(0, 1), hi = m.toScreen(1, 0);
+        let best = null;
+        for (let c = 0; c + 1 < starts.length; c++) {
+          const [a, b] = [starts[c], starts[c + 1]];
+          let x = 0, y = 0;
+          for (let i = a; i < b; i++) { const p = m.screenPos(i); x += p.x / (b - a); y += p.y / (b - a); }
+          const room = Math.min(x - lo.x - 3, hi.x - x - 3, y - lo.y - 3, hi.y - y - 3);
+          if (!best || room > best.room) best = { a, b, x, y, room };
+        }
+        const { a, b, x, y, room } = best;
+        // through the category, not around it: the median distance of its points to their centre, so that points
+        // lie on both sides of the lasso
+        const d = [];
+        for (let i = a; i < b; i++) { const p = m.screenPos(i); d.push(Math.hypot(p.x - x, p.y - y)); }
+        d.sort((u, v) => u - v);
+        const R = Math.max(6, Math.min(room, d[d.length >> 1]));
+        const pts = [];
+        for (let t = 0; t <= 48; t++) {
+          const u = (2 * Math.PI * t) / 48;
+          pts.push([r.left + x + R * Math.cos(u), r.top + y + R * Math.sin(u)]);
+        }
+        return [pts, a, b];
+    }""",
+        ds["class_start"],
+    )
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y)
+    page.mouse.up()
+    page.wait_for_function("() => location.hash.includes('sel=')")
+    assert page.locator("#map-lasso").get_attribute("aria-pressed") == "false"  # one lasso, then the map pans again
+    layer, poly = _sel_poly(page.url)
+    assert layer == s["layer"] and 3 <= len(poly) <= 64
+    xy = decode_map(data(build, map_key(s))["xy"])
+    want = _winding_inside(xy, poly)
+    assert 0 < len([i for i in want if a <= i < b]) < b - a, "the lasso cuts through the category"
+    page.wait_for_timeout(1500)
+    page.wait_for_function("(n) => PG.page.grid().shown === n", arg=len(want))
+    cells = page.evaluate("[...document.querySelectorAll('#grid .cell')].map((c) => +c.dataset.id)")
+    cols = page.evaluate("PG.page.grid().cols")
+    assert set(cells) <= set(want) and sorted(cells)[:cols] == want[:cols]
+    assert page.locator("#grid-count").inner_text().startswith(f"{len(want)} of {ds['n']} images, selected on the map")
+    assert page.evaluate(
+        "(() => { const m = PG.page.map(); return [m.mask.reduce((x, y) => x + y, 0), !!m.outline]; })()"
+    ) == [len(want), True]
+    # By category: only the selected images' categories
+    page.click("#view-cat")
+    classes = sorted({label_of(ds, i) for i in want})
+    page.wait_for_function("(n) => PG.page.grid().sections === n", arg=len(classes))
+    # the link, opened afresh
+    link = page.url
+    page2, _ = new_page()
+    page2.goto(link)
+    wait_ready(page2)
+    page2.wait_for_function("(n) => PG.page.grid().shown === n", arg=len(want))
+    # another layer: the same images, no outline
+    model = next(m for m in build.index["models"] if m["slug"] == s["model"])
+    other = next(x["slug"] for x in model["layers"] if x["slug"] != s["layer"])
+    tok = ready_token(page)
+    page.evaluate("(l) => PG.search.set({ layer: l }, true)", other)
+    wait_ready(page, tok)
+    assert "sel=" in page.url and page.evaluate("PG.page.state().layer") == other
+    page.wait_for_function(
+        "(n) => { const m = PG.page.map(); return m.mask && m.mask.reduce((x, y) => x + y, 0) === n && !m.outline; }",
+        arg=len(want),
+    )
+    page.wait_for_function("(n) => PG.page.grid().shown === n", arg=len(want))
+    page.click("#sel-clear")
+    page.wait_for_function("(n) => PG.page.grid().shown === n", arg=ds["n"])
+    assert "sel=" not in page.url and page.evaluate("PG.page.map().mask") is None
+    tok = ready_token(page)
+    set_hash(page, "sel=nope:1,2")
+    wait_ready(page, tok)
+    assert "map selection" in page.locator("#link-notice").inner_text()
+
+
 def test_compare_view(build: SiteBuild, server: str, new_page: Any) -> None:
     page, _ = new_page()
     page.goto(server + "index.html")

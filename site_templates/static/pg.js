@@ -258,6 +258,35 @@
     if (!Array.isArray(s)) return "";
     return s.filter((d, i) => !(i === 0 && (d === null || d === undefined))).join(" × ");
   };
+  /* The ids of the points (x[i], y[i]) inside polygon `poly` ([{x, y}], closed implicitly), ascending: the even-odd
+     rule (a ray to the right crosses the edges an odd number of times), after a bounding-box test. */
+  PG.inPolygon = (x, y, poly) => {
+    const m = poly.length;
+    let x0 = Number.POSITIVE_INFINITY;
+    let x1 = Number.NEGATIVE_INFINITY;
+    let y0 = Number.POSITIVE_INFINITY;
+    let y1 = Number.NEGATIVE_INFINITY;
+    for (const v of poly) {
+      x0 = Math.min(x0, v.x);
+      x1 = Math.max(x1, v.x);
+      y0 = Math.min(y0, v.y);
+      y1 = Math.max(y1, v.y);
+    }
+    const out = [];
+    for (let i = 0; i < x.length; i++) {
+      const px = x[i];
+      const py = y[i];
+      if (px < x0 || px > x1 || py < y0 || py > y1) continue;
+      let inside = false;
+      for (let a = 0, b = m - 1; a < m; b = a++) {
+        const ya = poly[a].y;
+        const yb = poly[b].y;
+        if (ya > py !== yb > py && px < ((poly[b].x - poly[a].x) * (py - ya)) / (yb - ya) + poly[a].x) inside = !inside;
+      }
+      if (inside) out.push(i);
+    }
+    return Int32Array.from(out);
+  };
   PG.reducedMotion = () => window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
 
   /* Category colours: 10 hand-picked, distinguishable hues, then golden-angle hues. */

@@ -40,6 +40,11 @@
     this.hover = -1;
     this.extHover = -1;
     this.focusClass = -1;
+    this.mask = null; // Uint8Array per point: 1 = selected (the others are drawn faint), or null
+    this.lassoMode = false; // a drag draws a lasso instead of panning
+    this.lasso = null; // the lasso being drawn: [{x, y}] in data space
+    this.outline = null; // a finished lasso drawn as a dashed outline: [{x, y}] in data space
+    this.onLasso = opts.onLasso || (() => {});
     this.s = 1;
     this.ox = 0;
     this.oy = 0;
@@ -120,6 +125,13 @@
       c.setPointerCapture(ev.pointerId);
       self.pointers[ev.pointerId] = { x: ev.offsetX, y: ev.offsetY };
       const ids = Object.keys(self.pointers);
+      if (ids.length === 1 && self.lassoMode) {
+        self.lasso = [self.toData(ev.offsetX, ev.offsetY)];
+        self.lassoPx = { x: ev.offsetX, y: ev.offsetY };
+        self.drag = null;
+        return;
+      }
+      self.lasso = null;
       if (ids.length === 1) self.drag = { x: ev.offsetX, y: ev.offsetY, ox: self.ox, oy: self.oy, moved: false };
       else self.drag = null;
       if (ids.length === 2) {
@@ -133,6 +145,15 @@
       if (p) {
         p.x = ev.offsetX;
         p.y = ev.offsetY;
+      }
+      if (self.lasso && p) {
+        // a vertex every 4 px of pointer travel
+        if (Math.hypot(ev.offsetX - self.lassoPx.x, ev.offsetY - self.lassoPx.y) >= 4) {
+          self.lasso.push(self.toData(ev.offsetX, ev.offsetY));
+          self.lassoPx = { x: ev.offsetX, y: ev.offsetY };
+          self.request();
+        }
+        return;
       }
       const ids = Object.keys(self.pointers);
       if (ids.length === 2 && self.pinch) {
@@ -158,6 +179,14 @@
       if (!self.anim) self._setHover(self.pick(ev.offsetX, ev.offsetY), ev);
     });
     function up(ev) {
+      if (self.lasso) {
+        const poly = self.lasso.map((v) => ({ x: v.x, y: v.y }));
+        self.lasso = null;
+        delete self.pointers[ev.pointerId];
+        self.request();
+        if (poly.length >= 3 && ev.type === "pointerup") self.onLasso(poly);
+        return;
+      }
       const wasClick = self.drag && !self.drag.moved && Object.keys(self.pointers).length === 1;
       delete self.pointers[ev.pointerId];
       if (Object.keys(self.pointers).length < 2) self.pinch = null;
@@ -415,6 +444,26 @@
     this.results = results || [];
     this.request();
   };
+  /* A selection: ids (any iterable of point ids) drawn in full, the other points faint; null: none. `outline`: a
+     polygon [{x, y}] in data space drawn dashed (the lasso that made it), or null. */
+  Scatter.prototype.setMask = function (ids, outline) {
+    if (ids) {
+      const m = new Uint8Array(this.n);
+      for (const i of ids) if (i >= 0 && i < this.n) m[i] = 1;
+      this.mask = m;
+    } else {
+      this.mask = null;
+    }
+    this.outline = outline || null;
+    this.request();
+  };
+  Scatter.prototype.setLassoMode = function (on) {
+    this.lassoMode = !!on;
+    this.lasso = null;
+    this.canvas.classList.toggle("is-lasso", this.lassoMode);
+    this.request();
+  };
+
   Scatter.prototype.setExternalHover = function (i) {
     this.extHover = i == null ? -1 : i;
     this.request();
@@ -471,7 +520,8 @@
 
   /* Splat the points of category c (order[classOff[c]..classOff[c+1]]) with opacity alpha (0..1): each pixel
      of the stamp is blended over the buffer, red and blue in one multiply, green in another. */
-  Scatter.prototype._splat = function (c, alpha, X0, Y0, S, W, H) {
+  Scatter.prototype._splat = function (c, alpha, X0, Y0, S, W, H, want) {
+    const mask = want === undefined ? null : this.mask;
     const st = this.stamp;
     const buf = this.buf;
     const sa = st.scaled;
@@ -491,6 +541,7 @@
     let drawn = 0;
     for (let j = this.classOff[c], end = this.classOff[c + 1]; j < end; j++) {
       const i = order[j];
+      if (mask && mask[i] !== want) continue;
       const fx = X0 + x[i] * S;
       const fy = Y0 + (1 - y[i]) * S;
       if (fx < -R || fy < -R || fx >= W + R || fy >= H + R) continue;
@@ -557,12 +608,18 @@
     const base = hasSel ? 0.55 : 0.8;
     const focus = this.focusClass;
     let drawn = 0;
-    // all points, one category at a time; a spotlighted category on top of the others
-    for (let c = 0; c <= this.nClasses; c++) {
-      if (c === focus) continue;
-      drawn += this._splat(c, focus >= 0 ? 0.08 : base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
+    if (this.mask && this.mask.length === n) {
+      // a selection: the other points faint, the selected ones on top, in their categories' colours
+      for (let c = 0; c <= this.nClasses; c++) drawn += this._splat(c, 0.08, X0 * dpr, Y0 * dpr, S * dpr, W, H, 0);
+      for (let c = 0; c <= this.nClasses; c++) drawn += this._splat(c, 0.85, X0 * dpr, Y0 * dpr, S * dpr, W, H, 1);
+    } else {
+      // all points, one category at a time; a spotlighted category on top of the others
+      for (let c = 0; c <= this.nClasses; c++) {
+        if (c === focus) continue;
+        drawn += this._splat(c, focus >= 0 ? 0.08 : base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
+      }
+      if (focus >= 0 && focus < this.nClasses) drawn += this._splat(focus, base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
     }
-    if (focus >= 0 && focus < this.nClasses) drawn += this._splat(focus, base, X0 * dpr, Y0 * dpr, S * dpr, W, H);
     ctx.putImageData(this.img, 0, 0);
     this.lastSplats = drawn;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -613,6 +670,28 @@
       ctx.beginPath();
       ctx.arc(qx, qy, r + 7, 0, TAU);
       ctx.stroke();
+    }
+
+    // the lasso being drawn, or the finished one (dashed), as one path
+    const poly = this.lasso || this.outline;
+    if (poly && poly.length > 1) {
+      ctx.beginPath();
+      poly.forEach((v, j) => {
+        const px = X0 + v.x * S;
+        const py = Y0 + (1 - v.y) * S;
+        if (j) ctx.lineTo(px, py);
+        else ctx.moveTo(px, py);
+      });
+      ctx.closePath();
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = this.theme.ink;
+      ctx.stroke();
+      ctx.setLineDash([]);
+      if (this.lasso) {
+        ctx.fillStyle = "rgba(245, 159, 0, 0.12)";
+        ctx.fill();
+      }
     }
 
     // category labels: compact categories only, placed greedily so that no two overlap (not while gliding)

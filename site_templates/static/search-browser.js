@@ -5,7 +5,8 @@
  * box exist in the DOM; cells have a fixed size and are placed absolutely over a spacer as tall as the whole
  * grid, and are reused as the box scrolls. "By category" is a list of sections (a title, then the category's
  * rows), virtualised the same way, with a search box to find a category among hundreds. Arrow keys move
- * between images (the grid scrolls to follow).
+ * between images (the grid scrolls to follow). A lasso on the map (state `sel`) narrows both views to the
+ * images it selected.
  */
 (() => {
   const PG = window.PG;
@@ -30,6 +31,31 @@
   const heads = new Map(); // category -> title node
   const spare = [];
   let laidFor = "";
+  let items = null; // the images shown, ascending ids (a map selection), or null: every image
+
+  const count = () => (items ? items.length : lst.n);
+  const idAt = (i) => (items ? items[i] : i);
+  /* the position of image id among those shown, or -1 */
+  function indexOf(id) {
+    if (!items) return id >= 0 && id < lst.n ? id : -1;
+    const i = lowerBound(id);
+    return items[i] === id ? i : -1;
+  }
+  function lowerBound(id) {
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (items[mid] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  /* class c's images among those shown: [first, end) positions */
+  function classSpan(c) {
+    const [a, b] = lst.classRange(c);
+    return items ? [lowerBound(a), lowerBound(b)] : [a, b];
+  }
   let frame = 0;
 
   function grid() {
@@ -53,7 +79,8 @@
       let top = 0;
       for (let c = 0; c < lst.classes.length; c++) {
         if (filter && !String(lst.classes[c]).toLowerCase().includes(filter)) continue;
-        const [a, b] = lst.classRange(c);
+        const [a, b] = classSpan(c);
+        if (items && b === a) continue;
         const rows = Math.ceil((b - a) / cols);
         sections.push({ c, top, rows, first: a, count: b - a });
         top += HEAD + rows * rowH + SEC_GAP;
@@ -63,24 +90,32 @@
         ? `${sections.length} of ${lst.classes.length} categories`
         : `${lst.classes.length} categories`;
     } else {
-      total = Math.ceil(lst.n / cols) * rowH;
+      total = Math.ceil(count() / cols) * rowH;
       $("grid-count").textContent = `${lst.n.toLocaleString("en-US")} images`;
     }
+    if (items)
+      $("grid-count").textContent =
+        `${items.length.toLocaleString("en-US")} of ${lst.n.toLocaleString("en-US")} images, selected on the map${mode === "cat" ? ` (${sections.length} categories)` : ""}`;
+    $("sel-clear").hidden = !items;
     $("grid-space").style.height = `${Math.max(1, total)}px`;
-    $("grid-empty").hidden = !(mode === "cat" && !sections.length);
+    const none = items && !items.length;
+    $("grid-empty").textContent = none ? "The lasso holds no image." : "No category matches.";
+    $("grid-empty").hidden = !(none || (mode === "cat" && !sections.length));
   }
 
   /* Where image id is drawn: {x, y} in px inside the spacer (cat view: inside its category's section). */
   function place(id) {
     const rowH = cell + GAP;
+    const at = indexOf(id);
+    if (at < 0) return null;
     if (mode === "cat") {
       const c = lst.label(id);
       const sec = sections.find((s) => s.c === c);
       if (!sec) return null;
-      const i = id - sec.first;
+      const i = at - sec.first;
       return { x: (i % cols) * (cell + GAP), y: sec.top + HEAD + Math.floor(i / cols) * rowH };
     }
-    return { x: (id % cols) * (cell + GAP), y: Math.floor(id / cols) * rowH };
+    return { x: (at % cols) * (cell + GAP), y: Math.floor(at / cols) * rowH };
   }
 
   function describe(node, id) {
@@ -148,12 +183,13 @@
         const r0 = Math.max(0, Math.floor((top - sec.top - HEAD) / rowH));
         const r1 = Math.min(sec.rows - 1, Math.floor((bottom - sec.top - HEAD) / rowH));
         for (let r = r0; r <= r1; r++)
-          for (let i = r * cols; i < Math.min(sec.count, (r + 1) * cols); i++) want.push(sec.first + i);
+          for (let i = r * cols; i < Math.min(sec.count, (r + 1) * cols); i++) want.push(idAt(sec.first + i));
       }
     } else {
       const r0 = Math.max(0, Math.floor(top / rowH));
-      const r1 = Math.min(Math.ceil(lst.n / cols) - 1, Math.floor(bottom / rowH));
-      for (let r = r0; r <= r1; r++) for (let i = r * cols; i < Math.min(lst.n, (r + 1) * cols); i++) want.push(i);
+      const n = count();
+      const r1 = Math.min(Math.ceil(n / cols) - 1, Math.floor(bottom / rowH));
+      for (let r = r0; r <= r1; r++) for (let i = r * cols; i < Math.min(n, (r + 1) * cols); i++) want.push(idAt(i));
     }
     const space = $("grid-space");
     const keep = new Set(want);
@@ -224,26 +260,28 @@
     const node = ev.target.closest?.(".cell");
     if (!node || !lst) return;
     const id = +node.getAttribute("data-id");
+    const at = indexOf(id);
+    if (at < 0) return;
     let to = -1;
-    if (ev.key === "ArrowRight") to = id + 1;
-    else if (ev.key === "ArrowLeft") to = id - 1;
-    else if (ev.key === "ArrowDown") to = id + cols;
-    else if (ev.key === "ArrowUp") to = id - cols;
+    if (ev.key === "ArrowRight") to = at + 1;
+    else if (ev.key === "ArrowLeft") to = at - 1;
+    else if (ev.key === "ArrowDown") to = at + cols;
+    else if (ev.key === "ArrowUp") to = at - cols;
     else if (ev.key === "Home") to = 0;
-    else if (ev.key === "End") to = lst.n - 1;
+    else if (ev.key === "End") to = count() - 1;
     else return;
     ev.preventDefault();
     if (mode === "cat") {
       // stay inside the category
-      const [a, b] = lst.classRange(lst.label(id));
-      const i = id - a;
+      const [a, b] = classSpan(lst.label(id));
+      const i = at - a;
       if (ev.key === "ArrowDown") to = a + Math.min(b - a - 1, i + cols);
       if (ev.key === "ArrowUp") to = a + Math.max(0, i - cols);
       if (ev.key === "Home") to = a;
       if (ev.key === "End") to = b - 1;
       to = Math.max(a, Math.min(b - 1, to));
     }
-    to = Math.max(0, Math.min(lst.n - 1, to));
+    to = idAt(Math.max(0, Math.min(count() - 1, to)));
     scrollTo(to, false);
     live.get(to)?.focus();
   }
@@ -298,6 +336,7 @@
       g.addEventListener("focusin", ring);
       g.addEventListener("mouseleave", () => PG.searchMap.map().setExternalHover(-1));
       g.addEventListener("focusout", () => PG.searchMap.map().setExternalHover(-1));
+      $("sel-clear").addEventListener("click", () => P.set({ sel: "" }, true));
       $("grid-filter").addEventListener("input", () => {
         g.scrollTop = 0;
         relayout();
@@ -316,30 +355,46 @@
           $("browser-name").textContent = D.dataset(s.ds).name;
         },
         view(ctx) {
-          const { s, listing, row, upload } = ctx;
-          const newMode = s.view === "cat" && listing.labeled ? "cat" : "all";
-          const key = `${s.ds}/${newMode}`;
-          q = upload ? -1 : s.q;
-          rank = new Map(row.ids.map((id, r) => [id, r + 1]));
-          $("grid-bar").classList.toggle("is-cat", newMode === "cat");
-          $("grid-filter").hidden = newMode !== "cat";
-          if (key !== laidFor) {
-            const dsChanged = !lst || lst.slug !== listing.slug;
-            lst = listing;
-            mode = newMode;
-            laidFor = key;
-            renderHead(s);
-            if (dsChanged) $("grid-filter").value = "";
-            grid().scrollTop = 0;
-            relayout();
-            if (mode === "cat" && q >= 0) scrollTo(q, true);
-          } else {
-            for (const [id, node] of live) mark(node, id);
+          const sel = P.parseSel(ctx.s.sel);
+          if (!sel) {
+            show(ctx, null, "");
+            return;
           }
+          D.selection(ctx.view, sel).then(
+            (ids) => {
+              if (P.state().sel === ctx.s.sel && document.body.dataset.ready === String(ctx.token))
+                show(ctx, ids, sel.text);
+            },
+            () => show(ctx, null, "")
+          );
         },
       });
     },
     /* for tests: how many cells exist, and the layout */
-    stats: () => ({ cells: live.size, cols, cell, total, sections: sections.length }),
+    stats: () => ({ cells: live.size, cols, cell, total, sections: sections.length, shown: lst ? count() : 0 }),
   };
+
+  function show(ctx, ids, selKey) {
+    const { s, listing, row, upload } = ctx;
+    const newMode = s.view === "cat" && listing.labeled ? "cat" : "all";
+    const key = `${s.ds}/${newMode}/${selKey}`;
+    q = upload ? -1 : s.q;
+    rank = new Map(row.ids.map((id, r) => [id, r + 1]));
+    $("grid-bar").classList.toggle("is-cat", newMode === "cat");
+    $("grid-filter").hidden = newMode !== "cat";
+    if (key !== laidFor) {
+      const dsChanged = !lst || lst.slug !== listing.slug;
+      lst = listing;
+      items = ids;
+      mode = newMode;
+      laidFor = key;
+      renderHead(s);
+      if (dsChanged) $("grid-filter").value = "";
+      grid().scrollTop = 0;
+      relayout();
+      if (mode === "cat" && q >= 0) scrollTo(q, true);
+    } else {
+      for (const [id, node] of live) mark(node, id);
+    }
+  }
 })();

@@ -37,6 +37,7 @@
   const block = (q, size) => Math.floor(q / size);
   const rankKey = (v, q) =>
     `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/${block(q, INDEX.shards.rank_block)}`;
+  let lastSel = null; // {key, ids}: the last lasso selection computed
   const mapKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/map`;
   const calibKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/calib`;
   /* sqeuclidean ranks as euclidean does: its rows are read from euclidean's shard when the build has it */
@@ -377,6 +378,20 @@
       maps.set(key, p);
       while (maps.size > MAPS_KEPT) maps.delete(maps.keys().next().value);
       return p;
+    },
+
+    /* The images a lasso selected (state `sel`: {layer, poly} with poly [{x, y}] in map coordinates): the points
+       of that layer's map (this dataset, model and pooling) inside the polygon, ascending ids. Promise. */
+    selection(view, sel) {
+      const v = { ...view, layer: sel.layer };
+      const key = `${mapKey(v)}|${sel.text}`;
+      if (lastSel && lastSel.key === key) return lastSel.ids;
+      const ids = D.map(v).then((m) => PG.inPolygon(m.x, m.y, sel.poly));
+      lastSel = { key, ids };
+      ids.catch(() => {
+        if (lastSel?.key === key) lastSel = null;
+      });
+      return ids;
     },
 
     /* The view's per-class truth (contract.ClassesFile): Promise of the file, loaded when the "Per class" tab is

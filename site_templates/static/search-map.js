@@ -84,9 +84,34 @@
       shownDs = "";
     }
     select();
+    if (shownKey === D.mapKey(current.view)) applySelection();
     // whether the map is on screen is asked after every panel has drawn this view (the results above it
     // change the page's layout)
     requestAnimationFrame(load);
+  }
+
+  /* The lasso selection of the state: its images drawn in full, the rest faint; its outline on the layer it was
+     drawn on (on another layer the same images are shown where that layer puts them). */
+  function applySelection() {
+    const { s, view } = current;
+    const sel = P.parseSel(s.sel);
+    if (!sel) {
+      map.setMask(null);
+      return;
+    }
+    D.selection(view, sel).then(
+      (ids) => {
+        if (current?.s.sel !== s.sel || D.mapKey(current.view) !== shownKey) return;
+        map.setMask(ids, sel.layer === current.s.layer ? sel.poly : null);
+      },
+      () => map.setMask(null)
+    );
+  }
+
+  function setLasso(on) {
+    map.setLassoMode(on);
+    $("map-lasso").setAttribute("aria-pressed", on ? "true" : "false");
+    $("map-hint").hidden = !on;
   }
 
   function load() {
@@ -107,6 +132,7 @@
         map.setData(xy.x, xy.y, lst.labels, lst.classes, animate);
         if (pinned >= 0) map.setFocusClass(pinned);
         select();
+        applySelection();
         $("map-status").hidden = true;
         const m = D.model(s.model);
         $("map").setAttribute(
@@ -219,7 +245,18 @@
 
   PG.searchMap = {
     init() {
-      map = new PG.Scatter($("map"), { onHover, onClick: (i) => P.search(i, true) });
+      map = new PG.Scatter($("map"), {
+        onHover,
+        onClick: (i) => P.search(i, true),
+        onLasso: (poly) => {
+          setLasso(false);
+          P.set({ sel: P.selText(P.state().layer, poly) }, true);
+        },
+      });
+      $("map-lasso").addEventListener("click", () => setLasso(!map.lassoMode));
+      $("map").addEventListener("keydown", (ev) => {
+        if (ev.key === "Escape" && map.lassoMode) setLasso(false);
+      });
       $("map-zoom-in").addEventListener("click", () => map.zoomBy(1.5));
       $("map-zoom-out").addEventListener("click", () => map.zoomBy(1 / 1.5));
       $("map-reset").addEventListener("click", () => map.reset());

@@ -3,7 +3,8 @@
  * State (all of it in the URL hash but an uploaded image): ds, model, layer, pool (pooling), metric, q (query
  * image id), k (results shown: 1 .. the build's k), adv (advanced panel), view (dataset browser: all | cat), tab
  * (leaderboard | compare | classes), lb (score | precision | knn | probe), lbp (leaderboard: cur | best pooling per
- * layer), cls (per-class table: worst | name).
+ * layer), cls (per-class table: worst | name), sel (a lasso on the map: "<layer>:x1,y1,x2,y2,..." in thousandths of
+ * the map of that layer; the dataset grid shows the images inside it).
  * An uploaded image (search with your own image, `playground serve` only) replaces q while it is active; it is
  * not in the URL (it never leaves the page but to the local server).
  * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js,
@@ -30,6 +31,7 @@
     lb: "score",
     lbp: "cur",
     cls: "worst",
+    sel: "",
   };
   // names people write for the settings (the hash says ds=, pool=, q=), suggested when a link uses them
   const ALIASES = { dataset: "ds", pooling: "pool", image: "q", query: "q", distance: "metric" };
@@ -40,6 +42,24 @@
   let focusNext = false; // a keyboard search: the query card takes the focus once drawn
   let listing = null;
   let lastRow = null;
+
+  /* "<layer>:x1,y1,..." (thousandths) -> {layer, poly: [{x, y}] in 0..1, text}, or null when malformed. */
+  function parseSel(text) {
+    const m = /^([a-z0-9_.-]{1,80}):(\d{1,4}(?:,\d{1,4}){5,255})$/.exec(String(text || ""));
+    if (!m) return null;
+    const v = m[2].split(",").map(Number);
+    if (v.length % 2 || v.some((x) => x > 1000)) return null;
+    const poly = [];
+    for (let i = 0; i < v.length; i += 2) poly.push({ x: v[i] / 1000, y: v[i + 1] / 1000 });
+    return { layer: m[1], poly, text };
+  }
+  /* A lasso drawn on layer `layer` ([{x, y}] in map coordinates) as the state's `sel`: at most 64 vertices. */
+  function selText(layer, poly) {
+    const step = Math.max(1, Math.ceil(poly.length / 64));
+    const q = (x) => Math.max(0, Math.min(1000, Math.round(x * 1000)));
+    const pts = poly.filter((_, i) => i % step === 0).flatMap((p) => [q(p.x), q(p.y)]);
+    return `${layer}:${pts.join(",")}`;
+  }
 
   const viewOf = (s) => ({ ds: s.ds, model: s.model, layer: s.layer, pooling: s.pool, metric: s.metric });
   const short = (v) => (v.length > 40 ? `${v.slice(0, 39)}…` : v);
@@ -81,6 +101,15 @@
     s.view = h.view === "cat" ? "cat" : "all";
     s.tab = ["compare", "classes"].includes(h.tab) ? h.tab : "leaderboard";
     s.cls = h.cls === "name" ? "name" : "worst";
+    s.sel = "";
+    if (h.sel !== undefined) {
+      const sel = parseSel(h.sel);
+      if (sel && D.layerIndex(m, sel.layer) >= 0) s.sel = h.sel;
+      else
+        problems.push(
+          `the map selection “${short(h.sel)}” is not a lasso on one of ${m.display}'s layers; it was left out.`
+        );
+    }
     const K = D.k();
     const k = /^\d+$/.test(h.k || "") ? Number.parseInt(h.k, 10) : Number.NaN;
     s.k = k >= 1 && k <= K ? k : K;
@@ -113,6 +142,7 @@
         lb: S.lb === "score" ? "" : S.lb,
         lbp: S.lbp === "best" ? "best" : "",
         cls: S.cls === "name" ? "name" : "",
+        sel: S.sel,
       },
       push
     );
@@ -183,6 +213,8 @@
 
   const page = {
     viewOf,
+    parseSel,
+    selText,
     /* Register a panel: {config(s, prev), view(ctx)}. */
     panel(p) {
       panels.push(p);
@@ -209,6 +241,8 @@
         S.layer = nm.layers[Math.round(frac * (nm.layers.length - 1))].slug;
       }
       if (patch.ds && patch.ds !== prev.ds && patch.q === undefined) S.q = 0;
+      // a lasso belongs to the map of one dataset, model and pooling (any layer of it)
+      if (patch.sel === undefined && (S.ds !== prev.ds || S.model !== prev.model || S.pool !== prev.pool)) S.sel = "";
       if (opts?.reveal) revealNext = true;
       writeState(push);
       update(prev);
