@@ -37,9 +37,9 @@ class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 # ------------------------------------------------------------------------------------------------ index
 #: The shape of the data files as the pages read them: bump when a change leaves older pages unable to read the
-#: data (2: rankings as typed arrays, similarity from calibration files; 3: a per-class file per view). The
-#: rendered pages carry the format they read (``<html data-format>``) and say so when ``index.build.format`` is
-#: another one.
+#: data (2: rankings as typed arrays, similarity from calibration files; 3: a per-class file and a scores file per
+#: view). The rendered pages carry the format they read (``<html data-format>``) and say so when
+#: ``index.build.format`` is another one.
 DATA_FORMAT = 3
 
 
@@ -287,6 +287,14 @@ class ClassesFile(Struct):
     worst_score: Annotated[list[float], _d("their search scores")]
 
 
+class ScoresFile(Struct):
+    """``<ds>/<model>/<layer>/<pooling>/<metric>/scores``: every image's search score as a query at this view,
+    rounded to an integer, for colouring the map by it (read only when the visitor asks for that colouring)."""
+
+    n: int
+    score: Annotated[str, _d("base64 of one uint8 per image id: its search score 0-100, rounded")]
+
+
 class MapFile(Struct):
     """The UMAP map, loaded when the map is on screen."""
 
@@ -529,6 +537,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/<b>", RankShard),
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/calib", CalibrationFile),
     Kind("<ds>/<model>/<layer>/<pooling>/<metric>/classes", ClassesFile),
+    Kind("<ds>/<model>/<layer>/<pooling>/<metric>/scores", ScoresFile),
     Kind("<ds>/<model>/<layer>/<pooling>/map", MapFile),
     Kind("<ds>/<pooling>/compare/<metric>/<b>", CompareShard),
     Kind("explorer/index", ExplorerIndex),
@@ -569,7 +578,7 @@ def kind_of(key: str) -> Kind:
     if len(parts) == 5 and parts[4] == "map":
         return _kind(MapFile)
     if len(parts) == 6:
-        return _kind({"calib": CalibrationFile, "classes": ClassesFile}.get(parts[5], RankShard))
+        return _kind({"calib": CalibrationFile, "classes": ClassesFile, "scores": ScoresFile}.get(parts[5], RankShard))
     raise ValueError(f"no data file kind for key '{key}'")
 
 

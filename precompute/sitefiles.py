@@ -176,6 +176,12 @@ def same_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([bool(eq[s : s + RANK_BLOCK].all()) for s in range(0, len(eq), RANK_BLOCK)])
 
 
+def write_scores(data: DataDir, base: str, metric: str, scores: np.ndarray) -> None:
+    """``<base>/<metric>/scores``: every query's search score as one byte (``ScoresFile``)."""
+    q = np.clip(np.rint(np.asarray(scores, dtype=np.float64)), 0, 100).astype(np.uint8)
+    data.put(f"{base}/{metric}/scores", c.ScoresFile(n=int(len(q)), score=_b64(q)))
+
+
 def write_calibration(data: DataDir, base: str, metric: str, cal: Calibration) -> None:
     data.put(f"{base}/{metric}/calib", calibration_file(cal))
 

@@ -221,6 +221,8 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
             skip=shared if m == "sqeuclidean" else None,
         )
         sitefiles.write_calibration(data, base, m, Calibration.from_arrays(r["calibration"]))
+        if scores is not None:
+            sitefiles.write_scores(data, base, m, scores)
         metrics[m] = MetricResult(
             metric=m,
             mean_score=_mean(scores),

@@ -356,6 +356,7 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                         cmp_scores[metric][slug].append(scores)
                         if lab is not None:
                             per_class[metric].append((view, perclass.summarise(ids, lab, len(d.classes))))
+                            sitefiles.write_scores(data, view, metric, scores)
                         for kind, value in (
                             ("score", None if scores is None else round(float(scores.mean()), 2)),
                             ("precision", None if hits is None else round(float(hits.mean() / K), 4)),

@@ -612,6 +612,54 @@ def test_map_lasso_selects_images_into_the_grid_and_the_link_keeps_them(
     assert "map selection" in page.locator("#link-notice").inner_text()
 
 
+def test_map_coloured_by_search_score(build: SiteBuild, server: str, new_page: Any) -> None:
+    """Colour by search score: every point's band (0-19 ... 80-100) is its image's search score at the view, by hand
+    from the rankings shards; the legend counts the bands; another metric recolours with its own scores; the
+    choice is in the link; the category colours come back."""
+    page, _ = new_page()
+    page.goto(server + "index.html")
+    wait_ready(page)
+    show_map(page)
+    tok = ready_token(page)
+    page.select_option("#map-color", "score")
+    wait_ready(page, tok)
+    assert "color=score" in page.url
+
+    def bands_by_hand(s: dict[str, Any]) -> list[int]:
+        ds = data(build, f"datasets/{s['ds']}")
+        k = build.index["k"]
+        w = [(k - i) / k for i in range(k)]
+        out = []
+        for q in range(ds["n"]):
+            ids = read_row(build.site, view_of(s), q).ids.tolist()
+            score = 100 * sum(wi for wi, j in zip(w, ids, strict=True) if label_of(ds, j) == label_of(ds, q)) / sum(w)
+            out.append(min(4, int(round(score) // 20)))
+        return out
+
+    def shown_bands() -> list[int]:
+        return page.evaluate("(() => { const m = PG.page.map(); return m.palette ? Array.from(m.cls) : null; })()")
+
+    want = bands_by_hand(state(page))
+    page.wait_for_function("(n) => PG.page.map().palette && PG.page.map().cls.length === n", arg=len(want))
+    assert shown_bands() == want
+    counts = [int(t.split()[-1]) for t in page.locator("#legend .legend-item").all_inner_texts()]
+    assert counts == [want.count(b) for b in range(5)] and len(set(want)) > 1
+    other = next(m["slug"] for m in build.index["metrics"] if m["slug"] != state(page)["metric"])
+    tok = ready_token(page)
+    page.evaluate("(m) => PG.search.set({ metric: m }, true)", other)
+    wait_ready(page, tok)
+    want2 = bands_by_hand(state(page))
+    page.wait_for_function(
+        "(w) => { const m = PG.page.map(); return m.palette && Array.from(m.cls).join() === w; }",
+        arg=",".join(map(str, want2)),
+    )
+    tok = ready_token(page)
+    page.select_option("#map-color", "class")
+    wait_ready(page, tok)
+    page.wait_for_function("() => !PG.page.map().palette")
+    assert "color=" not in page.url
+
+
 def test_compare_view(build: SiteBuild, server: str, new_page: Any) -> None:
     page, _ = new_page()
     page.goto(server + "index.html")

@@ -3,6 +3,7 @@ incremental rebuilds and their cache keys, missing pieces, bad inputs, and the e
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 from dataclasses import replace
@@ -129,6 +130,10 @@ def test_outputs_match_an_independent_computation(tmp_path: Path, two_small: lis
                     independent.setdefault((pooling, metric), {}).setdefault(layer, []).append(
                         (q, exact, [int(labels[j]) for _, j in order])
                     )
+            # every image's score as one byte, for colouring the map
+            for metric, want_scores in exact_scores.items():
+                got_scores = np.frombuffer(base64.b64decode(read_key(site, f"{base}/{metric}/scores")["score"]), "u1")
+                assert got_scores.tolist() == [round(x) for x in want_scores], (base, metric)
             # the map: UMAP with the documented settings on the exact cosine graph, in the unit square
             xy = decode_map(read_key(site, f"{base}/map")["xy"])
             assert xy.shape == (n, 2) and xy.min() >= 0 and xy.max() <= 1

@@ -306,7 +306,8 @@
   /* ---- data ---- */
   /* x, y: coordinates in 0..1 per point (typed arrays or arrays; copied, never modified); cls: category per
      point (-1 or null: none); names: category names. `animate`: glide from the current layout (same n). */
-  Scatter.prototype.setData = function (x, y, cls, names, animate) {
+  Scatter.prototype.setData = function (x, y, cls, names, animate, palette) {
+    this.palette = palette || null; // CSS colours per category instead of PG.classColor
     const n = x.length;
     const tx = Float32Array.from(x);
     const ty = Float32Array.from(y);
@@ -331,7 +332,7 @@
     this.order = order;
     this.classOff = off;
     this.rgb = [];
-    for (let k = 0; k < nc; k++) this.rgb.push(this._rgbOf(PG.classColor(k)));
+    for (let k = 0; k < nc; k++) this.rgb.push(this._rgbOf(this.colorOf(k)));
     this.rgb.push(this._rgbOf("#868e96"));
     this.stats = null;
     this.widths = null;
@@ -444,6 +445,10 @@
     this.results = results || [];
     this.request();
   };
+  Scatter.prototype.colorOf = function (k) {
+    return this.palette ? this.palette[k] : PG.classColor(k);
+  };
+
   /* A selection: ids (any iterable of point ids) drawn in full, the other points faint; null: none. `outline`: a
      polygon [{x, y}] in data space drawn dashed (the lasso that made it), or null. */
   Scatter.prototype.setMask = function (ids, outline) {
@@ -630,7 +635,7 @@
     const sy = (i) => Y0 + (1 - y[i]) * S;
     const colorOf = (i) => {
       const c = this.cls[i];
-      return c >= 0 ? PG.classColor(c) : "#868e96";
+      return c >= 0 ? this.colorOf(c) : "#868e96";
     };
     if (hasSel) {
       const qp = this.queryPoint;
@@ -702,7 +707,7 @@
     for (const L of this.labels) {
       ctx.beginPath();
       ctx.arc(L.x + 7, L.y + L.h / 2, 4.5, 0, TAU);
-      ctx.fillStyle = PG.classColor(L.c);
+      ctx.fillStyle = this.colorOf(L.c);
       ctx.fill();
       ctx.lineWidth = 1.5;
       ctx.strokeStyle = this.theme.halo;

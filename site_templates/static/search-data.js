@@ -37,6 +37,7 @@
   const block = (q, size) => Math.floor(q / size);
   const rankKey = (v, q) =>
     `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/${block(q, INDEX.shards.rank_block)}`;
+  const scoreFiles = new Map(); // decoded scores files, a few kept
   let lastSel = null; // {key, ids}: the last lasso selection computed
   const mapKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/map`;
   const calibKey = (v) => `${v.ds}/${v.model}/${v.layer}/${v.pooling}/${v.metric}/calib`;
@@ -392,6 +393,18 @@
         if (lastSel?.key === key) lastSel = null;
       });
       return ids;
+    },
+
+    /* Every image's search score at the view (contract.ScoresFile): Promise of a Uint8Array by image id, read
+       only when the map is coloured by it. */
+    scores(view) {
+      const key = `${view.ds}/${view.model}/${view.layer}/${view.pooling}/${view.metric}/scores`;
+      return kept(scoreFiles, key, 4, () =>
+        PG.load(key).then((f) => {
+          PG.drop(key);
+          return bytesOf(f.score);
+        })
+      );
     },
 
     /* The view's per-class truth (contract.ClassesFile): Promise of the file, loaded when the "Per class" tab is

@@ -18,6 +18,14 @@
   let legendAll = false;
   let pinned = -1; // the category kept spotlighted by a click in the legend
   let tipTimer = 0;
+  // colour by search score: five bands, red (the layer serves the image badly) to green, as map "categories"
+  const BANDS = ["0–19", "20–39", "40–59", "60–79", "80–100"];
+  const BAND_COLORS = ["#d7301f", "#f08c3a", "#e2c044", "#7fbf4d", "#1a9850"];
+
+  /* what the map draws: the view's map file, and the metric too when coloured by score */
+  function drawKey(ctx) {
+    return ctx.s.color === "score" ? `${D.mapKey(ctx.view)}|${ctx.view.metric}|score` : D.mapKey(ctx.view);
+  }
 
   function onScreen() {
     if (!visible) return false;
@@ -84,7 +92,7 @@
       shownDs = "";
     }
     select();
-    if (shownKey === D.mapKey(current.view)) applySelection();
+    if (shownKey === drawKey(current)) applySelection();
     // whether the map is on screen is asked after every panel has drawn this view (the results above it
     // change the page's layout)
     requestAnimationFrame(load);
@@ -101,7 +109,7 @@
     }
     D.selection(view, sel).then(
       (ids) => {
-        if (current?.s.sel !== s.sel || D.mapKey(current.view) !== shownKey) return;
+        if (current?.s.sel !== s.sel || drawKey(current) !== shownKey) return;
         map.setMask(ids, sel.layer === current.s.layer ? sel.poly : null);
       },
       () => map.setMask(null)
@@ -117,19 +125,26 @@
   function load() {
     if (!current) return;
     const { s, view, listing: lst } = current;
-    const key = D.mapKey(view);
+    const key = drawKey(current);
     if (key === shownKey || !onScreen()) return;
+    const byScore = s.color === "score";
     shownKey = key;
     if (!map.n) {
       $("map-status").textContent = "Loading the map…";
       $("map-status").hidden = false;
     }
-    D.map(view).then(
-      (xy) => {
-        if (!current || D.mapKey(current.view) !== key) return;
+    Promise.all([D.map(view), byScore ? D.scores(view) : null]).then(
+      ([xy, scores]) => {
+        if (!current || drawKey(current) !== key) return;
         const animate = shownDs === s.ds;
         shownDs = s.ds;
-        map.setData(xy.x, xy.y, lst.labels, lst.classes, animate);
+        if (scores) {
+          const band = Int32Array.from(scores, (v) => Math.min(4, Math.floor(v / 20)));
+          map.setData(xy.x, xy.y, band, [], animate, BAND_COLORS);
+        } else {
+          map.setData(xy.x, xy.y, lst.labels, lst.classes, animate);
+        }
+        renderLegend();
         if (pinned >= 0) map.setFocusClass(pinned);
         select();
         applySelection();
@@ -178,6 +193,34 @@
     const bar = $("legend-bar");
     if (!current?.listing.labeled) {
       bar.hidden = true;
+      return;
+    }
+    if (current.s.color === "score") {
+      // the five bands, with how many images fall in each (once the scores are drawn)
+      bar.hidden = true;
+      const counts = [0, 0, 0, 0, 0];
+      if (map.palette) for (const c of map.cls) if (c >= 0) counts[c]++;
+      BANDS.forEach((name, c) => {
+        const sw = el("span", { class: "swatch", "aria-hidden": "true" });
+        sw.style.background = BAND_COLORS[c];
+        const btn = el(
+          "button",
+          {
+            type: "button",
+            class: "legend-item",
+            "aria-pressed": c === pinned ? "true" : "false",
+            "data-c": c,
+            title: `Highlight the images whose search score is ${name}`,
+          },
+          [
+            sw,
+            el("span", { class: "legend-name", text: `score ${name}` }),
+            el("span", { class: "muted", text: map.palette ? ` ${counts[c]}` : "" }),
+          ]
+        );
+        ul.appendChild(el("li", null, btn));
+      });
+      ul.classList.add("is-all");
       return;
     }
     const { s, listing: lst, row, upload } = current;
@@ -254,6 +297,7 @@
         },
       });
       $("map-lasso").addEventListener("click", () => setLasso(!map.lassoMode));
+      $("map-color").addEventListener("change", () => P.set({ color: $("map-color").value }, false));
       $("map").addEventListener("keydown", (ev) => {
         if (ev.key === "Escape" && map.lassoMode) setLasso(false);
       });
@@ -266,9 +310,13 @@
         if (visible) sync();
       }).observe($("map-section"));
       P.panel({
+        config(s) {
+          $("map-color").value = s.color;
+          $("map-color").querySelector('[value="score"]').disabled = !D.dataset(s.ds).labeled;
+        },
         view(ctx) {
           const dsChanged = !current || current.s.ds !== ctx.s.ds;
-          if (dsChanged) {
+          if (dsChanged || current.s.color !== ctx.s.color) {
             pinned = -1;
             legendAll = false;
             $("legend-filter").value = "";

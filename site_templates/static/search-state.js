@@ -4,7 +4,7 @@
  * image id), k (results shown: 1 .. the build's k), adv (advanced panel), view (dataset browser: all | cat), tab
  * (leaderboard | compare | classes), lb (score | precision | knn | probe), lbp (leaderboard: cur | best pooling per
  * layer), cls (per-class table: worst | name), sel (a lasso on the map: "<layer>:x1,y1,x2,y2,..." in thousandths of
- * the map of that layer; the dataset grid shows the images inside it).
+ * the map of that layer; the dataset grid shows the images inside it), color (the map's colours: class | score).
  * An uploaded image (search with your own image, `playground serve` only) replaces q while it is active; it is
  * not in the URL (it never leaves the page but to the local server).
  * The panels (search-config.js, search-results.js, search-map.js, search-browser.js, search-analysis.js,
@@ -32,6 +32,7 @@
     lbp: "cur",
     cls: "worst",
     sel: "",
+    color: "class",
   };
   // names people write for the settings (the hash says ds=, pool=, q=), suggested when a link uses them
   const ALIASES = { dataset: "ds", pooling: "pool", image: "q", query: "q", distance: "metric" };
@@ -101,6 +102,7 @@
     s.view = h.view === "cat" ? "cat" : "all";
     s.tab = ["compare", "classes"].includes(h.tab) ? h.tab : "leaderboard";
     s.cls = h.cls === "name" ? "name" : "worst";
+    s.color = h.color === "score" && d.labeled ? "score" : "class";
     s.sel = "";
     if (h.sel !== undefined) {
       const sel = parseSel(h.sel);
@@ -143,6 +145,7 @@
         lbp: S.lbp === "best" ? "best" : "",
         cls: S.cls === "name" ? "name" : "",
         sel: S.sel,
+        color: S.color === "score" ? "score" : "",
       },
       push
     );
