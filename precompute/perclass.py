@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .search import precision_at_k, search_scores
-
 #: the view's lowest-scoring queries the panel lists
 WORST = 12
 #: the other classes listed per class, those that take most of its results
@@ -40,14 +38,24 @@ class ClassSummary:
     worst_score: np.ndarray
 
 
-def summarise(ids: np.ndarray, labels: np.ndarray, n_classes: int, worst: int = WORST) -> ClassSummary:
-    """The per-class truth of a rankings matrix ``ids`` (n queries x k, query i is image i) under ``labels``."""
+def summarise(
+    ids: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    scores: np.ndarray,
+    precision: np.ndarray,
+    worst: int = WORST,
+) -> ClassSummary:
+    """The per-class truth of a rankings matrix ``ids`` (n queries x k, query i is image i) under ``labels``, with
+    each query's ``scores`` (``search.search_scores``) and ``precision`` (``search.precision_at_k``), which the
+    caller has already computed for the view's means."""
     ids = np.asarray(ids)
     labels = np.asarray(labels, dtype=np.int64)
     n = len(ids)
     own = labels[:n]
-    scores = search_scores(ids, labels)
-    prec = precision_at_k(ids, labels)
+    prec = np.asarray(precision, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     count = np.bincount(own, minlength=n_classes).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.bincount(own, weights=scores, minlength=n_classes) / count

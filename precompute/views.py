@@ -234,7 +234,9 @@ def derive(ref: EmbeddingRef, ds: Dataset, cfg: BuildConfig, cache: Cache, engin
             # rankings cached before the approximate index have no "index": they were all flat searches
             index=str(r["index"]) if "index" in r else "flat",
             index_note=str(r["index_note"]) or None if "index_note" in r else None,
-            classes=None if labels is None else perclass.summarise(ids, labels, len(ds.classes)),
+            classes=None
+            if labels is None
+            else perclass.summarise(ids, labels, len(ds.classes), scores=scores, precision=prec),
         )
     sitefiles.write_map(data, base, _umap(ref, emb, ranks, cfg, cache, engine))
     probe_result, note = _probe(ref, emb, labels, cfg, cache)

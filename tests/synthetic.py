@@ -355,7 +355,14 @@ def _make_site(out: Path, n: int, classes: int, *, plain: int, extra: tuple[Extr
                         sitefiles.write_calibration(data, view, metric, calibration(nd))
                         cmp_scores[metric][slug].append(scores)
                         if lab is not None:
-                            per_class[metric].append((view, perclass.summarise(ids, lab, len(d.classes))))
+                            per_class[metric].append(
+                                (
+                                    view,
+                                    perclass.summarise(
+                                        ids, lab, len(d.classes), scores=scores, precision=hits / ids.shape[1]
+                                    ),
+                                )
+                            )
                             sitefiles.write_scores(data, view, metric, scores)
                         for kind, value in (
                             ("score", None if scores is None else round(float(scores.mean()), 2)),
