@@ -41,6 +41,7 @@ from tests.helpers import (
     SiteBuild,
     Watch,
     contrast_ratio,
+    network_idle,
     read_row,
     real_site,
     serve_site,
@@ -219,7 +220,7 @@ def test_first_view_basic_search_and_budget(build: SiteBuild, server: str, new_p
     page, watch = new_page()
     page.goto(server + "index.html")
     wait_ready(page)
-    page.wait_for_load_state("networkidle")
+    network_idle(page)
     s = state(page)
     d = build.index["defaults"]
     assert (s["ds"], s["model"], s["layer"], s["pool"], s["metric"], s["q"]) == (
@@ -1106,7 +1107,7 @@ def test_hostile_dataset_executes_nothing(build: SiteBuild, server: str, new_pag
     assert injected == {"pwned": None, "imgs": 0, "handlers": 0, "scripts": 0}, injected
     for p in ("about.html", "explorer.html"):
         page.goto(server + p)
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         assert page.evaluate("window.__pwned === undefined")
     assert watch.dialogs == []
 
@@ -1116,7 +1117,7 @@ def test_accessibility_basics(build: SiteBuild, server: str, new_page: Any) -> N
         page, _ = new_page(viewport)
         for p in ("index.html", "explorer.html", "about.html"):
             page.goto(server + p + ("#adv=1" if p == "index.html" else ""))
-            page.wait_for_load_state("networkidle")
+            network_idle(page)
             if p != "about.html":
                 page.wait_for_function("() => document.body.dataset.ready")
             res = page.evaluate("""() => ({
@@ -1168,12 +1169,12 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
         show_map(page)  # render the map, then the whole page
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(700)
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"search-{label}.png", [".query-figure", "#results .result", "#config-chips", "#map", "#grid"])
         tok = ready_token(page)
         page.click("#adv-toggle")
         wait_ready(page, tok)
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"search-advanced-{label}.png", ["#tiles-layer [aria-checked=true]", "#layer-details"], False)
         page.locator("#analysis").scroll_into_view_if_needed()
         page.click("#tab-compare")
@@ -1185,15 +1186,15 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
         show_map(page)
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(700)  # the results' fade-in
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"search-hostile-{label}.png", ["#results .result", "#grid .cat-title"])
         page.goto(server + "explorer.html")
         page.wait_for_function("() => document.body.dataset.ready")
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"explorer-{label}.png", ["#ex-models [aria-checked=true]", "#channels .channel"])
         page.locator("#channels .channel").first.click()
         page.wait_for_selector("#dlg-channel[open]")
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"explorer-channel-{label}.png", ["#dlg-img", "#dlg-examples .example"], False)
         fits = page.evaluate(
             "(() => { const d = document.querySelector('#dlg-channel'); return d.scrollWidth <= d.clientWidth + 1; })()"
@@ -1201,7 +1202,7 @@ def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:
         assert fits, f"the channel dialog overflows at {viewport['width']} px"
         page.keyboard.press("Escape")
         page.goto(server + "about.html")
-        page.wait_for_load_state("networkidle")
+        network_idle(page)
         check(page, f"about-{label}.png", ["h1", "#this-build"])
 
 

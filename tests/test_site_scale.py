@@ -44,6 +44,7 @@ from tests.helpers import (
     TEXT_COLOURS,
     Pages,
     contrast_ratio,
+    network_idle,
     serve_site,
     settle,
     synthetic_site,
@@ -144,7 +145,7 @@ def test_each_switch_is_one_shard_under_30_kb_and_its_calibration(synth: Synth, 
     page, watch = pages.make()
     page.goto(server + "index.html#adv=1&q=4321")
     wait_ready(page)
-    page.wait_for_load_state("networkidle")
+    network_idle(page)
     first = page.evaluate("PG.requests.slice()")
     assert not any(k.endswith("/map") for k in first), "the map is off screen: its file must not be read"
     assert rank_key(state(page)) in first
@@ -523,7 +524,7 @@ def test_thumbnails_are_sprite_cells(synth: Synth, server: str, pages: Pages) ->
     page, _ = pages.make()
     page.goto(server + "index.html#q=12345")
     wait_ready(page)
-    page.wait_for_load_state("networkidle")
+    network_idle(page)
     ids = [int(x) for x in page.locator("#results .result").evaluate_all("els => els.map(e => e.dataset.id)")]
     for r in (0, 7, 14):
         id_ = ids[r]
@@ -1050,7 +1051,7 @@ def test_screenshots_of_the_generated_site(synth: Synth, server: str, pages: Pag
     show_map(page)
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(500)
-    page.wait_for_load_state("networkidle")
+    network_idle(page)
     over = page.evaluate("document.documentElement.scrollWidth - innerWidth")
     assert over <= 0, over
     ARTIFACTS.mkdir(exist_ok=True)
