@@ -507,6 +507,54 @@ def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float
     return (max(a, b) + 0.05) / (min(a, b) + 0.05)
 
 
+def srgb_to_lab(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour with 0..255 channels."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (x / 255 for x in rgb)]
+    m = ((0.4124, 0.3576, 0.1805), (0.2126, 0.7152, 0.0722), (0.0193, 0.1192, 0.9505))
+    xyz = [sum(m[r][c] * lin[c] for c in range(3)) for r in range(3)]
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+
+    fx, fy, fz = (f(v / w) for v, w in zip(xyz, (0.95047, 1.0, 1.08883), strict=True))
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def ciede2000(lab1: tuple[float, float, float], lab2: tuple[float, float, float]) -> float:
+    """The CIEDE2000 colour difference, written from Sharma, Wu & Dalal (2005), "The CIEDE2000 Color-Difference
+    Formula: Implementation Notes", and checked against that paper's test pairs in the tests."""
+    import math
+
+    (l1, a1, b1), (l2, a2, b2) = lab1, lab2
+    cbar = (math.hypot(a1, b1) + math.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - math.sqrt(cbar**7 / (cbar**7 + 25**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = math.hypot(a1p, b1), math.hypot(a2p, b2)
+    h1p, h2p = (math.degrees(math.atan2(b, a)) % 360 for a, b in ((a1p, b1), (a2p, b2)))
+    dh = 0.0 if c1p * c2p == 0 else (h2p - h1p + 180) % 360 - 180
+    dl, dc = l2 - l1, c2p - c1p
+    dhh = 2 * math.sqrt(c1p * c2p) * math.sin(math.radians(dh / 2))
+    lbar, cbarp = (l1 + l2) / 2, (c1p + c2p) / 2
+    if c1p * c2p == 0:
+        hbar = h1p + h2p
+    elif abs(h1p - h2p) <= 180:
+        hbar = (h1p + h2p) / 2
+    else:
+        hbar = (h1p + h2p + (360 if h1p + h2p < 360 else -360)) / 2
+    t = (
+        1
+        - 0.17 * math.cos(math.radians(hbar - 30))
+        + 0.24 * math.cos(math.radians(2 * hbar))
+        + 0.32 * math.cos(math.radians(3 * hbar + 6))
+        - 0.20 * math.cos(math.radians(4 * hbar - 63))
+    )
+    rc = 2 * math.sqrt(cbarp**7 / (cbarp**7 + 25**7))
+    sl = 1 + 0.015 * (lbar - 50) ** 2 / math.sqrt(20 + (lbar - 50) ** 2)
+    sc, sh = 1 + 0.045 * cbarp, 1 + 0.015 * cbarp * t
+    rt = -math.sin(math.radians(60 * math.exp(-(((hbar - 275) / 25) ** 2)))) * rc
+    return math.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh))
+
+
 # Resolves once two animation frames have passed (what a state change schedules has run) and no data file is
 # loading: a wait on a condition, where a fixed sleep would be too short on a slow machine and wasted on a fast one.
 _SETTLED = """() => new Promise((done) => {
@@ -529,3 +577,29 @@ def network_idle(page: Any) -> None:
     """Wait until the page has had no request in flight for 500 ms (Playwright's "networkidle"), allowing for a
     machine that is busy with other tests."""
     page.wait_for_load_state("networkidle", timeout=NETWORK_IDLE_TIMEOUT_MS)
+
+
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+# What a violation must be to fail a test: axe's two worst impact levels (#25: "0 violations of the serious and
+# critical kinds"). Moderate and minor ones are printed, so that they can be seen and fixed when they come.
+AXE_FAIL = ("serious", "critical")
+
+
+def axe_violations(page: Any, where: str) -> list[dict[str, Any]]:
+    """Run axe-core (the npm devDependency, so its version is locked) on the page as it is now: every rule,
+    WCAG 2.x A/AA and best practices. Returns the serious and critical violations, each with up to five of the
+    elements it failed on; prints the rest. axe is evaluated through the DevTools protocol, which the page's CSP
+    does not govern, so the page under test keeps its real CSP."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: `npm ci` in the project (`make install` runs it)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))"""
+    )
+    minor = [(v["id"], v["impact"], len(v["nodes"])) for v in found if v["impact"] not in AXE_FAIL]
+    if minor:
+        print(f"axe, {where}: moderate/minor: {minor}")
+    return [v for v in found if v["impact"] in AXE_FAIL]

@@ -14,6 +14,7 @@ Chromium: ``apt-get install chromium`` (``make browser``); Playwright cannot dow
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import shutil
@@ -40,12 +41,15 @@ from tests.helpers import (
     Pages,
     SiteBuild,
     Watch,
+    axe_violations,
+    ciede2000,
     contrast_ratio,
     network_idle,
     read_row,
     real_site,
     serve_site,
     settle,
+    srgb_to_lab,
     wait_ready,
     within_budget,
 )
@@ -197,6 +201,11 @@ IN_VIEW = "(e) => { const r = e.getBoundingClientRect(); return r.top >= -1 && r
 
 def in_viewport(page: Any, selector: str) -> bool:
     return page.evaluate(f"(sel) => ({IN_VIEW})(document.querySelector(sel))", selector)
+
+
+# whether map point i is inside the browser's viewport (not only inside the canvas)
+POINT_ON_SCREEN = """(i) => { const m = PG.page.map(), r = m.canvas.getBoundingClientRect(), p = m.screenPos(i);
+    return r.top + p.y >= 0 && r.top + p.y <= innerHeight && r.left + p.x >= 0 && r.left + p.x <= innerWidth; }"""
 
 
 def show_map(page: Any) -> None:
@@ -466,11 +475,22 @@ def test_map_hover_highlight_click_and_transition(build: SiteBuild, server: str,
     })()""")
     assert pick is not None
     assert not in_viewport(page, "#search")
+    y0 = page.evaluate("scrollY")
     tok = ready_token(page)
     page.mouse.click(pick["x"], pick["y"])
     wait_ready(page, tok)
     assert state(page)["q"] == pick["i"] and page.evaluate("PG.page.map().query") == pick["i"]
+    # the page stays on the map (it used to scroll up to the results): the answer shows just above the map, the
+    # query and its first ten results as in the rankings file, and the point clicked is still on screen
+    page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#map-results'))", timeout=5000)
+    page.wait_for_timeout(400)  # a smooth scroll has ended
+    moved = page.evaluate("scrollY") - y0
+    assert page.evaluate(POINT_ON_SCREEN, pick["i"]) and abs(moved) < 300, moved
+    strip = [int(i) for i in page.locator("#map-results .map-res").evaluate_all("bs => bs.map(b => b.dataset.id)")]
+    assert strip == [pick["i"], *rank_row(build, state(page))["ids"][:10]], strip
+    page.locator("#map-results .map-res-all").click()
     page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#search'))", timeout=5000)
+    page.locator("#map-section").scroll_into_view_if_needed()
 
     # a layer change animates the points to the new layout
     page.locator("#map").focus()
@@ -611,6 +631,50 @@ def test_map_lasso_selects_images_into_the_grid_and_the_link_keeps_them(
     set_hash(page, "sel=nope:1,2")
     wait_ready(page, tok)
     assert "map selection" in page.locator("#link-notice").inner_text()
+
+
+# Sharma, Wu & Dalal (2005), table 1: pairs 1, 7, 17 and 25 (L*a*b* of each colour, their CIEDE2000)
+SHARMA_PAIRS = [
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+]
+CATEGORY_DE_MIN = 25  # CIEDE2000 between any two of the first ten category colours (the old set: 9.7)
+
+
+def test_category_colours_are_far_apart_and_the_same_everywhere(build: SiteBuild, server: str, new_page: Any) -> None:
+    """iconic200's ten categories: the colours its map legend shows are pairwise at least CIEDE2000 25 apart
+    (beetle and sedan were two greens 9.7 apart), and the map's points and the grid's headings use the same ones."""
+    for lab1, lab2, want in SHARMA_PAIRS:
+        assert abs(ciede2000(lab1, lab2) - want) < 5e-5, (lab1, lab2, want)
+    page, _ = new_page()
+    page.goto(server + f"index.html#ds={build.main_slug}&view=cat")
+    wait_ready(page)
+    show_map(page)
+    page.locator("#grid").scroll_into_view_if_needed()
+    page.wait_for_selector("#grid .cat-title")
+    shown = page.evaluate(
+        """() => { const rgb = (e) => getComputedStyle(e).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number);
+        const hex = (c) => { const x = document.createElement('i'); x.style.color = c; document.body.append(x);
+            const v = getComputedStyle(x).color.match(/\\d+/g).slice(0, 3).map(Number); x.remove(); return v; };
+        return {
+            legend: [...document.querySelectorAll('#legend .legend-item')].map(b =>
+                [+b.dataset.c, b.querySelector('.legend-name').textContent, rgb(b.querySelector('.swatch'))]),
+            points: [...Array(PG.page.map().classNames.length).keys()].map(k => hex(PG.page.map().colorOf(k))),
+            grid: Object.fromEntries([...document.querySelectorAll('#grid .cat-title')].map(h =>
+                [h.querySelector('.cat-name').textContent, rgb(h.querySelector('.swatch'))])),
+        }; }"""
+    )
+    legend = {name: tuple(c) for _, name, c in shown["legend"]}
+    info = next(d for d in build.index["datasets"] if d["slug"] == build.main_slug)
+    assert len(legend) == info["n_classes"] == 10, legend
+    labs = {name: srgb_to_lab(c) for name, c in legend.items()}
+    gaps = sorted((ciede2000(labs[a], labs[b]), a, b) for a, b in itertools.combinations(labs, 2))
+    print("closest category colours (CIEDE2000):", [(round(d, 1), a, b) for d, a, b in gaps[:3]])
+    assert gaps[0][0] >= CATEGORY_DE_MIN, gaps[:3]
+    assert [tuple(shown["points"][k]) for k, _, _ in shown["legend"]] == [tuple(c) for _, _, c in shown["legend"]]
+    assert all(tuple(shown["grid"][name]) == legend[name] for name in shown["grid"]) and shown["grid"]
 
 
 def test_map_coloured_by_search_score(build: SiteBuild, server: str, new_page: Any) -> None:
@@ -843,6 +907,17 @@ def test_per_class_table_worst_queries_and_their_searches(build: SiteBuild, serv
     page.wait_for_function("() => document.querySelectorAll('#classes tbody tr').length === 10")
     first = page.locator("#classes tbody tr").first.locator("td").nth(1).inner_text()
     assert abs(float(first) - min(want2["score"].values())) <= 0.051
+    # on a phone the table fits its card (it scrolled sideways to 648 px at 375): four columns, and each category's
+    # size and confusions under its name
+    phone, _ = new_page(PHONE)
+    phone.goto(server + f"index.html#adv=1&tab=classes&ds={build.main_slug}")
+    phone.wait_for_selector("#classes tbody tr")
+    fit = phone.evaluate("""() => { const t = document.querySelector('#classes');
+        return [t.scrollWidth, t.parentElement.clientWidth,
+                [...t.querySelectorAll('thead th')].filter(th => th.getBoundingClientRect().width > 0).length]; }""")
+    assert fit[0] <= fit[1] and fit[2] == 4, fit
+    subs = phone.locator("#classes tbody th .cls-sub").all_inner_texts()
+    assert len(subs) == 10 and all(re.fullmatch(r"20 images( · mostly .+)?", t) for t in subs), subs
 
 
 def test_k_shows_fewer_results_scored_at_that_k(build: SiteBuild, server: str, new_page: Any) -> None:
@@ -1139,6 +1214,54 @@ def test_accessibility_basics(build: SiteBuild, server: str, new_page: Any) -> N
                 style = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
                     return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]; }""")
                 assert style[1] != "none" and style[2] != "0px", (p, style)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_or_critical_violations(build: SiteBuild, server: str, new_page: Any, scheme: str) -> None:
+    """axe-core on every page and the states a visitor reaches: the first view, each analysis tab, the map with
+    a lasso selection and the grid by category, an open help popup, a channel dialog in the explorer; at 1280 and
+    375 px, in the light and the dark scheme (axe's colour-contrast rule judges each)."""
+    failures: dict[str, list[dict[str, Any]]] = {}
+
+    def check(page: Any, where: str) -> None:
+        found = axe_violations(page, where)
+        if found:
+            failures[where] = found
+
+    for label, viewport in (("1280", DESKTOP), ("375", PHONE)):
+        page, _ = new_page(viewport, color_scheme=scheme)
+        page.goto(server + "index.html#adv=1")
+        wait_ready(page)
+        network_idle(page)
+        check(page, f"search {label}")
+        for tab in ("compare", "classes"):
+            tok = ready_token(page)
+            page.locator(f"#tab-{tab}").click()
+            page.wait_for_function("(t) => PG.page.state().tab === t", arg=tab)
+            settle(page)
+            check(page, f"search tab={tab} {label}")
+        s = state(page)
+        tok = ready_token(page)
+        set_hash(page, f"ds={s['ds']}&q={s['q']}&adv=1&view=cat&sel={s['layer']}:100,100,600,100,600,600,100,600")
+        wait_ready(page, tok)
+        show_map(page)
+        page.locator("#grid").scroll_into_view_if_needed()
+        settle(page)
+        check(page, f"search map+lasso+grid {label}")
+        page.locator(".help-btn:visible").first.click()
+        page.wait_for_selector(".help-btn[aria-expanded=true]")
+        check(page, f"search help popup {label}")
+        page.goto(server + "explorer.html")
+        page.wait_for_function("() => document.body.dataset.ready")
+        page.wait_for_selector("#channels .channel")
+        check(page, f"explorer {label}")
+        page.locator("#channels .channel").first.click()
+        page.wait_for_selector("#dlg-channel[open]")
+        check(page, f"explorer channel dialog {label}")
+        page.goto(server + "about.html")
+        network_idle(page)
+        check(page, f"about {label}")
+    assert failures == {}, json.dumps(failures, indent=1)
 
 
 def test_screenshots(build: SiteBuild, server: str, new_page: Any) -> None:

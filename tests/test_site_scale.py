@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -340,11 +341,16 @@ def test_keyboard_reaches_the_grid_in_three_tabs_and_the_focus_follows_a_search(
     page.locator("#results .result").nth(1).click()
     wait_ready(page, tok)
     assert page.evaluate("document.activeElement.id") != "query-card"
-    # a result's accessible name holds what it shows (its d and its top %)
-    for b in page.locator("#results .result").all()[:5]:
-        name = b.get_attribute("aria-label")
-        for part in b.locator(".result-nums span").all_inner_texts():
-            assert part in name, (part, name)
+    # a result's accessible name (as Chromium computes it) is what it shows, in order, plus what the tick and the
+    # layout say: rank, category, same or not, d, top %
+    for i, b in enumerate(page.locator("#results .result").all()[:5]):
+        cls = b.locator(".result-class").inner_text()
+        d, top = b.locator(".result-nums span:not(.sr-only)").all_inner_texts()
+        same = "same" if "is-hit" in b.locator("xpath=..").get_attribute("class") else "different"
+        name = f"Rank {i + 1}: {cls}, {same} category, {d}, {top} of all image pairs. Search from this image."
+        # Chromium puts a space between the button's blocks ("Rank 1 : class 000 , same …"): spaces are free
+        spaced = re.compile("^" + r"\s*".join(map(re.escape, name.replace(" ", ""))) + "$")
+        assert page.locator("#results").get_by_role("button", name=spaced).count() == 1, name
 
 
 def test_a_dataset_without_a_description_says_where_one_would_come_from(
@@ -473,6 +479,90 @@ def test_map_at_20000_points_in_the_page(synth: Synth, server: str, pages: Pages
     page.mouse.click(pick["x"], pick["y"])
     wait_ready(page, tok)
     assert state(page)["q"] == pick["i"]
+
+
+def _toward(xy: np.ndarray, frm: int, dx: int, dy: int) -> int:
+    """The point the map's arrow key must go to, computed here: the nearest point from ``frm`` in screen direction
+    (dx, dy) (y down) inside a cone of 60 degrees either side, ranked by along^2 + 4 across^2."""
+    v = xy - xy[frm]
+    along = v[:, 0] * dx - v[:, 1] * dy
+    across = np.abs(v[:, 0] * dy + v[:, 1] * dx)
+    ok = (along > 0) & (across <= along * np.sqrt(3))
+    ok[frm] = False
+    score = np.where(ok, along**2 + 4 * across**2, np.inf)
+    return int(np.argmin(score)) if ok.any() else -1
+
+
+def test_map_zoomed_in_draws_images_and_the_arrow_keys_walk_its_points(synth: Synth, server: str, pages: Pages) -> None:
+    """Zoomed in to a few dozen points, the map draws each as its thumbnail, exactly the points inside the canvas
+    (computed here from the map file and the view); the arrow keys move to the point the rule names and Enter
+    searches from it, the page and the focus staying on the map."""
+    q = 777
+    page, _ = pages.make()
+    page.goto(server + f"index.html#q={q}")
+    wait_ready(page)
+    show_map(page)
+    s = state(page)
+    xy = synth.maps[f"{s['ds']}/{s['model']}/{s['layer']}/{s['pool']}"].astype(np.float64)
+    drawn = np.array(page.evaluate("() => { const m = PG.page.map(); return [[...m.x], [...m.y]]; }")).T
+    assert np.abs(drawn - xy).max() < 1e-4  # the page draws the map file's coordinates
+    assert page.locator(".map-thumb:not([hidden])").count() == 0  # 20,000 points: points, not images
+    # zoom in around the query until at most 60 points are in view
+    for _ in range(30):
+        if page.locator(".map-thumb:not([hidden])").count():
+            break
+        page.evaluate("() => { const m = PG.page.map(), p = m.screenPos(m.query); m.zoomAt(p.x, p.y, 1.6); }")
+        settle(page)
+    view = page.evaluate("() => { const m = PG.page.map(); return {s: m.s, ox: m.ox, oy: m.oy, w: m.w, h: m.h}; }")
+    size = min(view["w"], view["h"]) - 36  # the map's square: 18 px of margin
+    bx, by = (view["w"] - size) / 2, (view["h"] - size) / 2
+    # where the points are on screen, from the drawn coordinates (the map file's, checked above; at this zoom the
+    # file's rounding would move a point by a few pixels)
+    sx = (bx + drawn[:, 0] * size) * view["s"] + view["ox"]
+    sy = (by + (1 - drawn[:, 1]) * size) * view["s"] + view["oy"]
+    inside = set(np.flatnonzero((sx >= -20) & (sx <= view["w"] + 20) & (sy >= -20) & (sy <= view["h"] + 20)).tolist())
+    shown = page.locator(".map-thumb:not([hidden])").evaluate_all(
+        "ts => ts.map(t => [+t.dataset.id, t.style.transform, getComputedStyle(t.firstChild).backgroundImage])"
+    )
+    assert 0 < len(shown) <= 60 and {i for i, _, _ in shown} == inside, (len(shown), len(inside))
+    for i, transform, sheet in shown:
+        tx, ty = (float(v) for v in re.findall(r"-?[\d.]+", transform))
+        assert abs(tx - (sx[i] - 20)) <= 1 and abs(ty - (sy[i] - 20)) <= 1, (i, transform, sx[i], sy[i])
+        assert f"thumbs/synth/{i // 256}.webp" in sheet, sheet
+    assert q in inside and page.locator(f".map-thumb.is-query[data-id='{q}']").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "map-zoomed-thumbnails.png"))
+    # keyboard: from the query, the arrows go where the rule says; Enter searches there, nothing scrolls
+    y0 = page.evaluate("scrollY")
+    page.locator("#map").focus()
+    at = q
+    for key, (dx, dy) in (("ArrowRight", (1, 0)), ("ArrowDown", (0, 1)), ("ArrowRight", (1, 0)), ("ArrowUp", (0, -1))):
+        want = _toward(xy, at, dx, dy)
+        page.keyboard.press(key)
+        assert page.evaluate("PG.page.map().hover") == want, (key, at, want)
+        cls = synth.classes[int(synth.labels[want])]
+        assert page.locator("#map-live").inner_text() == f"{cls}, image {want}. Enter: search from it."
+        assert page.locator("#map-tip").is_visible()
+        at = want
+    assert at != q
+    tok = token(page)
+    page.keyboard.press("Enter")
+    wait_ready(page, tok)
+    assert state(page)["q"] == at and page.evaluate("document.activeElement.id") == "map"
+    # the page did not go up to the results: at most the little scroll that shows the strip above the map, and
+    # the chosen point is still on screen
+    page.wait_for_timeout(400)
+    assert abs(page.evaluate("scrollY") - y0) < 300
+    assert page.evaluate(
+        """(i) => { const m = PG.page.map(), r = m.canvas.getBoundingClientRect(), p = m.screenPos(i);
+        const s = document.querySelector('#map-results').getBoundingClientRect();
+        return r.top + p.y >= 0 && r.top + p.y <= innerHeight && s.top >= 0 && s.bottom <= innerHeight; }""",
+        at,
+    )
+    ids, _, _ = synth.row(f"{s['ds']}/{s['model']}/{s['layer']}/{s['pool']}/{s['metric']}", at)
+    strip = page.locator("#map-results .map-res").evaluate_all("bs => bs.map(b => +b.dataset.id)")
+    assert strip == [at, *ids[:10].tolist()]
+    hits = int((synth.labels[ids] == synth.labels[at]).sum())
+    assert f"{hits} of {len(ids)} same category" in page.locator("#map-results").inner_text()
 
 
 def test_scatter_with_100000_points(server: str, pages: Pages) -> None:

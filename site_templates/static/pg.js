@@ -289,18 +289,21 @@
   };
   PG.reducedMotion = () => window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
 
-  /* Category colours: 10 hand-picked, distinguishable hues, then golden-angle hues. */
+  /* Category colours. The first ten were chosen by a greedy farthest-point search over sRGB in CIEDE2000 (candidates
+     with L* 42-68, chroma >= 30, contrast >= 2.2:1 on the light map and >= 2.6:1 on the dark one), so every prefix
+     is spread out: the closest pair differs by dE2000 27.8 (the hand-picked set before had 9.7, which drew beetle
+     and sedan of iconic200 in two greens). Beyond ten: golden-angle hues. */
   const PALETTE = [
-    "#4263eb",
-    "#f08c00",
-    "#2f9e44",
-    "#e03131",
-    "#9c36b5",
-    "#0c8599",
-    "#d6336c",
-    "#5c940d",
-    "#846358",
-    "#495057",
+    "#b43c00",
+    "#00b41e",
+    "#00a5f0",
+    "#e178ff",
+    "#e19600",
+    "#1e4bff",
+    "#007869",
+    "#c30069",
+    "#f08787",
+    "#696900",
   ];
   PG.classColor = (i) => {
     if (i === null || i === undefined || i < 0) return "#868e96";

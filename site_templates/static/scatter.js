@@ -25,6 +25,8 @@
     this.onHover = opts.onHover || (() => {});
     this.onClick = opts.onClick || (() => {});
     this.onView = opts.onView || (() => {});
+    this.onDrawn = opts.onDrawn || (() => {}); // after each settled frame (not while points glide)
+    this.onKeyPoint = opts.onKeyPoint || (() => {}); // the keyboard moved the point cursor: (i)
     this.n = 0;
     this.x = new Float32Array(0); // drawn positions (data space, 0..1, y up)
     this.y = new Float32Array(0);
@@ -213,16 +215,20 @@
     c.addEventListener("dblclick", (ev) => {
       self.zoomAt(ev.offsetX, ev.offsetY, 2);
     });
+    // Keyboard: the arrows move a point cursor to the nearest point that way (the hover ring and tooltip show
+    // it), Enter or Space searches from it, Escape drops it; Shift+arrows pan, + / - zoom, 0 resets.
+    const DIRS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
     c.addEventListener("keydown", (ev) => {
       const step = 40;
       const k = ev.key;
+      const dir = DIRS[k];
       if (k === "+" || k === "=") self.zoomBy(1.5);
       else if (k === "-" || k === "_") self.zoomBy(1 / 1.5);
       else if (k === "0") self.reset();
-      else if (k === "ArrowLeft") self.pan(step, 0);
-      else if (k === "ArrowRight") self.pan(-step, 0);
-      else if (k === "ArrowUp") self.pan(0, step);
-      else if (k === "ArrowDown") self.pan(0, -step);
+      else if (dir && ev.shiftKey) self.pan(-dir[0] * step, -dir[1] * step);
+      else if (dir) self.stepCursor(dir[0], dir[1]);
+      else if ((k === "Enter" || k === " ") && self.hover >= 0) self.onClick(self.hover, true);
+      else if (k === "Escape" && self.hover >= 0 && !self.lassoMode) self._setHover(-1);
       else return;
       ev.preventDefault();
       ev.stopPropagation();
@@ -437,6 +443,88 @@
     return best;
   };
 
+  /* The points inside the canvas and `pad` CSS px around it, or null when there are more than `max` (read from
+     the hit-test grid's cells in view, so a zoomed-in view of 100,000 points looks at few of them). */
+  Scatter.prototype.inView = function (max, pad) {
+    if (!this.n || !this.grid) return [];
+    const G = this.grid;
+    const lo = this.toData(-pad, this.h + pad); // bottom left (data y points up)
+    const hi = this.toData(this.w + pad, -pad);
+    const cell = (v) => Math.max(0, Math.min(G - 1, Math.floor(v * G)));
+    const out = [];
+    for (let gy = cell(lo.y); gy <= cell(hi.y); gy++) {
+      for (let gx = cell(lo.x); gx <= cell(hi.x); gx++) {
+        const k = gy * G + gx;
+        for (let j = this.cellStart[k]; j < this.cellStart[k + 1]; j++) {
+          const i = this.cellItems[j];
+          if (this.x[i] < lo.x || this.x[i] > hi.x || this.y[i] < lo.y || this.y[i] > hi.y) continue;
+          out.push(i);
+          if (out.length > max) return null;
+        }
+      }
+    }
+    return out;
+  };
+
+  /* The point nearest to point `from` in the screen direction (dx, dy) (y down), inside a cone of 60 degrees
+     either side, the ones near the axis first (the distance across counts twice); -1 when there is none. One pass
+     over the points per key press. */
+  Scatter.prototype.nearestToward = function (from, dx, dy) {
+    const fx = this.x[from];
+    const fy = this.y[from];
+    let best = -1;
+    let bs = Number.POSITIVE_INFINITY;
+    for (let j = 0; j < this.n; j++) {
+      const vx = this.x[j] - fx;
+      const vy = fy - this.y[j];
+      const along = vx * dx + vy * dy;
+      if (j === from || along <= 0) continue;
+      const across = Math.abs(vx * dy - vy * dx);
+      if (across > along * 1.7320508) continue;
+      const sc = along * along + 4 * across * across;
+      if (sc < bs) {
+        bs = sc;
+        best = j;
+      }
+    }
+    return best;
+  };
+
+  /* Move the keyboard's point cursor (the hovered point) one step in a direction, starting from the hovered point,
+     else the query, else the point nearest the middle of the view; the view pans to keep it inside. */
+  Scatter.prototype.stepCursor = function (dx, dy) {
+    if (!this.n || this.anim) return;
+    let from = this.hover >= 0 ? this.hover : this.query;
+    let to;
+    if (from < 0) {
+      const mid = this.toData(this.w / 2, this.h / 2);
+      let bd = Number.POSITIVE_INFINITY;
+      for (let j = 0; j < this.n; j++) {
+        const d = (this.x[j] - mid.x) ** 2 + (this.y[j] - mid.y) ** 2;
+        if (d < bd) {
+          bd = d;
+          from = j;
+        }
+      }
+      to = from;
+    } else {
+      to = this.nearestToward(from, dx, dy);
+      if (to < 0) return;
+    }
+    const p = this.screenPos(to);
+    const m = 36;
+    const sx = p.x < m ? m - p.x : p.x > this.w - m ? this.w - m - p.x : 0;
+    const sy = p.y < m ? m - p.y : p.y > this.h - m ? this.h - m - p.y : 0;
+    if (sx || sy) {
+      this.ox += sx;
+      this.oy += sy;
+      this.onView();
+    }
+    this.hover = -1;
+    this._setHover(to, null);
+    this.onKeyPoint(to);
+  };
+
   /* query: the selected point (or -1); results: its neighbours (point ids); point: {x, y} in 0..1 for a query
      that is not on the map (an uploaded image), else null. */
   Scatter.prototype.setSelection = function (query, results, point) {
@@ -596,6 +684,7 @@
     if (!n) {
       ctx.clearRect(0, 0, W, H);
       this.labels = [];
+      this.onDrawn();
       return;
     }
     if (!this.img || this.img.width !== W || this.img.height !== H) {
@@ -732,6 +821,7 @@
       ctx.stroke();
     }
     this.lastDrawMs = performance.now() - t0;
+    if (!this.anim) this.onDrawn();
   };
 
   /* Spread of a category relative to the whole map: the root mean square distance of its points to their

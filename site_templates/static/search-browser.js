@@ -121,7 +121,6 @@
   function describe(node, id) {
     const cls = lst.className(id);
     node.setAttribute("data-id", id);
-    node.setAttribute("aria-label", `${cls ? `${cls}, ` : ""}image ${id}: search from this image`);
     node.title = cls ? `${cls} · #${id}` : `#${id}`;
     PG.paintThumb(node.firstChild, lst.thumb(id));
     mark(node, id);
@@ -131,6 +130,10 @@
     node.classList.toggle("is-query", id === q);
     const r = rank.get(id);
     node.classList.toggle("is-result", !!r);
+    // the rank badge is visible text, so the name starts with it (axe: label-content-name-mismatch)
+    const cls = lst.className(id);
+    const what = `${cls ? `${cls}, ` : ""}image ${id}`;
+    node.setAttribute("aria-label", `${r ? `Result ${r}: ` : ""}${what}: search from this image`);
     if (id === q) node.setAttribute("aria-current", "true");
     else node.removeAttribute("aria-current");
     let badge = node.querySelector(".cell-rank");

@@ -55,13 +55,20 @@
       el(
         "thead",
         null,
+        // on a phone the table keeps four columns: the size and the confusions go under the category's name
         el("tr", null, [
           el("th", { scope: "col", text: "Category" }),
-          el("th", { scope: "col", class: "num", text: "Images" }),
+          el("th", { scope: "col", class: "num cls-wide", text: "Images" }),
           el("th", { scope: "col", class: "num", text: "Score" }),
-          el("th", { scope: "col", class: "num", text: `Precision@${k}` }),
-          el("th", { scope: "col", text: `Score at L1–L${model.layers.length}` }),
-          el("th", { scope: "col", text: "Most of its other results are" }),
+          el("th", { scope: "col", class: "num" }, [
+            el("span", { class: "cls-wide", text: `Precision@${k}` }),
+            el("abbr", { class: "cls-narrow", title: `Precision@${k}`, text: `P@${k}` }),
+          ]),
+          el("th", { scope: "col" }, [
+            el("span", { class: "cls-wide", text: "Score at " }),
+            `L1–L${model.layers.length}`,
+          ]),
+          el("th", { scope: "col", class: "cls-wide", text: "Most of its other results are" }),
         ])
       )
     );
@@ -86,12 +93,18 @@
         : "—";
       body.appendChild(
         el("tr", null, [
-          el("th", { scope: "row" }, name),
-          el("td", { class: "num", text: (b - a).toLocaleString("en-US") }),
+          el("th", { scope: "row" }, [
+            name,
+            el("span", {
+              class: "cls-narrow cls-sub",
+              text: `${(b - a).toLocaleString("en-US")} images${confused.length ? ` · mostly ${others}` : ""}`,
+            }),
+          ]),
+          el("td", { class: "num cls-wide", text: (b - a).toLocaleString("en-US") }),
           el("td", { class: "num", text: r.score.toFixed(1) }),
           el("td", { class: "num", text: file.precision[r.c].toFixed(2) }),
           el("td", null, layerBars(file, r.c, model, current)),
-          el("td", { class: "cls-confused", text: others }),
+          el("td", { class: "cls-confused cls-wide", text: others }),
         ])
       );
     }
@@ -119,12 +132,14 @@
               type: "button",
               class: "worst",
               "data-id": id,
-              "aria-label": `${cls || `image ${id}`}, search score ${score.toFixed(1)}: search with it`,
             },
+            // named by its own text (axe: label-content-name-mismatch), with words only a screen reader hears
             [
               PG.paintThumb(el("span", { class: "thumb" }), lst.thumb(id)),
               el("span", { class: "worst-class", text: cls || `#${id}` }),
+              el("span", { class: "sr-only", text: ", search score " }),
               el("span", { class: "worst-score", text: score.toFixed(1) }),
+              el("span", { class: "sr-only", text: ": search with it" }),
             ]
           )
         )

@@ -11,6 +11,7 @@
   const el = PG.el;
   const LEGEND_SHORT = 16; // categories listed before "Show all"
   let map = null;
+  let thumbs = null; // the images drawn over the map when zoomed in (search-map-thumbs.js)
   let visible = false;
   let shownKey = ""; // the map file whose coordinates are drawn
   let shownDs = "";
@@ -152,7 +153,7 @@
         const m = D.model(s.model);
         $("map").setAttribute(
           "aria-label",
-          `Embedding map of ${lst.n} images for ${m.display}, layer ${s.layer}. Use the dataset grid to choose images with the keyboard.`
+          `Embedding map of ${lst.n} images for ${m.display}, layer ${s.layer}. Arrow keys: go to the nearest image that way; Enter: search from it; Shift and arrows: pan; plus and minus: zoom.`
         );
       },
       () => {
@@ -288,9 +289,16 @@
 
   PG.searchMap = {
     init() {
+      thumbs = new PG.MapThumbs($("map-thumbs"));
       map = new PG.Scatter($("map"), {
         onHover,
-        onClick: (i) => P.search(i, true),
+        // the page stays where it is: the answer shows under the map (search-map-results.js)
+        onClick: (i) => PG.searchMapResults.search(i),
+        onDrawn: () => map && thumbs.update(map, current && current.s.ds === shownDs ? current.listing : null),
+        onKeyPoint: (i) => {
+          const cls = current ? current.listing.className(i) : "";
+          $("map-live").textContent = `${cls ? `${cls}, ` : ""}image ${i}. Enter: search from it.`;
+        },
         onLasso: (poly) => {
           setLasso(false);
           P.set({ sel: P.selText(P.state().layer, poly) }, true);

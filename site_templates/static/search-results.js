@@ -188,20 +188,30 @@
           })
         : null;
       const dist = PG.fmtDist(row.dist[r]);
-      const closer = typeof near === "number" ? `, ${top} of all image pairs` : "";
-      const label = `Rank ${r + 1}: ${cls || `image ${id}`}${marks ? (same ? ", same category" : ", different category") : ""}, d ${dist}${closer}. Search from this image.`;
+      // The accessible name is the button's own text plus words only a screen reader hears, so that it holds
+      // what is shown, in the order shown (axe: label-content-name-mismatch), and says what a sighted user infers
+      // from the tick, the bar and the layout.
+      const sr = (text) => el("span", { class: "sr-only", text });
+      const kind = marks ? (same ? ", same category" : ", different category") : "";
       const thumb = PG.paintThumb(el("span", { class: "thumb" }), lst.thumb(id));
-      const btn = el("button", { type: "button", class: "result", "data-id": id, "aria-label": label }, [
-        el("span", { class: "result-img" }, [thumb, el("span", { class: "rank", text: String(r + 1) }), mark]),
+      const btn = el("button", { type: "button", class: "result", "data-id": id }, [
+        el("span", { class: "result-img" }, [
+          thumb,
+          el("span", { class: "rank" }, [sr("Rank "), String(r + 1), sr(": ")]),
+          mark,
+        ]),
         el("span", { class: "result-class", text: cls || `#${id}` }),
+        sr(`${cls ? "" : " (image)"}${kind}, `),
         bar,
         el("span", { class: "result-nums" }, [
           el("span", { class: "result-d", text: `d ${dist}`, title: `${metricName} distance` }),
+          sr(", "),
           el("span", {
             class: "result-sim",
             text: top,
             title: `closer than ${PG.fmtSim(near)} of all image pairs of the dataset`,
           }),
+          sr(`${typeof near === "number" ? " of all image pairs" : ""}. Search from this image.`),
         ]),
       ]);
       // Enter/Space (a click with detail 0): the focus moves to the new query (the button is redrawn, and the

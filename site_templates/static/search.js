@@ -36,6 +36,7 @@
       }
       PG.searchConfig.init();
       PG.searchMap.init();
+      PG.searchMapResults.init();
       PG.searchResults.init();
       PG.searchBrowser.init();
       PG.searchAnalysis.init();
