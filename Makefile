@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser clean
+.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser screenshots clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -94,8 +94,8 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: install-dev $(NODE_STAMP)
-	$(BIN)/ruff check precompute tests benchmarks
-	$(BIN)/ruff format --check precompute tests benchmarks
+	$(BIN)/ruff check precompute tests benchmarks docs
+	$(BIN)/ruff format --check precompute tests benchmarks docs
 	@if [ -x node_modules/.bin/biome ]; then node_modules/.bin/biome check site_templates/static; \
 	else echo "npm not found: skipping biome (the JavaScript linter)"; fi
 
@@ -117,6 +117,10 @@ test-fast: install-dev
 
 bench: install-dev
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# the README's pictures, shot from build/site (run `make build` first): docs/screenshots.py
+screenshots: install-dev browser
+	$(BIN)/python docs/screenshots.py build/site docs/img
 
 clean:
 	rm -rf build

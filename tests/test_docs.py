@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from precompute import docgen
 from precompute.contract import KINDS, OTHER_KINDS, schema, schema_name
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_schemas_are_generated_from_the_current_types() -> None:
@@ -46,3 +50,27 @@ def test_schemas_do_not_depend_on_how_msgspec_writes_docstrings(monkeypatch) -> 
     assert raw != committed  # the old style really differs before normalising
     monkeypatch.setattr(contract.msgspec.json, "schema", old_style)
     assert schema(kind) == committed
+
+
+def _anchors(md: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped (hyphens kept), spaces to hyphens."""
+    heads = re.findall(r"^#{1,6} (.+)$", re.sub(r"```.*?```", "", md, flags=re.S), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves() -> None:
+    """Links between README.md and docs/*.md (sections moved from one to the other) point at a file that exists
+    and, with a #fragment into Markdown, at a heading it has."""
+    broken = []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", "", text, flags=re.S)):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not checked offline
+            path, _, frag = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif frag and dest.suffix == ".md" and frag not in _anchors(dest.read_text(encoding="utf-8")):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == [], broken

@@ -383,6 +383,17 @@ def test_build_notes_are_on_the_about_page_only(synthetic_site: Path) -> None:
         assert "alert(7)" not in text and "not built" not in text.lower(), page
 
 
+def test_a_build_without_the_explorer_says_so_in_the_nav(synthetic_site: Path) -> None:
+    """This build has no feature visualizations: the nav still leads to the Model Explorer (its layer table and how
+    to add them), marked "(empty)" with a title saying why, on every page."""
+    assert not (synthetic_site / "data" / "explorer" / "index.js").exists()
+    for page in ("index.html", "explorer.html", "about.html"):
+        link = next(a for t, a in parse(synthetic_site / page).elements if t == "a" and a.get("data-nav") == "explorer")
+        assert link.get("title") == "This build has no feature visualizations: the page says how to add them", page
+        text = (synthetic_site / page).read_text("utf-8")
+        assert 'Model Explorer <span class="nav-note">(empty)</span></a>' in text, page
+
+
 def _meta_description(page: Path) -> str:
     return next(a["content"] or "" for t, a in parse(page).elements if t == "meta" and a.get("name") == "description")
 
