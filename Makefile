@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser screenshots clean
+.PHONY: install install-dev install-latest lock build precompute featurevis render serve test test-fast bench bench-smoke lint browser clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -117,10 +117,6 @@ test-fast: install-dev
 
 bench: install-dev
 	$(BIN)/python -m benchmarks $(ARGS)
-
-# the README's pictures, shot from build/site (run `make build` first): docs/screenshots.py
-screenshots: install-dev browser
-	$(BIN)/python docs/screenshots.py build/site docs/img
 
 clean:
 	rm -rf build

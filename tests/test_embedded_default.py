@@ -171,39 +171,3 @@ def own_image_at_every_layer(page: Any, out: Path) -> None:
         list(want),
     )
     assert len(want) == 8 and got == list(want.values())
-
-
-README_SHOTS = ("search.png", "leaderboard.png", "explorer.png")
-
-
-@pytest.mark.browser
-def test_the_readme_screenshots_come_from_the_fresh_build(fresh_build: tuple, tmp_path: Path) -> None:
-    """`make screenshots` (docs/screenshots.py) on the offline default build writes the three pictures the README
-    opens with; each is the page's real content (many colours, the width of the page), and the README shows the
-    committed copies."""
-    from PIL import Image
-
-    out, _ = fresh_build
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "docs" / "screenshots.py"), str(out / "site"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    readme = (REPO / "README.md").read_text()
-    for name in README_SHOTS:
-        with Image.open(tmp_path / name) as im:
-            rgb = im.convert("RGB")
-            assert rgb.width >= 900 and rgb.height >= 300, (name, rgb.size)
-            assert len(rgb.getcolors(1 << 24) or []) > 500, name  # a page, not a blank or an error box
-        assert f"](docs/img/{name})" in readme and (REPO / "docs" / "img" / name).is_file(), name
-    # a site without the pages stops with a message, not a traceback
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "docs" / "screenshots.py"), str(tmp_path / "nothing"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "make build" in proc.stderr
-    assert "Traceback" not in proc.stderr
