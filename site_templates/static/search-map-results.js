@@ -32,7 +32,7 @@
       ? null
       : thumbButton(lst, s.q, `The query: ${qcls ? `${qcls}, ` : ""}image ${s.q}`, "map-res-q");
     const qlabel = upload ? null : lst.label(s.q);
-    const hits = lst.labeled && qlabel !== null ? row.ids.filter((id) => lst.label(id) === qlabel).length : null;
+    const hits = !upload && typeof row.hits === "number" ? row.hits : null; // the results panel's count (search-data.js)
     const says = [
       el("strong", { text: upload ? "Your image" : qcls || `#${s.q}` }),
       hits !== null ? el("span", { class: "muted", text: ` · ${hits} of ${row.ids.length} same category` }) : null,

@@ -11,7 +11,6 @@
   function MapThumbs(layer) {
     this.layer = layer;
     this.pool = [];
-    this.ids = [];
   }
 
   /* Draw the thumbnails of `map` (a PG.Scatter) for the listing `lst` (null: none, e.g. while another dataset's
@@ -40,8 +39,6 @@
       node.hidden = false;
     });
     for (let k = want.length; k < this.pool.length; k++) this.pool[k].hidden = true;
-    this.ids = want;
-    this.layer.classList.toggle("is-on", want.length > 0);
   };
 
   MapThumbs.MAX = MAX;
